@@ -1,0 +1,93 @@
+using System.Text.Json.Serialization;
+
+namespace Matchlock.Protocol.Messages;
+
+/// <summary>The opening payload of a host-opened stream. The <c>op</c> property selects the kind.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "op")]
+[JsonDerivedType(typeof(ConfigureRequest), "configure")]
+[JsonDerivedType(typeof(ExecRequest), "exec")]
+[JsonDerivedType(typeof(WriteFileRequest), "write_file")]
+[JsonDerivedType(typeof(ReadFileRequest), "read_file")]
+[JsonDerivedType(typeof(ListFilesRequest), "list_files")]
+[JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+public abstract record GuestRequest;
+
+/// <summary>
+/// Sent once, right after the guest's hello, before any other request. Carries what the kernel
+/// command line must not (it is world-readable in the guest and logged on the host).
+/// </summary>
+public sealed record ConfigureRequest : GuestRequest
+{
+    public required string Hostname { get; init; }
+
+    /// <summary>Host wall clock, so the guest (which has no RTC on microvm) starts with the right time.</summary>
+    public long UnixTimeMs { get; init; }
+
+    /// <summary>Extra /etc/hosts lines as (name, address).</summary>
+    public IReadOnlyList<HostEntry> Hosts { get; init; } = [];
+
+    /// <summary>Name servers for /etc/resolv.conf; empty leaves the image's file alone.</summary>
+    public IReadOnlyList<string> DnsServers { get; init; } = [];
+
+    /// <summary>cgroup v2 <c>cpu.max</c> value ("QUOTA PERIOD") for fractional CPUs; null = no limit.</summary>
+    public string? CpuMax { get; init; }
+}
+
+public sealed record HostEntry(string Name, string Address);
+
+/// <summary>Runs one command. Channels: stdin (host→guest), stdout and stderr (guest→host).</summary>
+public sealed record ExecRequest : GuestRequest
+{
+    /// <summary>argv; argv[0] is looked up on the PATH of <see cref="Env"/> inside the guest.</summary>
+    public required IReadOnlyList<string> Argv { get; init; }
+
+    /// <summary>The full environment, "KEY=VALUE" in order. The guest adds PATH/HOME/HOSTNAME/TERM if missing.</summary>
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    public string? WorkingDir { get; init; }
+
+    /// <summary>uid, uid:gid, name or name:group, resolved against the image's /etc/passwd and /etc/group.</summary>
+    public string? User { get; init; }
+
+    /// <summary>Run on a PTY: stdout carries the terminal, stderr is unused.</summary>
+    public bool Tty { get; init; }
+
+    public int Rows { get; init; } = 24;
+
+    public int Cols { get; init; } = 80;
+
+    /// <summary>The host will send stdin data; otherwise the command gets /dev/null.</summary>
+    public bool Stdin { get; init; }
+
+    /// <summary>Grace between SIGTERM and SIGKILL when the exec is cancelled.</summary>
+    public int KillGraceMs { get; init; } = 5000;
+}
+
+/// <summary>Writes a file from the stdin channel. Parents are created 0755.</summary>
+public sealed record WriteFileRequest : GuestRequest
+{
+    public required string Path { get; init; }
+
+    /// <summary>Permission bits; 0 means 0644.</summary>
+    public int Mode { get; init; }
+}
+
+/// <summary>Reads a regular file onto the stdout channel.</summary>
+public sealed record ReadFileRequest : GuestRequest
+{
+    public required string Path { get; init; }
+
+    /// <summary>Refuse files larger than this.</summary>
+    public long MaxBytes { get; init; } = 16 * 1024 * 1024;
+}
+
+public sealed record ListFilesRequest : GuestRequest
+{
+    public required string Path { get; init; }
+}
+
+/// <summary>Stop every process, sync, and power off. The reply comes before the power-off.</summary>
+public sealed record ShutdownRequest : GuestRequest
+{
+    public int GraceMs { get; init; } = 2000;
+}

@@ -1,0 +1,53 @@
+using System.Text;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Protocol.Tests;
+
+public sealed class ProtocolSerializerTests
+{
+    [Fact]
+    public void Exec_request_round_trips_with_its_op()
+    {
+        var request = new ExecRequest { Argv = ["sh", "-c", "echo hi"], Env = ["A=1"], WorkingDir = "/w", User = "1000:1000", Tty = true, Rows = 40, Cols = 120, Stdin = true };
+        var json = ProtocolSerializer.Serialize(request);
+        Assert.StartsWith("{\"op\":\"exec\"", Encoding.UTF8.GetString(json), StringComparison.Ordinal);
+
+        var back = Assert.IsType<ExecRequest>(ProtocolSerializer.ReadRequest(json));
+        Assert.Equal(request.Argv, back.Argv);
+        Assert.Equal(request.Env, back.Env);
+        Assert.Equal((request.WorkingDir, request.User, request.Tty, request.Rows, request.Cols, request.Stdin), (back.WorkingDir, back.User, back.Tty, back.Rows, back.Cols, back.Stdin));
+    }
+
+    [Fact]
+    public void Controls_round_trip()
+    {
+        Assert.Equal(new ResizeControl(50, 132), ProtocolSerializer.ReadControl(ProtocolSerializer.Serialize(new ResizeControl(50, 132))));
+        Assert.Equal(new SignalControl(2), ProtocolSerializer.ReadControl(ProtocolSerializer.Serialize(new SignalControl(2))));
+        Assert.Equal(new CancelControl(5000), ProtocolSerializer.ReadControl(ProtocolSerializer.Serialize(new CancelControl(5000))));
+    }
+
+    [Fact]
+    public void Configure_request_keeps_hosts_and_cpu_quota()
+    {
+        var request = new ConfigureRequest { Hostname = "vm-1", UnixTimeMs = 42, Hosts = [new HostEntry("db", "10.0.0.2")], DnsServers = ["1.1.1.1"], CpuMax = "50000 100000" };
+        var back = Assert.IsType<ConfigureRequest>(ProtocolSerializer.ReadRequest(ProtocolSerializer.Serialize(request)));
+        Assert.Equal("vm-1", back.Hostname);
+        Assert.Equal("db", back.Hosts[0].Name);
+        Assert.Equal("50000 100000", back.CpuMax);
+    }
+
+    [Fact]
+    public void Unknown_op_is_a_protocol_error_not_a_crash()
+    {
+        var ex = Assert.Throws<MuxProtocolException>(() => ProtocolSerializer.ReadRequest("{\"op\":\"format_disk\"}"u8.ToArray()));
+        Assert.Contains("GuestRequest", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<MuxProtocolException>(() => ProtocolSerializer.ReadReply("not json"u8.ToArray()));
+    }
+
+    [Fact]
+    public void Reply_omits_null_fields()
+    {
+        var json = Encoding.UTF8.GetString(ProtocolSerializer.Serialize(new GuestReply { ExitCode = 3 }));
+        Assert.Equal("{\"ok\":true,\"exit_code\":3}", json);
+    }
+}

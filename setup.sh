@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what Matchlock needs on Debian 12, builds everything, installs `matchlock` on the PATH,
+# prepares the guest kernel/initramfs and imports the offline base image `busybox:latest`.
+# Idempotent: run it again after pulling changes.
+set -euo pipefail
+cd "$(dirname "$0")"
+REPO=$PWD
+PREFIX=${MATCHLOCK_PREFIX:-/usr/local}
+LIB=$PREFIX/lib/matchlock
+ARTIFACTS=$REPO/artifacts
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "run as root (or install sudo): it installs Debian packages and writes $PREFIX"
+  SUDO=sudo
+fi
+
+PACKAGES=(
+  qemu-system-x86          # the VMM (DESIGN D1)
+  linux-image-cloud-amd64  # the guest kernel (DESIGN D3)
+  erofs-utils e2fsprogs    # image root (EROFS) and per-VM upper disks (ext4)
+  busybox-static           # the offline base image
+  skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests)
+  clang zlib1g-dev         # NativeAOT linker for the static guest binary
+  cpio iproute2 nftables procps
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "Installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v dotnet >/dev/null || die "the .NET 10 SDK is required (dotnet not found on PATH)"
+
+log "Restoring and building"
+dotnet restore Matchlock.slnx
+dotnet build Matchlock.slnx -c Release --no-restore -warnaserror
+
+log "Publishing the guest binary (static NativeAOT)"
+dotnet publish src/Matchlock.Guest -c Release -o "$ARTIFACTS/guest" --nologo
+file "$ARTIFACTS/guest/matchlock-guest" | grep -q "statically linked" || die "matchlock-guest is not statically linked"
+
+log "Publishing the CLI"
+dotnet publish src/Matchlock.Cli -c Release -o "$ARTIFACTS/cli" --nologo
+
+log "Installing into $LIB and $PREFIX/bin"
+$SUDO mkdir -p "$LIB" "$PREFIX/bin"
+$SUDO rm -rf "$LIB.new"
+$SUDO cp -a "$ARTIFACTS/cli" "$LIB.new"
+$SUDO install -m 0755 "$ARTIFACTS/guest/matchlock-guest" "$LIB.new/matchlock-guest"
+$SUDO rm -rf "$LIB.old"
+[ -d "$LIB" ] && $SUDO mv "$LIB" "$LIB.old"
+$SUDO mv "$LIB.new" "$LIB"
+$SUDO rm -rf "$LIB.old"
+$SUDO ln -sf "$LIB/matchlock" "$PREFIX/bin/matchlock"
+
+log "Preparing the guest kernel and initramfs"
+matchlock diagnose
+
+log "Importing the offline base image busybox:latest"
+"$REPO/scripts/make-base-image.sh" "$ARTIFACTS/busybox.tar"
+matchlock image import busybox:latest < "$ARTIFACTS/busybox.tar"
+
+log "Done. Try: matchlock run --image busybox -- echo hello"

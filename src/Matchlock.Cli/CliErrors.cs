@@ -1,0 +1,33 @@
+using Matchlock.Core.Images;
+using Matchlock.Core.Kernel;
+using Matchlock.Core.Sandboxes;
+using Matchlock.Core.Vm;
+
+namespace Matchlock.Cli;
+
+/// <summary>Turns the exceptions users can cause into one clear line and an exit status.</summary>
+internal static class CliErrors
+{
+    public static int Report(Exception ex)
+    {
+        var message = ex switch
+        {
+            ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
+                or KernelNotFoundException or AccelUnavailableException or VmStartException
+                or SandboxException or GuestOperationException or ModuleResolutionException => ex.Message,
+            UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
+            _ => null,
+        };
+
+        if (message is null)
+        {
+            Console.Error.WriteLine($"matchlock: internal error: {ex}");
+        }
+        else
+        {
+            Console.Error.WriteLine($"matchlock: {message}");
+        }
+
+        return ExitCodes.MatchlockError;
+    }
+}

@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace Matchlock.Cli;
+
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(Dictionary<string, Dictionary<string, object>>))]
+[JsonSerializable(typeof(bool))]
+[JsonSerializable(typeof(string))]
+internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Matchlock.Cli.Terminal;
+using Matchlock.Core.Sandboxes;
+using Matchlock.Core.Vm;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary><c>matchlock run</c>: boot a sandbox from an image, run one command in it, tear it down.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var options = new RunOptions();
+        var command = new Command("run", "Run a command in a new microVM");
+        foreach (var symbol in options.All())
+        {
+            switch (symbol)
+            {
+                case Option o:
+                    command.Options.Add(o);
+                    break;
+                case Argument a:
+                    command.Arguments.Add(a);
+                    break;
+            }
+        }
+
+        command.SetAction((parse, _) => RunAsync(parse, options));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, RunOptions o)
+    {
+        SandboxSpec spec;
+        ExecSpec exec;
+        bool tty, interactive;
+        int? timeout;
+        try
+        {
+            tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (REFERENCE)
+            interactive = parse.GetValue(o.Interactive);
+            timeout = parse.GetValue(o.Timeout);
+            spec = new SandboxSpec
+            {
+                Image = parse.GetValue(o.Image)!,
+                Cpus = parse.GetValue(o.Cpus),
+                MemoryMb = parse.GetValue(o.Memory),
+                DiskSizeMb = parse.GetValue(o.DiskSize),
+                Hostname = parse.GetValue(o.Hostname),
+                NoNetwork = true,
+                Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
+                RemoveOnDispose = parse.GetValue(o.Remove),
+            };
+            spec.Validate();
+
+            var image = new Core.Images.ImageStore().Resolve(spec.Image);
+            var overrides = (parse.GetValue(o.EnvFile) ?? []).SelectMany(EnvironmentBuilder.ReadEnvFile)
+                .Concat(parse.GetValue(o.Env) ?? []);
+            var size = tty ? RawTerminal.GetSize() : null;
+            exec = new ExecSpec
+            {
+                Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), parse.GetValue(o.Command) ?? []),
+                Env = EnvironmentBuilder.Build(image.Config.Env, overrides, Environment.GetEnvironmentVariable),
+                WorkingDir = parse.GetValue(o.Workdir) ?? image.Config.WorkingDir ?? "/",
+                User = parse.GetValue(o.User) ?? image.Config.User,
+                Tty = tty,
+                Stdin = interactive,
+                Rows = size?.Rows ?? 24,
+                Cols = size?.Cols ?? 80,
+            };
+        }
+        catch (Exception ex)
+        {
+            return CliErrors.Report(ex);
+        }
+
+        return await new RunSession(spec, exec, timeout).RunAsync();
+    }
+}

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>The flags of <c>matchlock run</c> (REFERENCE "CLI"), declared once.</summary>
+internal sealed class RunOptions
+{
+    public Option<string> Image { get; } = new("--image") { Description = "Image to run (see `matchlock image ls`)", Required = true };
+    public Option<bool> Remove { get; } = new("--rm") { Description = "Remove the VM and its disks when the command ends", DefaultValueFactory = _ => true };
+    public Option<bool> Interactive { get; } = new("--interactive", "-i") { Description = "Keep stdin open and stream it to the command" };
+    public Option<bool> Tty { get; } = new("--tty", "-t") { Description = "Allocate a pseudo-terminal (with -i)" };
+    public Option<string[]> Env { get; } = new("--env", "-e") { Description = "Set KEY=VALUE (KEY alone: take it from this environment)", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> EnvFile { get; } = new("--env-file") { Description = "Read KEY=VALUE lines from a file" };
+    public Option<string?> Workdir { get; } = new("--workdir", "-w") { Description = "Working directory in the guest" };
+    public Option<string?> User { get; } = new("--user", "-u") { Description = "uid, uid:gid or user name" };
+    public Option<string?> Entrypoint { get; } = new("--entrypoint") { Description = "Override the image's ENTRYPOINT (\"\" clears it)" };
+    public Option<double> Cpus { get; } = new("--cpus") { Description = "CPUs (fractions enforced with a cgroup quota)", DefaultValueFactory = _ => 1 };
+    public Option<int> Memory { get; } = new("--memory") { Description = "Memory in MB", DefaultValueFactory = _ => 512 };
+    public Option<int> DiskSize { get; } = new("--disk-size") { Description = "Writable disk size in MB", DefaultValueFactory = _ => 5120 };
+    public Option<int?> Timeout { get; } = new("--timeout") { Description = "Stop the command after this many seconds (exit 124)" };
+    public Option<string?> Hostname { get; } = new("--hostname") { Description = "Guest host name (default: the VM id)" };
+    public Option<bool> NoNetwork { get; } = new("--no-network") { Description = "No network interface at all" };
+    public Option<string?> Accel { get; } = new("--accel") { Description = "auto | kvm | tcg (default: $MATCHLOCK_ACCEL or auto)" };
+    public Argument<string[]> Command { get; } = new("command") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (put them after --)" };
+
+    public RunOptions()
+    {
+        Timeout.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is <= 0)
+            {
+                r.AddError("--timeout must be a positive number of seconds");
+            }
+        });
+        Accel.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } v && v is not ("auto" or "kvm" or "tcg"))
+            {
+                r.AddError($"--accel must be auto, kvm or tcg; got \"{v}\"");
+            }
+        });
+    }
+
+    public IEnumerable<Symbol> All() =>
+    [
+        Image, Remove, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
+        Timeout, Hostname, NoNetwork, Accel, Command,
+    ];
+
+    public static string Seconds(int s) => s.ToString(CultureInfo.InvariantCulture) + " s";
+}

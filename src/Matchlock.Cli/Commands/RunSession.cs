@@ -1,0 +1,189 @@
+using System.Runtime.InteropServices;
+using Matchlock.Cli.Terminal;
+using Matchlock.Core.Sandboxes;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// One <c>matchlock run</c> from boot to teardown, with signal handling: before the command
+/// starts, Ctrl-C aborts the boot; while it runs, the first Ctrl-C (or SIGTERM) goes to the
+/// command's process group in the guest, a second one stops it (SIGTERM, then SIGKILL).
+/// </summary>
+internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSeconds)
+{
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+    private readonly CancellationTokenSource _abort = new();
+    private readonly Lock _lock = new(); // guards _session and _interrupts
+    private ExecSession? _session;
+    private int _interrupts;
+
+    public async Task<int> RunAsync()
+    {
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; OnSignal(2); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnSignal(1); });
+
+        Sandbox sandbox;
+        try
+        {
+            sandbox = await Sandbox.CreateAsync(spec, cancellationToken: _abort.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("matchlock: interrupted while starting the sandbox; nothing was left running");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception ex)
+        {
+            return CliErrors.Report(ex);
+        }
+
+        await using (sandbox)
+        {
+            if (sandbox.AccelNotice is { } notice)
+            {
+                Console.Error.WriteLine(notice);
+            }
+
+            ReportTimings(sandbox);
+            try
+            {
+                return await RunCommandAsync(sandbox);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return CliErrors.Report(ex);
+            }
+            finally
+            {
+                if (!spec.RemoveOnDispose)
+                {
+                    Console.Error.WriteLine($"matchlock: kept {sandbox.Directory} (--rm=false)");
+                }
+            }
+        }
+    }
+
+    private async Task<int> RunCommandAsync(Sandbox sandbox)
+    {
+        using var raw = exec.Tty ? RawTerminal.TryEnter() : null;
+        await using var session = await sandbox.StartExecAsync(exec, _abort.Token);
+        lock (_lock)
+        {
+            _session = session;
+        }
+
+        using var winch = exec.Tty
+            ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
+            {
+                ctx.Cancel = true;
+                if (RawTerminal.GetSize() is { } size)
+                {
+                    _ = session.ResizeAsync(size.Rows, size.Cols, CancellationToken.None).AsTask();
+                }
+            })
+            : null;
+
+        var stdout = Console.OpenStandardOutput();
+        var stderr = Console.OpenStandardError();
+        var copyOut = CopyAsync(session.Stdout, stdout);
+        var copyErr = CopyAsync(session.Stderr, stderr);
+        if (exec.Stdin)
+        {
+            _ = PumpStdinAsync(session);
+        }
+
+        var timedOut = false;
+        using var deadline = new CancellationTokenSource();
+        if (timeoutSeconds is { } seconds)
+        {
+            deadline.CancelAfter(TimeSpan.FromSeconds(seconds));
+        }
+
+        using var onDeadline = deadline.Token.Register(() =>
+        {
+            timedOut = true;
+            _ = session.CancelAsync(StopGrace, CancellationToken.None).AsTask();
+        });
+
+        var result = await session.WaitAsync(CancellationToken.None);
+        await Task.WhenAll(copyOut, copyErr);
+        raw?.Dispose();
+        if (result.Error is { } error)
+        {
+            Console.Error.WriteLine($"matchlock: {error}");
+        }
+
+        if (timedOut)
+        {
+            Console.Error.WriteLine($"matchlock: the command was stopped after --timeout {timeoutSeconds} s");
+            return ExitCodes.TimedOut;
+        }
+
+        return result.ExitCode;
+    }
+
+    private void OnSignal(int signal)
+    {
+        ExecSession? session;
+        int count;
+        lock (_lock)
+        {
+            session = _session;
+            count = ++_interrupts;
+        }
+
+        if (session is null)
+        {
+            _abort.Cancel(); // still booting: abandon the boot, CreateAsync cleans up
+            return;
+        }
+
+        if (count == 1)
+        {
+            _ = session.SignalAsync(signal, CancellationToken.None).AsTask();
+        }
+        else
+        {
+            _ = session.CancelAsync(StopGrace, CancellationToken.None).AsTask();
+        }
+    }
+
+    private static async Task CopyAsync(Stream from, Stream to)
+    {
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            await to.WriteAsync(buffer.AsMemory(0, n));
+            await to.FlushAsync();
+        }
+    }
+
+    private static async Task PumpStdinAsync(ExecSession session)
+    {
+        try
+        {
+            await using var stdin = Console.OpenStandardInput();
+            await session.PumpStdinAsync(stdin, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The command ended before its input did.
+        }
+    }
+
+    private static void ReportTimings(Sandbox sandbox)
+    {
+        if (Environment.GetEnvironmentVariable("MATCHLOCK_DEBUG_TIMINGS") != "1")
+        {
+            return;
+        }
+
+        var t = sandbox.Timings;
+        Console.Error.WriteLine(
+            $"matchlock: timings host_setup={t.HostSetup.TotalMilliseconds:0} vmm_start={t.VmmStart.TotalMilliseconds:0} " +
+            $"vmm_to_hello={t.VmmToHello.TotalMilliseconds:0} kernel={t.Kernel.TotalMilliseconds:0} guest_init={t.GuestInit.TotalMilliseconds:0} " +
+            $"configure={t.Configure.TotalMilliseconds:0} total={t.Total.TotalMilliseconds:0} ms");
+    }
+}

@@ -1,0 +1,27 @@
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>Where a sandbox's start-up time went (for <c>bench/boot</c> and <c>--debug</c> output).</summary>
+public sealed record BootTimings
+{
+    /// <summary>Image lookup, kernel/initramfs, upper disk, VM directory.</summary>
+    public TimeSpan HostSetup { get; init; }
+
+    /// <summary>QEMU start until it connected to the channel socket.</summary>
+    public TimeSpan VmmStart { get; init; }
+
+    /// <summary>Guest uptime at hello minus the guest init phases: the kernel's own boot.</summary>
+    public TimeSpan Kernel { get; init; }
+
+    /// <summary>The guest binary's phases (modules, mounts, ...), as it reported them.</summary>
+    public TimeSpan GuestInit { get; init; }
+
+    /// <summary>Host-side wall time from VMM connected to hello received.</summary>
+    public TimeSpan VmmToHello { get; init; }
+
+    /// <summary>Configure request round trip.</summary>
+    public TimeSpan Configure { get; init; }
+
+    public TimeSpan Total { get; init; }
+
+    public IReadOnlyDictionary<string, long> GuestPhases { get; init; } = new Dictionary<string, long>();
+}

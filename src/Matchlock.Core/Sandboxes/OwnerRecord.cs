@@ -1,0 +1,59 @@
+using System.Globalization;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>
+/// Who owns a VM directory: PID plus process start time, so a reused PID is not mistaken for the
+/// owner (DESIGN D9). Written as <c>owner</c> in the VM directory: "PID STARTTIME REMOVE".
+/// </summary>
+internal static class OwnerRecord
+{
+    public const string FileName = "owner";
+
+    public static void Write(string vmDir, bool removeOnExit)
+    {
+        var pid = Environment.ProcessId;
+        var text = string.Create(CultureInfo.InvariantCulture, $"{pid} {ProcessStartTime(pid)} {(removeOnExit ? "rm" : "keep")}\n");
+        File.WriteAllText(Path.Combine(vmDir, FileName), text);
+    }
+
+    /// <summary>True when the recorded owner is still running; false when it is gone or unreadable.</summary>
+    public static bool IsOwnerAlive(string vmDir, out bool removeOnExit)
+    {
+        removeOnExit = false;
+        string[] parts;
+        try
+        {
+            parts = File.ReadAllText(Path.Combine(vmDir, FileName)).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+
+        if (parts.Length < 3 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var pid))
+        {
+            return false;
+        }
+
+        removeOnExit = parts[2] == "rm";
+        return ProcessStartTime(pid) is { } start && start == parts[1];
+    }
+
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process.</summary>
+    public static string? ProcessStartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+
+            // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields[19];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+}

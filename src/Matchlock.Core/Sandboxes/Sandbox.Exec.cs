@@ -1,0 +1,70 @@
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Sandboxes;
+
+public sealed partial class Sandbox
+{
+    /// <summary>Starts a command and returns at once; the caller drives its streams.</summary>
+    public async Task<ExecSession> StartExecAsync(ExecSpec spec, CancellationToken cancellationToken)
+    {
+        if (spec.Argv.Count == 0 || string.IsNullOrEmpty(spec.Argv[0]))
+        {
+            throw new ArgumentException("a command is required");
+        }
+
+        var request = new ExecRequest
+        {
+            Argv = spec.Argv,
+            Env = spec.Env,
+            WorkingDir = spec.WorkingDir,
+            User = spec.User,
+            Tty = spec.Tty,
+            Rows = spec.Rows,
+            Cols = spec.Cols,
+            Stdin = spec.Stdin,
+            KillGraceMs = (int)spec.KillGrace.TotalMilliseconds,
+        };
+        return new ExecSession(await OpenAsync(request, cancellationToken), spec);
+    }
+
+    /// <summary>
+    /// Runs a command to completion, copying its output to <paramref name="stdout"/> and
+    /// <paramref name="stderr"/> as it comes. Cancelling the token stops the command in the guest
+    /// (SIGTERM to its process group, SIGKILL after <see cref="ExecSpec.KillGrace"/>) and then throws.
+    /// </summary>
+    public async Task<ExecResult> ExecAsync(ExecSpec spec, Stream? stdin, Stream stdout, Stream stderr, CancellationToken cancellationToken)
+    {
+        await using var session = await StartExecAsync(spec with { Stdin = stdin is not null }, cancellationToken);
+        var stdoutCopy = session.Stdout.CopyToAsync(stdout, CancellationToken.None);
+        var stderrCopy = session.Stderr.CopyToAsync(stderr, CancellationToken.None);
+        if (stdin is not null)
+        {
+            // Not awaited: a terminal's stdin may never reach EOF, and the command can end without reading it.
+            _ = PumpIgnoringEndAsync(session, stdin);
+        }
+
+        ExecResult result;
+        using (cancellationToken.Register(() => _ = session.CancelAsync(spec.KillGrace, CancellationToken.None).AsTask()))
+        {
+            result = await session.WaitAsync(CancellationToken.None);
+        }
+
+        await Task.WhenAll(stdoutCopy, stderrCopy);
+        await stdout.FlushAsync(CancellationToken.None);
+        await stderr.FlushAsync(CancellationToken.None);
+        cancellationToken.ThrowIfCancellationRequested();
+        return result;
+    }
+
+    private static async Task PumpIgnoringEndAsync(ExecSession session, Stream stdin)
+    {
+        try
+        {
+            await session.PumpStdinAsync(stdin, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The command ended (or the sandbox stopped) before its input did.
+        }
+    }
+}

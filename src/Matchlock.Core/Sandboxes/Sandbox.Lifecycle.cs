@@ -1,0 +1,60 @@
+using Matchlock.Protocol;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Sandboxes;
+
+public sealed partial class Sandbox
+{
+    /// <summary>Completes when the VMM exits for any reason.</summary>
+    public Task<int> Exited => _vm.Exited;
+
+    /// <summary>
+    /// Stops the guest cleanly: its processes get SIGTERM and <paramref name="grace"/> to exit,
+    /// then the guest syncs and powers off. Kills the VMM if it does not exit in time.
+    /// </summary>
+    public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        var deadline = grace + TimeSpan.FromSeconds(5);
+        if (!_vm.Exited.IsCompleted && !_connection.IsClosed)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(deadline);
+            try
+            {
+                await RequestAsync(new ShutdownRequest { GraceMs = (int)grace.TotalMilliseconds }, timeout.Token);
+                await _vm.WaitForExitAsync(timeout.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SandboxException or GuestOperationException or MuxStreamResetException or MuxConnectionClosedException)
+            {
+                // The guest did not stop by itself in time; the kill below is the fallback.
+            }
+        }
+
+        if (!_vm.Exited.IsCompleted)
+        {
+            await _vm.KillAsync(CancellationToken.None);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await StopAsync(TimeSpan.FromSeconds(2));
+        }
+        finally
+        {
+            await _connection.DisposeAsync();
+            await _vm.DisposeAsync();
+            if (Spec.RemoveOnDispose)
+            {
+                TryDeleteDirectory(_vmDir);
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using Matchlock.Core.Images;
+using Matchlock.Core.Kernel;
+using Matchlock.Core.Vm;
+using Matchlock.Protocol;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>
+/// One microVM running an image, and the only owner of everything it holds: the VMM process,
+/// the channel, the VM directory and its disks. Dispose it to stop the guest and release them.
+/// </summary>
+public sealed partial class Sandbox : IAsyncDisposable
+{
+    private readonly IVmInstance _vm;
+    private readonly MuxConnection _connection;
+    private readonly string _vmDir;
+    private int _disposed;
+
+    private Sandbox(string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice)
+    {
+        Id = id;
+        _vmDir = vmDir;
+        Spec = spec;
+        Image = image;
+        _vm = vm;
+        _connection = connection;
+        Hello = hello;
+        AccelNotice = accelNotice;
+    }
+
+    public string Id { get; }
+
+    public SandboxSpec Spec { get; }
+
+    public ImageRecord Image { get; }
+
+    public GuestHello Hello { get; }
+
+    /// <summary>Set when <c>auto</c> acceleration fell back to TCG: the CLI prints it once.</summary>
+    public string? AccelNotice { get; }
+
+    public BootTimings Timings { get; private set; } = new();
+
+    /// <summary>The VM directory (<c>vm.log</c>, disks); gone after dispose with <see cref="SandboxSpec.RemoveOnDispose"/>.</summary>
+    public string Directory => _vmDir;
+
+    public int VmmPid => _vm.Pid;
+
+    /// <summary>Boots a sandbox and waits until its guest serves requests.</summary>
+    /// <exception cref="ImageNotFoundException">The image is not in the local store.</exception>
+    /// <exception cref="SandboxException">The VM could not start or never became ready; nothing is left behind.</exception>
+    public static async Task<Sandbox> CreateAsync(SandboxSpec spec, SandboxEnvironment? environment = null, CancellationToken cancellationToken = default)
+    {
+        spec.Validate();
+        var env = environment ?? SandboxEnvironment.CreateDefault();
+        var clock = Stopwatch.StartNew();
+        StaleVmSweeper.Sweep(env.VmsDir);
+
+        var image = env.Images.Resolve(spec.Image);
+        var kernel = env.Kernels.Find();
+        var boot = await new InitramfsBuilder(kernel, env.CacheDir).GetOrBuildAsync(env.GuestBinaryPath(), cancellationToken);
+        var accel = await new AccelSelector(kernel.KernelPath, env.CacheDir).SelectAsync(spec.Accel, cancellationToken);
+
+        var id = VmId.New();
+        var vmDir = Path.Combine(env.VmsDir, id);
+        System.IO.Directory.CreateDirectory(env.VmsDir);
+        System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        IVmInstance? vm = null;
+        MuxConnection? connection = null;
+        try
+        {
+            OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
+            var upper = Path.Combine(vmDir, "upper.ext4");
+            await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
+            var hostSetup = clock.Elapsed;
+
+            var vmSpec = new VmSpec(
+                id,
+                boot.KernelPath,
+                boot.InitramfsPath,
+                ExtraKernelCmdline: "",
+                Cpus: (int)Math.Ceiling(spec.Cpus),
+                spec.MemoryMb,
+                [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false)],
+                ChannelSocketPath: Path.Combine(vmDir, "chan.sock"),
+                ConsoleLogPath: Path.Combine(vmDir, "vm.log"),
+                QmpSocketPath: Path.Combine(vmDir, "qmp.sock"),
+                vmDir,
+                accel.Accel);
+            vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
+            var vmmStarted = clock.Elapsed;
+
+            connection = new MuxConnection(vm.Channel, isHost: true);
+            connection.Start();
+            var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
+            var helloAt = clock.Elapsed;
+
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice);
+            await sandbox.ConfigureAsync(cancellationToken);
+            var guestInit = TimeSpan.FromMilliseconds(hello.Timings.Values.Sum());
+            sandbox.Timings = new BootTimings
+            {
+                HostSetup = hostSetup,
+                VmmStart = vmmStarted - hostSetup,
+                VmmToHello = helloAt - vmmStarted,
+                GuestInit = guestInit,
+                Kernel = TimeSpan.FromMilliseconds(hello.UptimeMs) - guestInit,
+                Configure = clock.Elapsed - helloAt,
+                Total = clock.Elapsed,
+                GuestPhases = hello.Timings,
+            };
+
+            if (spec.RemoveOnDispose)
+            {
+                // QEMU holds the disk open; unlinking now means even a SIGKILLed owner leaves no disk behind.
+                File.Delete(upper);
+            }
+
+            return sandbox;
+        }
+        catch (Exception ex)
+        {
+            var consoleTail = vm?.ReadConsoleTail(30);
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+
+            if (vm is not null)
+            {
+                await vm.DisposeAsync();
+            }
+
+            TryDeleteDirectory(vmDir);
+            if (ex is OperationCanceledException or ImageNotFoundException)
+            {
+                throw;
+            }
+
+            if (ex is SandboxException && consoleTail is { Length: > 0 })
+            {
+                throw new SandboxException($"{ex.Message}\n--- last lines of the guest console ---\n{consoleTail.TrimEnd()}", ex.InnerException);
+            }
+
+            throw;
+        }
+    }
+
+    private static async Task<GuestHello> WaitForHelloAsync(MuxConnection connection, IVmInstance vm, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        var hello = connection.WaitForHelloAsync(timeoutSource.Token);
+        var exited = vm.Exited;
+        try
+        {
+            var first = await Task.WhenAny(hello, exited);
+            if (first == exited)
+            {
+                throw new SandboxException($"the VM exited (status {await exited}) before the guest became ready");
+            }
+
+            return ProtocolSerializer.ReadHello(await hello);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new SandboxException($"the guest did not become ready within {timeout.TotalSeconds:0} s");
+        }
+        catch (MuxConnectionClosedException ex)
+        {
+            throw new SandboxException("the VM closed its channel before the guest became ready: " + ex.Message, ex);
+        }
+        catch (MuxProtocolException ex)
+        {
+            throw new SandboxException("the guest sent something that is not our protocol (is the guest binary from this build?): " + ex.Message, ex);
+        }
+    }
+
+    private async Task ConfigureAsync(CancellationToken cancellationToken)
+    {
+        var request = new ConfigureRequest
+        {
+            Hostname = Spec.Hostname ?? Id,
+            UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            CpuMax = Spec.CpuMax(),
+        };
+        await RequestAsync(request, cancellationToken);
+    }
+
+    /// <summary>Sends one request that carries no data channels and returns its reply.</summary>
+    internal async Task<GuestReply> RequestAsync(GuestRequest request, CancellationToken cancellationToken)
+    {
+        await using var stream = await OpenAsync(request, cancellationToken);
+        var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+        return reply.Ok ? reply : throw new GuestOperationException(reply.Error ?? "the guest refused the request", reply.ErrorCode);
+    }
+
+    private async Task<MuxStream> OpenAsync(GuestRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _connection.OpenAsync(ProtocolSerializer.Serialize(request), cancellationToken);
+        }
+        catch (MuxConnectionClosedException ex)
+        {
+            throw new SandboxException($"sandbox {Id} is not running any more: {ex.Message}", ex);
+        }
+    }
+
+    private static void TryDeleteDirectory(string dir)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(dir))
+            {
+                System.IO.Directory.Delete(dir, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // Reported by the next sweep; never mask the error that brought us here.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

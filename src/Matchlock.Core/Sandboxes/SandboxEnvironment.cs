@@ -1,0 +1,33 @@
+using Matchlock.Core.Images;
+using Matchlock.Core.Kernel;
+using Matchlock.Core.Vm;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>The host services a sandbox is built from; tests and embedders can replace any of them.</summary>
+public sealed record SandboxEnvironment
+{
+    public required ImageStore Images { get; init; }
+
+    public required IVmBackend Backend { get; init; }
+
+    public required KernelProvider Kernels { get; init; }
+
+    /// <summary>Path of the static guest binary (see <see cref="GuestBinary.Locate"/>).</summary>
+    public required Func<string> GuestBinaryPath { get; init; }
+
+    public required string VmsDir { get; init; }
+
+    public required string CacheDir { get; init; }
+
+    /// <summary>The defaults: <see cref="MatchlockPaths"/>, QEMU microvm, Debian's cloud kernel.</summary>
+    public static SandboxEnvironment CreateDefault() => new()
+    {
+        Images = new ImageStore(MatchlockPaths.ImagesDir),
+        Backend = new QemuMicrovmBackend(),
+        Kernels = new KernelProvider(),
+        GuestBinaryPath = GuestBinary.Locate,
+        VmsDir = MatchlockPaths.VmsDir,
+        CacheDir = MatchlockPaths.CacheDir,
+    };
+}

@@ -1,0 +1,75 @@
+using Matchlock.Core.Vm;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>What a sandbox is made of. Immutable; copy with <c>with</c>.</summary>
+public sealed record SandboxSpec
+{
+    /// <summary>Image reference in the local store (<c>busybox</c>, <c>busybox:latest</c>, ...).</summary>
+    public required string Image { get; init; }
+
+    /// <summary>CPUs; fractions are rounded up to whole vCPUs and enforced with cgroup <c>cpu.max</c>.</summary>
+    public double Cpus { get; init; } = 1;
+
+    public int MemoryMb { get; init; } = 512;
+
+    /// <summary>Size of the writable upper disk (sparse; only what the guest writes uses space).</summary>
+    public int DiskSizeMb { get; init; } = 5120;
+
+    /// <summary>Guest host name; defaults to the VM id.</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>No NIC at all. (Networking arrives with the sealed-network work; today every VM has none.)</summary>
+    public bool NoNetwork { get; init; } = true;
+
+    /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
+    public AccelMode? Accel { get; init; }
+
+    /// <summary>How long the guest may take to say hello.</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Delete the VM directory (disks, logs) when the sandbox is disposed (<c>--rm</c>).</summary>
+    public bool RemoveOnDispose { get; init; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the flag and a valid range.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Image))
+        {
+            throw new ArgumentException("an image is required (--image NAME)");
+        }
+
+        if (!(Cpus > 0) || double.IsInfinity(Cpus) || Math.Ceiling(Cpus) > Environment.ProcessorCount)
+        {
+            throw new ArgumentException($"--cpus must be more than 0 and at most {Environment.ProcessorCount} (the host's CPUs); got {Cpus}");
+        }
+
+        if (MemoryMb < 64 || MemoryMb > 1024 * 1024)
+        {
+            throw new ArgumentException($"--memory must be between 64 and 1048576 MB; got {MemoryMb}");
+        }
+
+        if (DiskSizeMb < 16 || DiskSizeMb > 16 * 1024 * 1024)
+        {
+            throw new ArgumentException($"--disk-size must be between 16 and 16777216 MB; got {DiskSizeMb}");
+        }
+
+        if (Hostname is { } h && !IsValidHostname(h))
+        {
+            throw new ArgumentException($"--hostname \"{h}\" is not a valid host name (letters, digits, '-' and '.', at most 63 characters per label)");
+        }
+    }
+
+    /// <summary>The cgroup v2 <c>cpu.max</c> value for a fractional CPU count, or null for whole CPUs.</summary>
+    public string? CpuMax()
+    {
+        const int period = 100_000;
+        return Cpus == Math.Ceiling(Cpus) ? null : $"{(int)Math.Round(Cpus * period)} {period}";
+    }
+
+    private static bool IsValidHostname(string name) =>
+        name.Length is > 0 and <= 253
+        && name.Split('.').All(label => label.Length is > 0 and <= 63
+            && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')
+            && label[0] != '-' && label[^1] != '-');
+}

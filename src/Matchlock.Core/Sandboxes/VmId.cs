@@ -1,0 +1,15 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>VM ids: <c>vm-</c> followed by 8 lower-case hex characters (REFERENCE "CLI").</summary>
+public static partial class VmId
+{
+    public static string New() => "vm-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+
+    public static bool IsValid(string id) => Pattern().IsMatch(id);
+
+    [GeneratedRegex("^vm-[0-9a-f]{8}$")]
+    private static partial Regex Pattern();
+}

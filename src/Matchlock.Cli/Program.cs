@@ -17,6 +17,19 @@ internal static class Program
 
         // We handle SIGINT/SIGTERM ourselves: the first Ctrl-C goes to the command in the guest.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = null };
-        return await root.Parse(args).InvokeAsync(config);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // Flag errors are matchlock's own failures: exit 125 like `docker run`, one line each.
+            foreach (var error in parse.Errors)
+            {
+                Console.Error.WriteLine($"matchlock: {error.Message}");
+            }
+
+            Console.Error.WriteLine($"See 'matchlock {string.Join(' ', parse.CommandResult.Command.Name)} --help'.");
+            return ExitCodes.MatchlockError;
+        }
+
+        return await parse.InvokeAsync(config);
     }
 }

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+
+namespace Matchlock.Integration.Tests;
+
+/// <summary>
+/// A private MATCHLOCK_HOME for one test class, with the base image imported into it, so tests
+/// can check that nothing is left behind without seeing other runs' files. The kernel cache is
+/// shared (building it is not what these tests are about).
+/// </summary>
+public sealed class MatchlockHome : IAsyncLifetime
+{
+    public string Root { get; } = Path.Combine(Path.GetTempPath(), "matchlock-it-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public string VmsDir => Path.Combine(Root, "vms");
+
+    public bool Ready { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        if (VmPrerequisites.Missing() is not null)
+        {
+            return; // each test reports it through VmPrerequisites.Ensure()
+        }
+
+        Directory.CreateDirectory(Root);
+        await using var tar = File.OpenRead(VmPrerequisites.BaseImageTar);
+        var import = await RunAsync(["image", "import", "busybox:latest"], tar, TimeSpan.FromMinutes(3));
+        if (import.ExitCode != 0)
+        {
+            throw new InvalidOperationException("importing the base image failed: " + import);
+        }
+
+        Ready = true;
+    }
+
+    /// <summary>Runs the matchlock CLI with this home; kills it (by PID) if it outlives <paramref name="timeout"/>.</summary>
+    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, Stream? stdin = null, TimeSpan? timeout = null, Action<Process>? started = null, Stream? stdoutSink = null)
+    {
+        using var process = Start(args);
+        started?.Invoke(process);
+        var stdoutBuffer = stdoutSink is null ? new MemoryStream() : null;
+        var stdout = process.StandardOutput.BaseStream.CopyToAsync(stdoutSink ?? stdoutBuffer!);
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            await stdin.CopyToAsync(process.StandardInput.BaseStream);
+        }
+
+        process.StandardInput.Close();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            throw new TimeoutException($"matchlock {string.Join(' ', args)} did not finish within {timeout}; stderr: {await stderr}");
+        }
+
+        await stdout;
+        return new CliResult(process.ExitCode, stdoutBuffer?.ToArray() ?? [], await stderr);
+    }
+
+    public Process Start(IReadOnlyList<string> args)
+    {
+        var psi = new ProcessStartInfo(VmPrerequisites.MatchlockBin)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["MATCHLOCK_HOME"] = Root;
+        return Process.Start(psi) ?? throw new InvalidOperationException("could not start matchlock");
+    }
+
+    /// <summary>QEMU processes whose command line mentions this home: must be none when idle.</summary>
+    public IReadOnlyList<int> QemuProcesses() =>
+        [.. Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && ReadCmdline(pid) is { } c && c.Contains("qemu-system", StringComparison.Ordinal) && c.Contains(Root, StringComparison.Ordinal))];
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private static string? ReadCmdline(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}

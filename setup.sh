@@ -48,7 +48,8 @@ dotnet publish src/Matchlock.Guest -c Release -o "$ARTIFACTS/guest" --nologo
 file "$ARTIFACTS/guest/matchlock-guest" | grep -q "statically linked" || die "matchlock-guest is not statically linked"
 
 log "Publishing the CLI"
-dotnet publish src/Matchlock.Cli -c Release -o "$ARTIFACTS/cli" --nologo
+# ReadyToRun: precompiled code cuts the CLI start-up, which every `matchlock run` pays.
+dotnet publish src/Matchlock.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$ARTIFACTS/cli" --nologo
 
 log "Installing into $LIB and $PREFIX/bin"
 $SUDO mkdir -p "$LIB" "$PREFIX/bin"

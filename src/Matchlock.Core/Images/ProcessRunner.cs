@@ -1,0 +1,65 @@
+using System.ComponentModel;
+using System.Diagnostics;
+
+namespace Matchlock.Core.Images;
+
+/// <summary>Result of a finished child process; output is captured for error messages.</summary>
+internal sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError);
+
+/// <summary>
+/// Runs a tool to completion with arguments passed as a list (no shell, no quoting bugs), captures
+/// stdout/stderr, and kills the process tree when the caller cancels.
+/// </summary>
+internal static class ProcessRunner
+{
+    /// <exception cref="FileNotFoundException">The program is not installed (not on PATH).</exception>
+    public static async Task<ProcessResult> RunAsync(
+        string program,
+        IEnumerable<string> arguments,
+        IReadOnlyDictionary<string, string>? environment,
+        CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = false,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = new Process { StartInfo = info };
+        try
+        {
+            process.Start();
+        }
+        catch (Win32Exception e) when (e.NativeErrorCode == LinuxNative.ENOENT)
+        {
+            throw new FileNotFoundException($"{program}: not found on PATH", program, e);
+        }
+
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller gave up: do not leave the tool writing into a directory that is being deleted.
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            throw;
+        }
+
+        return new ProcessResult(process.ExitCode, await stdout, await stderr);
+    }
+}

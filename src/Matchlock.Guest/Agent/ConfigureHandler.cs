@@ -1,0 +1,60 @@
+using Matchlock.Guest.Configuration;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Guest.Agent;
+
+/// <summary>
+/// Applies the host's configure request (sent once, right after hello, before any exec):
+/// clock, hostname and its files, resolv.conf, CPU quota. Every step is attempted; the reply
+/// lists the ones that failed, so one bad value does not hide the others.
+/// </summary>
+internal sealed class ConfigureHandler(AgentOptions options)
+{
+    /// <summary>The hostname after configure, for HOSTNAME in exec environments.</summary>
+    internal string? Hostname { get; private set; }
+
+    internal GuestReply Apply(ConfigureRequest request)
+    {
+        var errors = new List<string>();
+        void Step(string what, Action action)
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                errors.Add($"{what}: {e.Message}");
+            }
+        }
+
+        if (request.UnixTimeMs > 0 && options.SetClock)
+        {
+            Step("set clock", () => SystemClock.Set(DateTimeOffset.FromUnixTimeMilliseconds(request.UnixTimeMs)));
+        }
+
+        Step("hostname", () =>
+        {
+            GuestIdentity.ValidateHostname(request.Hostname);
+            if (options.SetHostname)
+            {
+                GuestIdentity.SetHostname(request.Hostname);
+            }
+
+            GuestIdentity.WriteHostFiles(options.Root, request.Hostname, null, request.Hosts.Select(h => (h.Name, h.Address)).ToArray());
+            Hostname = request.Hostname;
+        });
+
+        if (request.DnsServers.Count > 0)
+        {
+            Step("resolv.conf", () => GuestIdentity.WriteResolvConf(options.Root, request.DnsServers, []));
+        }
+
+        if (!string.IsNullOrEmpty(request.CpuMax))
+        {
+            Step("cpu.max", () => CpuQuota.Apply(request.CpuMax, options.CgroupRoot));
+        }
+
+        return errors.Count == 0 ? new GuestReply() : GuestReply.Failure("configure: " + string.Join("; ", errors), "ECONFIG");
+    }
+}

@@ -1,0 +1,73 @@
+using Matchlock.Protocol;
+using Matchlock.Protocol.Framing;
+
+namespace Matchlock.Guest.Agent;
+
+/// <summary>
+/// Copies the exec stream's stdin channel into the command, on a dedicated thread (a write to a
+/// full pipe blocks until the command reads). At the host's EOF the pipe is closed; a PTY has
+/// no half-close, so EOF there is the terminal's EOF character (^D), as a terminal user would
+/// type it. If the command stops reading (EPIPE), the rest is read and dropped so the host's
+/// credit keeps flowing.
+/// </summary>
+internal sealed class InputPump
+{
+    private const byte EndOfTransmission = 0x04;
+
+    internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    {
+        var thread = new Thread(() => Run(stream, target, isTerminal, stop), maxStackSize: 256 * 1024)
+        {
+            IsBackground = true,
+            Name = "matchlock stdin",
+        };
+        thread.Start();
+    }
+
+    private static void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    {
+        var buffer = new byte[32 * 1024];
+        var writing = true;
+        try
+        {
+            while (true)
+            {
+                var n = stream.ReadAsync(StreamChannel.Stdin, buffer, stop).AsTask().GetAwaiter().GetResult();
+                if (n == 0)
+                {
+                    break;
+                }
+
+                if (!writing)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    target.Write(buffer, 0, n);
+                }
+                catch (IOException)
+                {
+                    writing = false; // the command closed its stdin or exited
+                }
+            }
+
+            if (writing && isTerminal)
+            {
+                target.Write([EndOfTransmission]);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The exec finished, or the stream was reset: nothing more to deliver.
+        }
+        finally
+        {
+            if (!isTerminal)
+            {
+                target.Dispose(); // EOF for the command
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using Matchlock.Protocol;
+
+namespace Matchlock.Guest.Agent;
+
+/// <summary>
+/// Copies one output fd of a command (stdout, stderr or the PTY master) to one channel of the
+/// exec stream, on a dedicated thread: the read blocks, and the write waits for the host's
+/// credit, so a slow host stops our reads and the command blocks on a full pipe (flow control
+/// end to end) without tying up the thread pool.
+/// </summary>
+/// <remarks>
+/// After the command exits, its output may stay open in a background process. The exec handler
+/// then <see cref="Detach"/>es the pump once it has been idle in read for a while; the pump stops
+/// forwarding but keeps reading and discarding, so that background process never blocks on a
+/// full pipe. Nothing is sent on the channel after <see cref="Forwarding"/> completes, so the
+/// handler can send the channel's EOF then.
+/// </remarks>
+internal sealed class OutputPump
+{
+    private readonly Stream _source;
+    private readonly MuxStream _stream;
+    private readonly byte _channel;
+    private readonly CancellationTokenSource _detach = new();
+    private readonly TaskCompletionSource _forwarding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _lastActivity = Environment.TickCount64;
+    private volatile bool _inRead;
+
+    // Guards _detached and _writing, so a detach either waits for the write in progress or
+    // prevents the next one: never a data frame after the handler's EOF.
+    private readonly Lock _gate = new();
+    private bool _detached;
+    private bool _writing;
+
+    internal OutputPump(Stream source, MuxStream stream, byte channel, string name)
+    {
+        _source = source;
+        _stream = stream;
+        _channel = channel;
+        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = name };
+        thread.Start();
+    }
+
+    /// <summary>Completes when the pump will send nothing more (end of output, detached, or the stream failed).</summary>
+    internal Task Forwarding => _forwarding.Task;
+
+    /// <summary>True when the pump is blocked reading and has seen nothing for <paramref name="idle"/>.</summary>
+    internal bool IsIdleFor(TimeSpan idle) => _inRead && Environment.TickCount64 - Interlocked.Read(ref _lastActivity) >= (long)idle.TotalMilliseconds;
+
+    /// <summary>Stops forwarding (see remarks); safe to call more than once.</summary>
+    internal void Detach()
+    {
+        lock (_gate)
+        {
+            _detached = true;
+            if (!_writing)
+            {
+                _forwarding.TrySetResult();
+                return;
+            }
+        }
+
+        try
+        {
+            // Unblocks a write waiting for credit; Run completes Forwarding when it returns.
+            _detach.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void Run()
+    {
+        var buffer = new byte[32 * 1024];
+        var forwarding = true;
+        try
+        {
+            while (true)
+            {
+                _inRead = true;
+                int n;
+                try
+                {
+                    n = _source.Read(buffer);
+                }
+                finally
+                {
+                    _inRead = false;
+                    Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
+                }
+
+                if (n == 0)
+                {
+                    return;
+                }
+
+                if (!forwarding)
+                {
+                    continue;
+                }
+
+                lock (_gate)
+                {
+                    if (_detached)
+                    {
+                        forwarding = false;
+                        continue;
+                    }
+
+                    _writing = true;
+                }
+
+                try
+                {
+                    // SendFrameAsync copies the bytes before it returns, and we wait for it, so
+                    // the buffer can be reused for the next read.
+                    _stream.WriteAsync(_channel, buffer.AsMemory(0, n), _detach.Token).AsTask().GetAwaiter().GetResult();
+                    Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
+                }
+                catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or IOException)
+                {
+                    // Detached, replied, reset or link gone: keep draining, stop forwarding.
+                    forwarding = false;
+                }
+                finally
+                {
+                    lock (_gate)
+                    {
+                        _writing = false;
+                        forwarding &= !_detached;
+                    }
+                }
+
+                if (!forwarding)
+                {
+                    _forwarding.TrySetResult();
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The fd failed (not EOF/EIO): treat as the end of this output.
+        }
+        finally
+        {
+            _forwarding.TrySetResult();
+            _source.Dispose();
+            _detach.Dispose();
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using Matchlock.Guest.Agent;
+using Matchlock.Guest.Diagnostics;
+using Matchlock.Guest.Processes;
+
+namespace Matchlock.Guest.Init;
+
+/// <summary>
+/// PID 1's life: guard against exiting, boot, serve the host, power off. Nothing in here may
+/// return to Main or let an exception escape, because PID 1 exiting panics the kernel; every
+/// failure ends in <see cref="PowerControl.Fatal"/>, which logs to the console and powers off.
+/// </summary>
+internal static class GuestInit
+{
+    internal static void Run()
+    {
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+            PowerControl.Fatal("unhandled exception", e.ExceptionObject as Exception);
+        TaskScheduler.UnobservedTaskException += (_, e) =>
+        {
+            GuestLog.Error($"unobserved task exception: {e.Exception.GetBaseException().Message}");
+            e.SetObserved();
+        };
+
+        try
+        {
+            SignalGuard.IgnoreTerminationSignals();
+            var boot = Boot.Run();
+            var reaper = Reaper.Shared;
+            var spawner = new Spawner(reaper, "/proc/self/exe");
+            if (boot.CommandLine.ContainsKey("selftest"))
+            {
+                SelfTest.Run(spawner);
+                ShutdownSequence.PowerOff(reaper, boot.UpperMount, TimeSpan.FromSeconds(2));
+            }
+
+            var grace = ServeHost(boot, reaper);
+            ShutdownSequence.PowerOff(reaper, boot.UpperMount, grace);
+        }
+        catch (Exception e)
+        {
+            PowerControl.Fatal("init failed", e);
+        }
+    }
+
+    /// <summary>Serves the host until it asks for shutdown; returns the grace it asked for.</summary>
+    private static TimeSpan ServeHost(BootResult boot, Reaper reaper)
+    {
+        var device = VirtioPort.WaitFor(boot.ChannelName, TimeSpan.FromSeconds(10));
+        using var link = PortLink.Open(device);
+        var agent = new GuestAgent(reaper, AgentOptions.Guest);
+        GuestLog.Info($"serving the host on {device} ({boot.ChannelName})");
+        while (true)
+        {
+            var hello = GuestAgent.BuildHello(boot.Timings);
+            if (agent.ServeAsync(link.OpenSession(), hello, CancellationToken.None).GetAwaiter().GetResult())
+            {
+                return agent.ShutdownRequested.Result;
+            }
+
+            // The host went away (or never read our hello). Its running commands were stopped with
+            // their streams; wait a moment and offer a new session on the same port.
+            Thread.Sleep(TimeSpan.FromSeconds(1));
+        }
+    }
+}

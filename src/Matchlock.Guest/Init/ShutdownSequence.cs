@@ -1,0 +1,59 @@
+using System.Runtime.InteropServices;
+using Matchlock.Guest.Diagnostics;
+using Matchlock.Guest.Interop;
+using Matchlock.Guest.Processes;
+using Microsoft.Win32.SafeHandles;
+using static Matchlock.Guest.Interop.LibcConstants;
+
+namespace Matchlock.Guest.Init;
+
+/// <summary>
+/// Clean power-off (CONTRACTS.md "Power off"): SIGTERM everything, wait up to a grace, SIGKILL
+/// what is left, then make the disks consistent and reboot. Every step after the kill is best
+/// effort and logged; none may stop us from powering off.
+/// </summary>
+internal static class ShutdownSequence
+{
+    /// <param name="reaper">Tells us when no child is left.</param>
+    /// <param name="upperMount">O_PATH fd of the ext4 upper mount, kept from before the root
+    /// switch (its path is unreachable afterwards); null when unknown.</param>
+    /// <param name="grace">How long processes get after SIGTERM.</param>
+    internal static void PowerOff(Reaper reaper, SafeFileHandle? upperMount, TimeSpan grace)
+    {
+        // kill(-1) signals every process we may signal except ourselves (kill(2)); every user
+        // process in the guest is our descendant, so "no children" means "none left".
+        _ = Libc.kill(-1, SIGTERM);
+        if (!reaper.WaitForNoChildren(grace))
+        {
+            GuestLog.Warn($"processes still running {grace.TotalSeconds:F1} s after SIGTERM; sending SIGKILL");
+            _ = Libc.kill(-1, SIGKILL);
+            _ = reaper.WaitForNoChildren(TimeSpan.FromSeconds(2));
+        }
+
+        Libc.sync();
+        // Read-only remounts flush and mark the filesystems clean (ext4 writes its journal out),
+        // which an unmount would do too, but "/" is our own root and cannot be unmounted.
+        TryMount(null, "/", MS_REMOUNT | MS_RDONLY, "remount / read-only");
+        if (upperMount is not null && !upperMount.IsInvalid)
+        {
+            TryMount(null, $"/proc/self/fd/{upperMount.DangerousGetHandle()}", MS_REMOUNT | MS_RDONLY, "remount upper disk read-only");
+        }
+
+        Libc.sync();
+        if (Libc.umount2("/", MNT_DETACH) != 0)
+        {
+            GuestLog.Warn($"umount / (lazy): {NativeCallException.Describe(Marshal.GetLastPInvokeError())}");
+        }
+
+        GuestLog.Info("powering off");
+        PowerControl.Reboot();
+    }
+
+    private static void TryMount(string? source, string target, nuint flags, string what)
+    {
+        if (Libc.mount(source, target, null, flags, null) != 0)
+        {
+            GuestLog.Warn($"{what}: {NativeCallException.Describe(Marshal.GetLastPInvokeError())}");
+        }
+    }
+}

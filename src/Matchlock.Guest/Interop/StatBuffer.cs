@@ -1,0 +1,12 @@
+using System.Runtime.InteropServices;
+
+namespace Matchlock.Guest.Interop;
+
+/// <summary>glibc x86-64 struct stat (144 bytes); only the fields we read are named.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 144)]
+internal struct StatBuffer
+{
+    [FieldOffset(24)] internal uint Mode;
+    [FieldOffset(28)] internal uint Uid;
+    [FieldOffset(32)] internal uint Gid;
+}

@@ -5,6 +5,6 @@ namespace Matchlock.Integration.Tests;
 internal static partial class Interop
 {
     // Safe: sends a signal to a process this test started, by PID.
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 }

@@ -109,11 +109,6 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
         var result = await session.WaitAsync(CancellationToken.None);
         await Task.WhenAll(copyOut, copyErr);
         raw?.Dispose();
-        if (result.Error is { } error)
-        {
-            Console.Error.WriteLine($"matchlock: {error}");
-        }
-
         if (timedOut)
         {
             Console.Error.WriteLine($"matchlock: the command was stopped after --timeout {timeoutSeconds} s");

@@ -32,7 +32,7 @@ internal sealed class ArchiveContents
         try
         {
             // `docker save | gzip` is common; accept a compressed outer archive too.
-            await using var input = await LayerStreams.OpenDecompressedAsync(archive, "image archive", cancellationToken);
+            await using var input = await LayerStreams.OpenDecompressedAsync(archive, "image archive", leaveOpen: true, cancellationToken);
             using var reader = new TarReader(input, leaveOpen: true);
             while (await reader.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
             {

@@ -32,6 +32,25 @@ public sealed record ImageConfig
     /// <summary>Digests of the uncompressed layers (<c>rootfs.diff_ids</c>), bottom first.</summary>
     public IReadOnlyList<string> DiffIds { get; init; } = [];
 
+    /// <summary>Value equality, collections included (the generated record equality would compare list references).</summary>
+    public bool Equals(ImageConfig? other) =>
+        other is not null
+        && Entrypoint.SequenceEqual(other.Entrypoint)
+        && Cmd.SequenceEqual(other.Cmd)
+        && Env.SequenceEqual(other.Env)
+        && WorkingDir == other.WorkingDir
+        && User == other.User
+        && ExposedPorts.SequenceEqual(other.ExposedPorts)
+        && Labels.Count == other.Labels.Count
+        && Labels.All(kv => other.Labels.TryGetValue(kv.Key, out var value) && value == kv.Value)
+        && Architecture == other.Architecture
+        && Os == other.Os
+        && Created == other.Created
+        && DiffIds.SequenceEqual(other.DiffIds);
+
+    public override int GetHashCode() =>
+        HashCode.Combine(WorkingDir, User, Architecture, Os, Created, Entrypoint.Count, Cmd.Count, Env.Count);
+
     /// <summary>Parses an image config blob; malformed JSON becomes <see cref="ImageFormatException"/>.</summary>
     public static ImageConfig Parse(ReadOnlySpan<byte> json)
     {

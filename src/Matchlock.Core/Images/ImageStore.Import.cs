@@ -6,7 +6,7 @@ public sealed partial class ImageStore
 {
     /// <summary>
     /// Imports the image in a <c>docker save</c> tarball (legacy or OCI layout, possibly
-    /// gzip-compressed, possibly a non-seekable stream such as stdin) under <paramref name="tag"/>.
+    /// gzip-compressed, possibly a non-seekable stream such as stdin; not disposed) under <paramref name="tag"/>.
     /// The layers are flattened and packed as EROFS once per image id; importing the same image
     /// again only moves the tag. Replacing a tag deletes the old image if nothing else names it.
     /// </summary>
@@ -94,7 +94,7 @@ public sealed partial class ImageStore
         foreach (var layer in image.Layers)
         {
             await using var file = new FileStream(layer.File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
-            await using var tar = await LayerStreams.OpenDecompressedAsync(file, layer.Label, cancellationToken);
+            await using var tar = await LayerStreams.OpenDecompressedAsync(file, layer.Label, leaveOpen: false, cancellationToken);
             await using var hashing = new HashingReadStream(tar);
             await flattener.ApplyLayerAsync(hashing, layer.Label, cancellationToken);
             string diffId;

@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.Text;
 
 namespace Matchlock.Core.Images;
 
@@ -18,7 +17,7 @@ namespace Matchlock.Core.Images;
 /// root lives in a 0700 staging directory that only this process writes. Character and block
 /// devices are refused (a guest must not get raw device nodes from an image).
 /// </remarks>
-internal sealed class LayerFlattener
+internal sealed partial class LayerFlattener
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
@@ -194,6 +193,11 @@ internal sealed class LayerFlattener
 
     private void ApplyWhiteout(string name, string path, string leaf)
     {
+        if (leaf is ".wh." or ".wh.." or ".wh...")
+        {
+            throw Refuse(name, "is a whiteout for an invalid name (empty, \".\" or \"..\"); refusing to import");
+        }
+
         var parent = path.Length == leaf.Length ? "" : path[..(path.Length - leaf.Length - 1)];
         var parentFull = parent.Length == 0 ? _root : ResolveExisting(name, parent);
         if (parentFull is null || FileTree.Lstat(parentFull) != NodeKind.Directory)
@@ -220,11 +224,6 @@ internal sealed class LayerFlattener
         }
 
         var hidden = leaf[WhiteoutPrefix.Length..];
-        if (hidden.Length == 0 || hidden is "." or "..")
-        {
-            throw Refuse(name, "is a whiteout for an invalid name; refusing to import");
-        }
-
         var hiddenPath = parent.Length == 0 ? hidden : parent + "/" + hidden;
         if (!_addedByLayer.Contains(hiddenPath))
         {
@@ -305,83 +304,6 @@ internal sealed class LayerFlattener
         }
 
         return current;
-    }
-
-    private void ApplyMetadata(string full, TarEntry entry, bool isSymlink)
-    {
-        // Order matters: chown clears setuid/setgid and file capabilities, so mode and xattrs follow it.
-        LinuxNative.LChown(full, entry.Uid, entry.Gid);
-        if (!isSymlink)
-        {
-            File.SetUnixFileMode(full, (UnixFileMode)((int)entry.Mode & 0xFFF /* 07777 */));
-        }
-
-        if (entry is PaxTarEntry pax)
-        {
-            foreach (var (key, value) in pax.ExtendedAttributes)
-            {
-                if (XattrFromPax(key, value) is { } xattr)
-                {
-                    SetXattr(full, entry.Name, xattr.Name, xattr.Value);
-                }
-            }
-        }
-
-        if (entry.EntryType != TarEntryType.Directory)
-        {
-            LinuxNative.SetTimesNoFollow(full, entry.ModificationTime);
-        }
-    }
-
-    private (string Name, byte[] Value)? XattrFromPax(string key, string value)
-    {
-        const string Schily = "SCHILY.xattr.";
-        const string Libarchive = "LIBARCHIVE.xattr.";
-        if (key.StartsWith(Schily, StringComparison.Ordinal))
-        {
-            // TarReader hands PAX values over as UTF-8-decoded strings; a binary value that is not
-            // valid UTF-8 comes back with U+FFFD and cannot be restored byte for byte. Refuse
-            // rather than write a corrupted attribute (e.g. a wrong security.capability).
-            if (value.Contains('\uFFFD', StringComparison.Ordinal))
-            {
-                throw new ImageFormatException(
-                    $"{_layer}: xattr \"{key[Schily.Length..]}\" has a binary value that is not supported yet; "
-                    + "re-export the layer without it");
-            }
-
-            return (key[Schily.Length..], Encoding.UTF8.GetBytes(value));
-        }
-
-        if (key.StartsWith(Libarchive, StringComparison.Ordinal))
-        {
-            // bsdtar: URL-encoded name, base64 value.
-            try
-            {
-                return (Uri.UnescapeDataString(key[Libarchive.Length..]), Convert.FromBase64String(value));
-            }
-            catch (FormatException e)
-            {
-                throw new ImageFormatException($"{_layer}: xattr record \"{key}\" is not valid base64", e);
-            }
-        }
-
-        return null;
-    }
-
-    private void SetXattr(string full, string entryName, string name, byte[] value)
-    {
-        var errno = LinuxNative.LSetXattr(full, name, value);
-        if (errno == LinuxNative.ENOTSUP)
-        {
-            throw new ImageStoreException(
-                $"{_layer}: entry \"{entryName}\" has xattr \"{name}\", but the store's filesystem does not support it; "
-                + "put MATCHLOCK_HOME on ext4 or xfs");
-        }
-
-        if (errno != 0)
-        {
-            throw new IOException($"{_layer}: setting xattr \"{name}\" on \"{entryName}\" failed (errno {errno})");
-        }
     }
 
     private void SetDirectoryTimes(string full, string path)

@@ -13,9 +13,10 @@ internal static class LayerStreams
 
     /// <summary>
     /// Wraps <paramref name="input"/> in a decompressor chosen from its first bytes. The returned
-    /// stream owns <paramref name="input"/>. Works on non-seekable streams.
+    /// stream disposes <paramref name="input"/> unless <paramref name="leaveOpen"/>. Works on
+    /// non-seekable streams.
     /// </summary>
-    public static async Task<Stream> OpenDecompressedAsync(Stream input, string what, CancellationToken cancellationToken)
+    public static async Task<Stream> OpenDecompressedAsync(Stream input, string what, bool leaveOpen, CancellationToken cancellationToken)
     {
         var head = new byte[6];
         var read = 0;
@@ -31,7 +32,7 @@ internal static class LayerStreams
         }
 
         var prefix = head.AsSpan(0, read);
-        var stream = new PrefixedReadStream(head[..read], input);
+        var stream = new PrefixedReadStream(head[..read], input, leaveOpen);
         if (prefix.StartsWith(GzipMagic))
         {
             return new GZipStream(stream, CompressionMode.Decompress, leaveOpen: false);

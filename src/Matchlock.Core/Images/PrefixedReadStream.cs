@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Images;
 
 /// <summary>Reads a few already-consumed bytes, then the rest of the inner stream (a peek for non-seekable input).</summary>
-internal sealed class PrefixedReadStream(byte[] prefix, Stream inner) : Stream
+internal sealed class PrefixedReadStream(byte[] prefix, Stream inner, bool leaveOpen) : Stream
 {
     private int _offset;
 
@@ -49,7 +49,7 @@ internal sealed class PrefixedReadStream(byte[] prefix, Stream inner) : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !leaveOpen)
         {
             inner.Dispose();
         }

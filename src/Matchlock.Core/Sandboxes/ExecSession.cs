@@ -69,7 +69,8 @@ public sealed class ExecSession : IAsyncDisposable
             throw new GuestOperationException("exec failed: " + reply.Error, reply.ErrorCode);
         }
 
-        return new ExecResult(reply.ExitCode ?? -1, reply.Signal, TimeSpan.FromMilliseconds(reply.DurationMs ?? 0), reply.Ok ? null : reply.Error);
+        // A command that could not start (not found, bad user) still has a status (127/126) and says why in Error.
+        return new ExecResult(reply.ExitCode ?? -1, reply.Signal, TimeSpan.FromMilliseconds(reply.DurationMs ?? 0), reply.Error);
     }
 
     public async ValueTask DisposeAsync()

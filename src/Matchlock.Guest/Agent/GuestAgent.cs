@@ -24,6 +24,11 @@ internal sealed class GuestAgent
         _exec = new ExecHandler(launcher);
     }
 
+    private int _served; // 1 once the host opened any stream: it really was there
+
+    /// <summary>True once a host has sent at least one request over any session.</summary>
+    internal bool HostWasServed => Volatile.Read(ref _served) == 1;
+
     /// <summary>Completes with the requested grace once the host asked to shut down (after the reply went out).</summary>
     internal Task<TimeSpan> ShutdownRequested => _shutdown.Task;
 
@@ -56,6 +61,7 @@ internal sealed class GuestAgent
     /// <summary>Handles one host-opened stream (public to the mux as its onIncoming callback).</summary>
     internal async Task HandleAsync(MuxStream stream)
     {
+        Volatile.Write(ref _served, 1);
         GuestRequest request;
         try
         {

@@ -57,8 +57,15 @@ internal static class GuestInit
                 return agent.ShutdownRequested.Result;
             }
 
-            // The host went away (or never read our hello). Its running commands were stopped with
-            // their streams; wait a moment and offer a new session on the same port.
+            // The host's owner process is gone (killed, crashed): nobody can use or stop this VM
+            // any more, so it powers off rather than run on unowned (DESIGN D9). A link that never
+            // carried a request was a false start; offer a new session on the same port.
+            if (agent.HostWasServed)
+            {
+                GuestLog.Warn("the host went away; powering off");
+                return TimeSpan.FromSeconds(1);
+            }
+
             Thread.Sleep(TimeSpan.FromSeconds(1));
         }
     }

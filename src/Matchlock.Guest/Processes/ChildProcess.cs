@@ -61,7 +61,9 @@ internal sealed class ChildProcess : IDisposable
         }
 
         var status = await Exited.ConfigureAwait(false);
-        // The leader's pgid stays reserved while any member lives, so this cannot hit a stranger;
+        // The group id stays reserved while any member lives, so this reaches only leftovers of
+        // this command; once the group is empty the number could in principle be reused, but pids
+        // are allocated cyclically, so that needs a full wrap of the pid space in between.
         // ESRCH (nobody left) is the usual outcome.
         _reaper.TrySignalGroup(Pid, LibcConstants.SIGKILL, evenAfterLeaderExit: true);
         return status;

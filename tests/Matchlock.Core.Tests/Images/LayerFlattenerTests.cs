@@ -211,9 +211,26 @@ public sealed class LayerFlattenerTests : IDisposable
         await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(tar[..2000]));
     }
 
-    private static List<string> Snapshot(string dir) =>
-        [.. Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-            .Select(p => Path.GetRelativePath(dir, p)).Order(StringComparer.Ordinal)];
+    /// <summary>Every path under <paramref name="dir"/>, walking with lstat: symlinks (e.g. "up -> ..") are listed, never entered.</summary>
+    private static List<string> Snapshot(string dir)
+    {
+        var paths = new List<string>();
+        void Walk(string current)
+        {
+            foreach (var child in Directory.EnumerateFileSystemEntries(current))
+            {
+                paths.Add(Path.GetRelativePath(dir, child));
+                if (FileTree.Lstat(child) == NodeKind.Directory)
+                {
+                    Walk(child);
+                }
+            }
+        }
+
+        Walk(dir);
+        paths.Sort(StringComparer.Ordinal);
+        return paths;
+    }
 
     private static async Task<string> StatOwnerAsync(string path) => (await RunAsync("stat", "-c", "%u:%g", path)).Trim();
 

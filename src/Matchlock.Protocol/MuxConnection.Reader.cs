@@ -33,9 +33,11 @@ public sealed partial class MuxConnection
                 Dispatch(frame, payload);
             }
         }
-        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+        catch (Exception) when (_closedReason is not null)
         {
-            // Disposed: the reason is already recorded.
+            // We closed the link (disposed, or a write failed) while a read was in flight; the
+            // transport then fails in its own way (cancelled, disposed, reader completed). The
+            // reason that matters is already recorded.
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or EndOfStreamException)
         {

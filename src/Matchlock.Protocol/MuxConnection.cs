@@ -182,9 +182,9 @@ public sealed partial class MuxConnection : IAsyncDisposable
             {
                 await _readLoop;
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+            catch (MuxProtocolException)
             {
-                // The loop ends with the transport we just closed; its reason is already recorded.
+                // Already reported through Completion to whoever was watching it.
             }
         }
 

@@ -13,8 +13,13 @@ namespace Matchlock.Guest;
 /// </summary>
 internal static class Program
 {
+    /// <summary>CLOCK_MONOTONIC at entry: on a fresh VM that is the uptime when the runtime was up.</summary>
+    internal static long StartedAt { get; private set; }
+
     private static int Main(string[] args)
     {
+        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+
         // First: the helper must do nothing but switch identity and exec (see ExecAsHelper).
         if (args.Length > 0 && args[0] == ExecAsHelper.Verb)
         {

@@ -179,6 +179,7 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
         Console.Error.WriteLine(
             $"matchlock: timings host_setup={t.HostSetup.TotalMilliseconds:0} vmm_start={t.VmmStart.TotalMilliseconds:0} " +
             $"vmm_to_hello={t.VmmToHello.TotalMilliseconds:0} kernel={t.Kernel.TotalMilliseconds:0} guest_init={t.GuestInit.TotalMilliseconds:0} " +
-            $"configure={t.Configure.TotalMilliseconds:0} total={t.Total.TotalMilliseconds:0} ms");
+            $"configure={t.Configure.TotalMilliseconds:0} total={t.Total.TotalMilliseconds:0} ms; guest: " +
+            string.Join(' ', t.GuestPhases.Select(p => $"{p.Key}={p.Value}")));
     }
 }

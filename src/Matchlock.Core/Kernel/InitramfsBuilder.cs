@@ -18,7 +18,7 @@ namespace Matchlock.Core.Kernel;
 public sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
-    internal const string BuilderVersion = "matchlock-initramfs-1";
+    internal const string BuilderVersion = "matchlock-initramfs-2"; // 2: module signatures stripped
 
     private readonly GuestKernel _kernel;
     private readonly string _cacheDir;
@@ -110,7 +110,7 @@ public sealed class InitramfsBuilder
         for (var i = 0; i < modulePaths.Count; i++)
         {
             var inArchive = $"lib/modules/{_kernel.Version}/{modulePaths[i]}";
-            await cpio.AddFileAsync(inArchive, moduleBytes[i], 0x1A4 /* 0644 */, cancellationToken);
+            await cpio.AddFileAsync(inArchive, ModuleSignature.Strip(moduleBytes[i]), 0x1A4 /* 0644 */, cancellationToken);
             list.Append('/').Append(inArchive).Append('\n');
         }
 

@@ -9,7 +9,7 @@ public sealed record BootTimings
     /// <summary>QEMU start until it connected to the channel socket.</summary>
     public TimeSpan VmmStart { get; init; }
 
-    /// <summary>Guest uptime at hello minus the guest init phases: the kernel's own boot.</summary>
+    /// <summary>Guest uptime when the guest binary's Main ran: the kernel's own boot (incl. initramfs unpack).</summary>
     public TimeSpan Kernel { get; init; }
 
     /// <summary>The guest binary's phases (modules, mounts, ...), as it reported them.</summary>

@@ -45,7 +45,16 @@ public sealed partial class Sandbox
 
         try
         {
-            await StopAsync(TimeSpan.FromSeconds(2));
+            if (Spec.RemoveOnDispose)
+            {
+                // Everything the guest could still flush is deleted with the VM directory, so a
+                // clean shutdown buys nothing; killing the VMM saves ~0.3 s per run under TCG.
+                await _vm.KillAsync(CancellationToken.None);
+            }
+            else
+            {
+                await StopAsync(TimeSpan.FromSeconds(2));
+            }
         }
         finally
         {

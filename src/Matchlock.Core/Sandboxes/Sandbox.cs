@@ -99,14 +99,16 @@ public sealed partial class Sandbox : IAsyncDisposable
 
             var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice);
             await sandbox.ConfigureAsync(cancellationToken);
-            var guestInit = TimeSpan.FromMilliseconds(hello.Timings.Values.Sum());
+            // The guest reports its phases and their total; older guests only the phases.
+            var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
+            var kernelBoot = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("main_uptime", out var main) ? main : hello.UptimeMs - guestInit.TotalMilliseconds);
             sandbox.Timings = new BootTimings
             {
                 HostSetup = hostSetup,
                 VmmStart = vmmStarted - hostSetup,
                 VmmToHello = helloAt - vmmStarted,
                 GuestInit = guestInit,
-                Kernel = TimeSpan.FromMilliseconds(hello.UptimeMs) - guestInit,
+                Kernel = kernelBoot,
                 Configure = clock.Elapsed - helloAt,
                 Total = clock.Elapsed,
                 GuestPhases = hello.Timings,

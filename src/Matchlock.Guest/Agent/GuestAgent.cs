@@ -104,13 +104,18 @@ internal sealed class GuestAgent
     /// <summary>The hello payload: our version, the kernel, uptime and the boot's phase timings.</summary>
     internal static GuestHello BuildHello(IReadOnlyDictionary<string, long> timings) => new()
     {
+        // Where the kernel's part ends and ours begins: uptime (CLOCK_MONOTONIC) when Main ran.
+        Timings = new Dictionary<string, long>(timings, StringComparer.Ordinal)
+        {
+            ["main_uptime"] = (long)(Program.StartedAt * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
+            ["hello_uptime"] = (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
+        },
         Version = Program.Version,
         KernelRelease = ReadTrimmed("/proc/sys/kernel/osrelease"),
         UptimeMs = ReadTrimmed("/proc/uptime") is { } uptime
             && double.TryParse(uptime.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
                 ? (long)(seconds * 1000)
                 : 0,
-        Timings = timings,
     };
 
     private static ValueTask ReplyAsync(MuxStream stream, GuestReply reply) =>

@@ -190,25 +190,14 @@ public sealed class MuxStream : IAsyncDisposable
         }
     }
 
-    internal void OnReset(string reason)
-    {
-        var error = new MuxStreamResetException($"the peer reset stream {Id}: {reason}");
-        foreach (var inbound in _inbound)
-        {
-            inbound.Queue.Writer.TryComplete(error);
-        }
+    internal void OnReset(string reason) => Terminate(new MuxStreamResetException($"the peer reset stream {Id}: {reason}"));
 
-        _controls.Writer.TryComplete();
-        _reply.TrySetException(error);
-        foreach (var outbound in _outbound)
-        {
-            outbound.Abort(error);
-        }
-    }
+    internal void OnConnectionLost(Exception reason) =>
+        Terminate(reason as MuxConnectionClosedException ?? new MuxConnectionClosedException("the link to the peer is closed: " + reason.Message, reason));
 
-    internal void OnConnectionLost(Exception reason)
+    /// <summary>Ends the stream abnormally: every pending and future read, write and reply sees <paramref name="error"/>.</summary>
+    private void Terminate(Exception error)
     {
-        var error = reason as MuxConnectionClosedException ?? new MuxConnectionClosedException("the link to the peer is closed: " + reason.Message, reason);
         foreach (var inbound in _inbound)
         {
             inbound.Queue.Writer.TryComplete(error);

@@ -1,7 +1,8 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Matchlock.Core.Images;
 
-namespace Matchlock.Core.Images;
+namespace Matchlock.Core;
 
 /// <summary>Result of a finished child process; output is captured for error messages.</summary>
 internal sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError);

@@ -34,9 +34,9 @@ public sealed class MatchlockHome : IAsyncLifetime
     }
 
     /// <summary>Runs the matchlock CLI with this home; kills it (by PID) if it outlives <paramref name="timeout"/>.</summary>
-    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, Stream? stdin = null, TimeSpan? timeout = null, Action<Process>? started = null, Stream? stdoutSink = null)
+    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, Stream? stdin = null, TimeSpan? timeout = null, Action<Process>? started = null, Stream? stdoutSink = null, IReadOnlyDictionary<string, string>? env = null)
     {
-        using var process = Start(args);
+        using var process = Start(args, env);
         started?.Invoke(process);
         var stdoutBuffer = stdoutSink is null ? new MemoryStream() : null;
         var stdout = process.StandardOutput.BaseStream.CopyToAsync(stdoutSink ?? stdoutBuffer!);
@@ -63,7 +63,7 @@ public sealed class MatchlockHome : IAsyncLifetime
         return new CliResult(process.ExitCode, stdoutBuffer?.ToArray() ?? [], await stderr);
     }
 
-    public Process Start(IReadOnlyList<string> args)
+    public Process Start(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(VmPrerequisites.MatchlockBin)
         {
@@ -78,6 +78,10 @@ public sealed class MatchlockHome : IAsyncLifetime
         }
 
         psi.Environment["MATCHLOCK_HOME"] = Root;
+        foreach (var (key, value) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
         return Process.Start(psi) ?? throw new InvalidOperationException("could not start matchlock");
     }
 

@@ -105,20 +105,48 @@ public sealed partial class MuxConnection : IAsyncDisposable
 
     internal ValueTask SendFrameAsync(uint streamId, FrameType type, byte channel, ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
     {
-        if (payload.Length > FrameHeader.MaxPayload)
-        {
-            throw new ArgumentException($"payload of {payload.Length} bytes exceeds the frame limit of {FrameHeader.MaxPayload}", nameof(payload));
-        }
-
-        ThrowIfClosed();
+        CheckPayload(payload.Length);
         var length = FrameHeader.Size + payload.Length;
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         new FrameHeader(payload.Length, streamId, type, channel).Write(buffer);
         payload.CopyTo(buffer.AsSpan(FrameHeader.Size));
-        return WriteWholeFrameAsync(buffer, length, cancellationToken);
+        return WriteUnderLockAsync(buffer, length, ReadOnlyMemory<byte>.Empty, cancellationToken);
     }
 
-    private async ValueTask WriteWholeFrameAsync(byte[] buffer, int length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a frame whose payload stays where it is: header and payload go out as two writes
+    /// under the lock instead of being copied together. Under TCG every pass over the bytes costs
+    /// as much as the channel itself (measured), so bulk data is not copied once more here.
+    /// The caller must keep <paramref name="payload"/> unchanged until the returned task completes.
+    /// </summary>
+    internal ValueTask SendFrameAsync(uint streamId, FrameType type, byte channel, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        if (payload.Length < LargePayload)
+        {
+            return SendFrameAsync(streamId, type, channel, payload.Span, cancellationToken);
+        }
+
+        CheckPayload(payload.Length);
+        var header = ArrayPool<byte>.Shared.Rent(FrameHeader.Size);
+        new FrameHeader(payload.Length, streamId, type, channel).Write(header);
+        return WriteUnderLockAsync(header, FrameHeader.Size, payload, cancellationToken);
+    }
+
+    // Below this a copy is cheaper than a second write.
+    private const int LargePayload = 4096;
+
+    private void CheckPayload(int length)
+    {
+        if (length > FrameHeader.MaxPayload)
+        {
+            throw new ArgumentException($"payload of {length} bytes exceeds the frame limit of {FrameHeader.MaxPayload}", "payload");
+        }
+
+        ThrowIfClosed();
+    }
+
+    /// <summary>Writes <paramref name="buffer"/> (pooled; returned here) then <paramref name="tail"/>, as one frame.</summary>
+    private async ValueTask WriteUnderLockAsync(byte[] buffer, int length, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
     {
         try
         {
@@ -136,6 +164,11 @@ public sealed partial class MuxConnection : IAsyncDisposable
 
             // Not cancellable once started: a half-written frame would desynchronise the link.
             await _output.WriteAsync(buffer.AsMemory(0, length), CancellationToken.None);
+            if (!tail.IsEmpty)
+            {
+                await _output.WriteAsync(tail, CancellationToken.None);
+            }
+
             await _output.FlushAsync(CancellationToken.None);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)

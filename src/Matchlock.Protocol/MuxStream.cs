@@ -80,7 +80,7 @@ public sealed class MuxStream : IAsyncDisposable
         {
             var allowed = await outbound.AcquireAsync(Math.Min(data.Length, _connection.Options.MaxDataFrame), cancellationToken);
             ThrowIfFinished();
-            await _connection.SendFrameAsync(Id, FrameType.Data, channel, data.Span[..allowed], cancellationToken);
+            await _connection.SendFrameAsync(Id, FrameType.Data, channel, data[..allowed], cancellationToken);
             data = data[allowed..];
         }
     }

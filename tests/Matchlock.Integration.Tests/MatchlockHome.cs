@@ -9,6 +9,8 @@ namespace Matchlock.Integration.Tests;
 /// </summary>
 public sealed class MatchlockHome : IAsyncLifetime
 {
+    private readonly List<Process> _started = []; // every CLI we started; guarded by itself
+
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "matchlock-it-" + Guid.NewGuid().ToString("N")[..8]);
 
     public string VmsDir => Path.Combine(Root, "vms");
@@ -82,7 +84,13 @@ public sealed class MatchlockHome : IAsyncLifetime
         {
             psi.Environment[key] = value;
         }
-        return Process.Start(psi) ?? throw new InvalidOperationException("could not start matchlock");
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start matchlock");
+        lock (_started)
+        {
+            _started.Add(process);
+        }
+
+        return process;
     }
 
     /// <summary>QEMU processes whose command line mentions this home: must be none when idle.</summary>
@@ -93,6 +101,27 @@ public sealed class MatchlockHome : IAsyncLifetime
 
     public ValueTask DisposeAsync()
     {
+        // A test that failed midway may have left its CLI running: stop it (and, through its
+        // parent-death signal, its QEMU), by the PID we started.
+        lock (_started)
+        {
+            foreach (var process in _started)
+            {
+                try
+                {
+                    if (!process.HasExited)
+                    {
+                        process.Kill(entireProcessTree: true);
+                        process.WaitForExit(10_000);
+                    }
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already gone and disposed by its test.
+                }
+            }
+        }
+
         try
         {
             Directory.Delete(Root, recursive: true);

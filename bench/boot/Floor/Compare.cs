@@ -7,7 +7,7 @@ using Matchlock.Core.Vm;
 namespace Matchlock.Bench.Floor;
 
 /// <summary>What <c>--compare</c> (bench/boot/run.sh) runs.</summary>
-internal sealed record CompareOptions(
+internal sealed record BootCompareOptions(
     int Runs, int Warmup, AccelMode? Accel, int Cpus, int Mem, bool FloorModules,
     IReadOnlyList<string> Matchlock, string Image, bool Json);
 
@@ -41,7 +41,7 @@ internal static partial class Compare
         ("exec_teardown", "  exec+teardown", "outside total - CLI start (approximate: CLI start is a separate median)"),
     ];
 
-    public static async Task<int> RunAsync(CompareOptions o, CancellationToken ct)
+    public static async Task<int> RunAsync(BootCompareOptions o, CancellationToken ct)
     {
         var log = o.Json ? Console.Error : Console.Out;
         var runArgs = new List<string>(o.Matchlock.Skip(1)) { "run", "--rm", "--image", o.Image };
@@ -112,6 +112,11 @@ internal static partial class Compare
             {
                 t["pre_clock"] = t["vmm_to_hello"] - t["hello_uptime"];
             }
+            else if (p.Timings.ContainsKey("kernel") && p.Timings.ContainsKey("guest_init"))
+            {
+                // Older CLI: its kernel is hello uptime - guest init, so the two add up to hello uptime.
+                t["pre_clock"] = t["vmm_to_hello"] - t["kernel"] - t["guest_init"];
+            }
 
             if (!p.Timings.ContainsKey("main_uptime") && p.Timings.ContainsKey("kernel"))
             {
@@ -164,7 +169,7 @@ internal static partial class Compare
                     timings = p.Timings,
                 }),
             };
-            Console.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
             return 0;
         }
 

@@ -1,16 +1,26 @@
-using System.Diagnostics;
 using System.Globalization;
-using Matchlock.Core.Kernel;
+using Matchlock.Bench.Floor;
 using Matchlock.Core.Vm;
 
 // Boot floor: N boots of the busybox initramfs (print marker, power off) through
 // QemuMicrovmBackend, i.e. the same QEMU arguments, kernel and accelerator choice as real VMs.
 // Measures wall time from StartAsync (spawn) to the marker on the console and to QEMU's exit.
-// Usage: Matchlock.Bench.Floor [N=20] [--modules] [--accel auto|kvm|tcg] [--cpus 1] [--mem 256]
-var runs = 20;
+// Usage: Matchlock.Bench.Floor [N=20] [--runs N] [--modules] [--accel auto|kvm|tcg] [--cpus 1] [--mem 256]
+//   --compare [--matchlock "CMD"] [--image busybox] [--warmup 1] [--json]
+//       bench/boot/run.sh: N interleaved pairs (floor boot i, then `matchlock run --rm --image IMG -- true` i).
+//   --channel-bytes BYTES [--channel-block 65536]
+//       bench/stream baseline: raw guest->host virtio-serial throughput (N boots, default 3).
+int? runs = null;
 var withModules = false;
+var compare = false;
+var json = false;
+var warmup = 1;
+long channelBytes = 0;
+var channelBlock = 65536;
 AccelMode? accelMode = null;
 int cpus = 1, mem = 256;
+string[] matchlock = ["matchlock"];
+var image = "busybox";
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -19,6 +29,14 @@ for (var i = 0; i < args.Length; i++)
         case "--accel": accelMode = AccelSelector.ParseMode(args[++i]); break;
         case "--cpus": cpus = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--mem": mem = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--compare": compare = true; break;
+        case "--json": json = true; break;
+        case "--warmup": warmup = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--matchlock": matchlock = args[++i].Split(' ', StringSplitOptions.RemoveEmptyEntries); break;
+        case "--channel-block": channelBlock = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--image": image = args[++i]; break;
+        case "--channel-bytes": channelBytes = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: runs = int.Parse(args[i], CultureInfo.InvariantCulture); break;
     }
 }
@@ -27,80 +45,48 @@ using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 var ct = cts.Token;
 
-var kernel = new KernelProvider().Find();
-var accel = await new AccelSelector(kernel.KernelPath).SelectAsync(accelMode, ct);
-if (accel.Notice is not null)
+if (channelBytes > 0)
 {
-    Console.Error.WriteLine(accel.Notice);
+    return await ChannelThroughput.RunAsync(channelBytes, channelBlock, runs ?? 3, accelMode, cpus, mem, ct);
 }
 
-var dir = Directory.CreateTempSubdirectory("ml-floor-");
-try
+if (compare)
 {
-    var initrd = Path.Combine(dir.FullName, "floor.cpio");
-    await BusyboxInitramfs.WriteAsync(initrd, "/bin/busybox", withModules ? (kernel, ModuleResolver.DefaultModules) : null, ct);
-    var spec = new VmSpec(
-        "floor", kernel.KernelPath, initrd, "", cpus, mem, [],
-        Path.Combine(dir.FullName, "chan.sock"), Path.Combine(dir.FullName, "vm.log"), Path.Combine(dir.FullName, "qmp.sock"),
-        dir.FullName, accel.Accel);
-    var backend = new QemuMicrovmBackend();
-    Console.WriteLine($"kernel {kernel.Version}, accel {accel.Accel}, modules {(withModules ? "default set" : "none")}, {runs} runs");
-    Console.WriteLine("qemu-system-x86_64 " + string.Join(' ', backend.GetArguments(spec).Select(Quote)));
+    return await Compare.RunAsync(
+        new BootCompareOptions(runs ?? 20, warmup, accelMode, cpus, mem, withModules, matchlock, image, json), ct);
+}
 
-    var toMarker = new List<double>();
-    var toExit = new List<double>();
-    for (var run = 1; run <= runs; run++)
+var n = runs ?? 20;
+using var floor = await FloorMachine.CreateAsync(accelMode, cpus, mem, withModules, ct);
+if (floor.Accel.Notice is not null)
+{
+    Console.Error.WriteLine(floor.Accel.Notice);
+}
+
+Console.WriteLine($"kernel {floor.Kernel.Version}, accel {floor.Accel.Accel}, modules {(withModules ? "default set" : "none")}, {n} runs");
+Console.WriteLine("qemu-system-x86_64 " + string.Join(' ', floor.Arguments.Select(Stats.Quote)));
+
+var toMarker = new List<double>();
+var toExit = new List<double>();
+for (var run = 1; run <= n; run++)
+{
+    FloorBoot boot;
+    try
     {
-        File.Delete(spec.ConsoleLogPath);
-        var sw = Stopwatch.StartNew();
-        await using var vm = await backend.StartAsync(spec, ct);
-        var started = sw.Elapsed.TotalMilliseconds;
-        double? marker = null;
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bound.CancelAfter(TimeSpan.FromSeconds(60));
-        while (!vm.Exited.IsCompleted && marker is null)
-        {
-            if (vm.ReadConsoleTail(5).Contains(BusyboxInitramfs.Marker, StringComparison.Ordinal))
-            {
-                marker = sw.Elapsed.TotalMilliseconds;
-                break;
-            }
-
-            await Task.Delay(2, bound.Token);
-        }
-
-        var code = await vm.WaitForExitAsync(bound.Token);
-        var exit = sw.Elapsed.TotalMilliseconds;
-        var line = vm.ReadConsoleTail(5).Split('\n').FirstOrDefault(l => l.Contains(BusyboxInitramfs.Marker, StringComparison.Ordinal));
-        marker ??= line is null ? null : exit; // printed and powered off between two polls
-        if (code != 0 || marker is null)
-        {
-            Console.Error.WriteLine($"run {run}: exit {code}, marker {(marker is null ? "missing" : "seen")}\n{vm.ReadConsoleTail(20)}");
-            return 1;
-        }
-
-        toMarker.Add(marker.Value);
-        toExit.Add(exit);
-        var uptime = line is null ? "?" : line[(line.IndexOf("uptime=", StringComparison.Ordinal) + 7)..];
-        Console.WriteLine(FormattableString.Invariant(
-            $"run {run,3}: ready {started,6:0} ms  marker {marker.Value,6:0} ms  exit {exit,6:0} ms  guest uptime at marker {uptime} s"));
+        boot = await floor.BootAsync(ct);
+    }
+    catch (InvalidOperationException ex)
+    {
+        Console.Error.WriteLine($"run {run}: {ex.Message}");
+        return 1;
     }
 
-    Console.WriteLine(FormattableString.Invariant($"start->marker: median {Percentile(toMarker, 50):0} ms, p95 {Percentile(toMarker, 95):0} ms"));
-    Console.WriteLine(FormattableString.Invariant($"start->exit:   median {Percentile(toExit, 50):0} ms, p95 {Percentile(toExit, 95):0} ms"));
-    return 0;
-}
-finally
-{
-    dir.Delete(recursive: true);
+    toMarker.Add(boot.MarkerMs);
+    toExit.Add(boot.ExitMs);
+    Console.WriteLine(FormattableString.Invariant(
+        $"run {run,3}: ready {boot.ReadyMs,6:0} ms  marker {boot.MarkerMs,6:0} ms  exit {boot.ExitMs,6:0} ms  guest uptime at marker {boot.GuestUptime} s"));
 }
 
-// Nearest-rank percentile.
-static double Percentile(List<double> values, int p)
-{
-    var sorted = values.Order().ToList();
-    var rank = (int)Math.Ceiling(p / 100.0 * sorted.Count);
-    return sorted[Math.Clamp(rank - 1, 0, sorted.Count - 1)];
-}
-
-static string Quote(string a) => a.Contains(' ', StringComparison.Ordinal) ? $"'{a}'" : a;
+Console.WriteLine(FormattableString.Invariant($"start->marker: median {Stats.Median(toMarker):0} ms, p95 {Stats.Percentile(toMarker, 95):0} ms"));
+Console.WriteLine(FormattableString.Invariant($"start->exit:   median {Stats.Median(toExit):0} ms, p95 {Stats.Percentile(toExit, 95):0} ms"));
+return 0;

@@ -1,3 +1,4 @@
+using Matchlock.Guest.Interop;
 using Matchlock.Protocol;
 
 namespace Matchlock.Guest.Agent;
@@ -69,9 +70,45 @@ internal sealed class OutputPump
         }
     }
 
+    // Output counts as "flowing" when the previous frame left this recently.
+    private const long FlowingWindowMs = 5;
+
+    // How long a flowing pump waits for the producer to add to what it already read.
+    private const int GatherWaitMs = 1;
+
+    /// <summary>
+    /// Adds whatever more the command writes soon to the <paramref name="n"/> bytes just read, so
+    /// one frame carries many of its writes. Per frame, the protocol costs far more than per byte
+    /// (TCG, one vCPU: busybox `head` writes 4 KiB at a time, and one frame per write streamed at
+    /// 7 MiB/s against 124 MiB/s raw). Only a flowing pump waits, and only briefly, so a prompt
+    /// or a keystroke echo after a pause still goes out at once.
+    /// </summary>
+    private int Gather(byte[] buffer, int n, bool flowing)
+    {
+        if (_source is not FdStream fd)
+        {
+            return n;
+        }
+
+        while (n < buffer.Length && fd.WaitReadable(flowing ? GatherWaitMs : 0))
+        {
+            var more = fd.Read(buffer.AsSpan(n));
+            if (more == 0)
+            {
+                break; // end of output: the next read in Run sees it again
+            }
+
+            n += more;
+        }
+
+        return n;
+    }
+
     private void Run()
     {
-        var buffer = new byte[32 * 1024];
+        // One frame's worth (MuxOptions.MaxDataFrame): bigger reads would only be split again.
+        var buffer = new byte[64 * 1024];
+        var lastSent = 0L;
         var forwarding = true;
         try
         {
@@ -94,6 +131,8 @@ internal sealed class OutputPump
                     return;
                 }
 
+                n = Gather(buffer, n, flowing: Environment.TickCount64 - lastSent <= FlowingWindowMs);
+
                 if (!forwarding)
                 {
                     continue;
@@ -115,7 +154,8 @@ internal sealed class OutputPump
                     // SendFrameAsync copies the bytes before it returns, and we wait for it, so
                     // the buffer can be reused for the next read.
                     _stream.WriteAsync(_channel, buffer.AsMemory(0, n), _detach.Token).AsTask().GetAwaiter().GetResult();
-                    Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
+                    lastSent = Environment.TickCount64;
+                    Interlocked.Exchange(ref _lastActivity, lastSent);
                 }
                 catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or IOException)
                 {

@@ -92,6 +92,41 @@ internal sealed unsafe class FdStream : Stream
         }
     }
 
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMs"/> (0: just checks) until a read would not block —
+    /// data, end of file or an error. False on timeout.
+    /// </summary>
+    internal bool WaitReadable(int timeoutMs)
+    {
+        var added = false;
+        _handle.DangerousAddRef(ref added);
+        try
+        {
+            var pollFd = new PollFd { Fd = (int)_handle.DangerousGetHandle(), Events = PollFd.PollIn };
+            while (true)
+            {
+                var ready = Libc.poll(&pollFd, 1, timeoutMs);
+                if (ready >= 0)
+                {
+                    return ready > 0;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR)
+                {
+                    throw new NativeCallException("poll", errno);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)

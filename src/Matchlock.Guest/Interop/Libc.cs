@@ -23,6 +23,10 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial nint read(int fd, byte* buffer, nuint count);
 
+    /// <summary>poll(2) on caller-owned pollfd structs (8 bytes each: int fd, short events, short revents).</summary>
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+
     /// <summary>Plain write(2); the buffer is pinned by the caller for the call.</summary>
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial nint write(int fd, byte* buffer, nuint count);

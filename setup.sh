@@ -25,7 +25,7 @@ PACKAGES=(
   busybox-static           # the offline base image
   skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests)
   clang zlib1g-dev         # NativeAOT linker for the static guest binary
-  cpio iproute2 nftables procps
+  cpio iproute2 nftables procps file util-linux
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

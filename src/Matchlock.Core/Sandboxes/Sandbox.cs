@@ -80,7 +80,8 @@ public sealed partial class Sandbox : IAsyncDisposable
                 id,
                 boot.KernelPath,
                 boot.InitramfsPath,
-                ExtraKernelCmdline: "",
+                // A debugging aid (e.g. "loglevel=7"); the command line is readable in the guest, so never secrets.
+                ExtraKernelCmdline: Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
                 Cpus: (int)Math.Ceiling(spec.Cpus),
                 spec.MemoryMb,
                 [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false)],

@@ -24,7 +24,8 @@ internal static class ProcessRunner
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = false,
+            // Never share our terminal: .NET rewrites terminal modes around children that do.
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         foreach (var argument in arguments)
@@ -47,6 +48,7 @@ internal static class ProcessRunner
             throw new FileNotFoundException($"{program}: not found on PATH", program, e);
         }
 
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
         try

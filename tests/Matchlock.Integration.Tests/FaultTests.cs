@@ -42,7 +42,7 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
             await Task.Delay(20, Ct);
         }
 
-        Assert.Equal(0, Interop.Kill(cli!.Id, 2));
+        Assert.Equal(0, Interop.Kill(-cli!.Id, 2)); // the whole group, as a terminal does
         var r = await run;
         Assert.True(r.ExitCode is 130, r.ToString());
         AssertNothingLeft();

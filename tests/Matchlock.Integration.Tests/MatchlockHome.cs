@@ -67,13 +67,17 @@ public sealed class MatchlockHome : IAsyncLifetime
 
     public Process Start(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? env = null)
     {
-        var psi = new ProcessStartInfo(VmPrerequisites.MatchlockBin)
+        // Through setsid, as a shell starts a job: matchlock leads its own process group, so a
+        // test can signal that group the way a terminal's Ctrl-C does (same PID: setsid forks only
+        // when the caller already leads a group).
+        var psi = new ProcessStartInfo("setsid")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        psi.ArgumentList.Add(VmPrerequisites.MatchlockBin);
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);

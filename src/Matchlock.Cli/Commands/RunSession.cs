@@ -159,7 +159,9 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
     {
         try
         {
-            await using var stdin = Console.OpenStandardInput();
+            // fd 0 itself: Console.OpenStandardInput() on a terminal is .NET's line-editing reader,
+            // which sets its own terminal mode and echoes what it reads (doubling the guest's echo).
+            await using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
             await session.PumpStdinAsync(stdin, CancellationToken.None);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)

@@ -62,11 +62,23 @@ internal sealed class ChildProcess : IDisposable
         var setpriv = FindOnPath("setpriv")
             ?? throw new InvalidOperationException("setpriv (util-linux) not found; it is needed so VMs die with their owner process");
 
-        // sh only sets up the file descriptors, then execs setpriv, which execs the program:
-        // one PID throughout, and no pipe for us to pump.
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        // sh only sets up the file descriptors, then execs setsid, which execs setpriv, which
+        // execs the program: one PID throughout (setsid forks only for a group leader, which a
+        // fresh child is not), and no pipe for us to pump.
+        // setsid: the VMM gets its own session, so a Ctrl-C typed at the user's terminal (SIGINT
+        // to the whole foreground process group) reaches only matchlock, which forwards it to the
+        // guest; without it the terminal's SIGINT killed QEMU outright.
+        // Redirected stdio: .NET rewrites the terminal's modes around children that share the
+        // terminal, which would undo `run -it`'s raw mode.
+        var psi = new ProcessStartInfo("/bin/sh")
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec </dev/null >\"$1\" 2>&1 && shift && exec \"$0\" --pdeathsig KILL -- \"$@\"");
+        psi.ArgumentList.Add("exec </dev/null >\"$1\" 2>&1 && shift && exec setsid \"$0\" --pdeathsig KILL -- \"$@\"");
         psi.ArgumentList.Add(setpriv);
         psi.ArgumentList.Add(outputPath);
         psi.ArgumentList.Add(program);

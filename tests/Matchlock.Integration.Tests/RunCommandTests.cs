@@ -106,6 +106,14 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     }
 
     [Fact]
+    public async Task A_missing_workdir_is_created_as_docker_run_does()
+    {
+        var r = await Run("-w", "/new/work/dir", "--", "sh", "-c", "pwd; stat -c '%a %U' .");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("/new/work/dir\n755 root\n", r.Stdout);
+    }
+
+    [Fact]
     public async Task User_flag_accepts_uid_uid_gid_and_names()
     {
         var byName = await Run("-u", "user", "--", "id");

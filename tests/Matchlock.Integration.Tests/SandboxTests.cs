@@ -117,6 +117,18 @@ public sealed class SandboxTests(SharedSandbox shared) : IClassFixture<SharedSan
     }
 
     [Fact]
+    public async Task A_missing_workdir_fails_with_126_unless_creation_is_asked_for()
+    {
+        var sandbox = shared.Get();
+        var (failed, _, _) = await Exec(sandbox, new ExecSpec { Argv = ["pwd"], WorkingDir = "/not/there" }, Ct);
+        Assert.Equal(126, failed.ExitCode);
+        Assert.Contains("/not/there", failed.Error ?? "", StringComparison.Ordinal);
+
+        var (created, stdout, _) = await Exec(sandbox, new ExecSpec { Argv = ["pwd"], WorkingDir = "/not/there", CreateWorkingDir = true }, Ct);
+        Assert.Equal((0, "/not/there\n"), (created.ExitCode, stdout));
+    }
+
+    [Fact]
     public async Task A_missing_program_exits_127_with_a_message()
     {
         var sandbox = shared.Get();

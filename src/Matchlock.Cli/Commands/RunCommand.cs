@@ -63,6 +63,7 @@ internal static class RunCommand
                 Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), parse.GetValue(o.Command) ?? []),
                 Env = EnvironmentBuilder.Build(image.Config.Env, overrides, Environment.GetEnvironmentVariable),
                 WorkingDir = parse.GetValue(o.Workdir) ?? image.Config.WorkingDir ?? "/",
+                CreateWorkingDir = true, // as docker run does for -w and for an image WORKDIR that is missing
                 User = parse.GetValue(o.User) ?? image.Config.User,
                 Tty = tty,
                 Stdin = interactive,

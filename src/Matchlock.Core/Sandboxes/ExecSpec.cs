@@ -10,6 +10,9 @@ public sealed record ExecSpec
 
     public string? WorkingDir { get; init; }
 
+    /// <summary>Create <see cref="WorkingDir"/> when missing (<c>docker run -w</c>); otherwise a missing one fails the command with 126.</summary>
+    public bool CreateWorkingDir { get; init; }
+
     public string? User { get; init; }
 
     /// <summary>Run on a pseudo-terminal (stdout carries the terminal; no separate stderr).</summary>

@@ -17,6 +17,7 @@ public sealed partial class Sandbox
             Argv = spec.Argv,
             Env = spec.Env,
             WorkingDir = spec.WorkingDir,
+            CreateWorkingDir = spec.CreateWorkingDir,
             User = spec.User,
             Tty = spec.Tty,
             Rows = spec.Rows,

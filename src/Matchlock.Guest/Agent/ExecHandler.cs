@@ -37,6 +37,7 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             {
                 Environment = request.Env,
                 WorkingDirectory = request.WorkingDir,
+                CreateWorkingDirectory = request.CreateWorkingDir,
                 User = request.User,
                 Stdin = request.Stdin,
                 Tty = request.Tty,

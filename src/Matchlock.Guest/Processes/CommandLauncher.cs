@@ -50,6 +50,18 @@ internal sealed class CommandLauncher
             throw new SpawnException(126, $"exec: working directory {workingDirectory} must be an absolute path", "ECWD");
         }
 
+        if (!Directory.Exists(workingDirectory) && request.CreateWorkingDirectory)
+        {
+            try
+            {
+                Directory.CreateDirectory(workingDirectory); // 0755 under PID 1's umask 022, owned by root, like Docker
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new SpawnException(126, $"exec: mkdir {workingDirectory}: {e.Message}", "ECWD");
+            }
+        }
+
         if (!Directory.Exists(workingDirectory))
         {
             throw new SpawnException(126, $"exec: chdir {workingDirectory}: no such file or directory", "ECWD");

@@ -9,6 +9,9 @@ internal sealed record CommandRequest(IReadOnlyList<string> Arguments)
     /// <summary>Absolute path; empty means "/".</summary>
     internal string? WorkingDirectory { get; init; }
 
+    /// <summary>Create the working directory when it is missing (docker run -w) instead of failing.</summary>
+    internal bool CreateWorkingDirectory { get; init; }
+
     /// <summary>"", uid, name, uid:gid, name:group (Docker's forms).</summary>
     internal string? User { get; init; }
 

@@ -46,6 +46,9 @@ public sealed record ExecRequest : GuestRequest
 
     public string? WorkingDir { get; init; }
 
+    /// <summary>Create <see cref="WorkingDir"/> (0755, root, with parents) when missing, as <c>docker run -w</c> does; otherwise a missing one fails the exec.</summary>
+    public bool CreateWorkingDir { get; init; }
+
     /// <summary>uid, uid:gid, name or name:group, resolved against the image's /etc/passwd and /etc/group.</summary>
     public string? User { get; init; }
 

@@ -92,6 +92,78 @@ internal sealed unsafe class FdStream : Stream
         }
     }
 
+    /// <summary>Bytes a read would return now without blocking (FIONREAD; pipes and ttys).</summary>
+    internal int BytesAvailable()
+    {
+        var added = false;
+        _handle.DangerousAddRef(ref added);
+        try
+        {
+            int available;
+            if (Libc.ioctl((int)_handle.DangerousGetHandle(), LibcConstants.FIONREAD, &available) != 0)
+            {
+                throw new NativeCallException("ioctl FIONREAD", Marshal.GetLastPInvokeError());
+            }
+
+            return available;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves exactly <paramref name="length"/> bytes from this stream (a pipe that holds at least
+    /// that many) into <paramref name="destination"/> with splice(2): the kernel hands the pipe's
+    /// pages over instead of copying them through user space.
+    /// </summary>
+    internal void SpliceTo(FdStream destination, int length)
+    {
+        bool addedIn = false, addedOut = false;
+        _handle.DangerousAddRef(ref addedIn);
+        destination._handle.DangerousAddRef(ref addedOut);
+        try
+        {
+            var fdIn = (int)_handle.DangerousGetHandle();
+            var fdOut = (int)destination._handle.DangerousGetHandle();
+            while (length > 0)
+            {
+                var moved = Libc.splice(fdIn, null, fdOut, null, (nuint)length, 0);
+                if (moved > 0)
+                {
+                    length -= (int)moved;
+                    continue;
+                }
+
+                var errno = moved == 0 ? 0 : Marshal.GetLastPInvokeError();
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                throw moved == 0
+                    ? new IOException($"splice: the source ended with {length} bytes still owed")
+                    : new NativeCallException("splice", errno);
+            }
+        }
+        finally
+        {
+            if (addedOut)
+            {
+                destination._handle.DangerousRelease();
+            }
+
+            if (addedIn)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
     /// <summary>
     /// Waits up to <paramref name="timeoutMs"/> (0: just checks) until a read would not block —
     /// data, end of file or an error. False on timeout.

@@ -25,7 +25,7 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.True(r.ExitCode == 125, r.ToString());
         Assert.Contains("did not become ready within 10 s", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("last lines of the guest console", r.Stderr, StringComparison.Ordinal);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Equal(0, Interop.Kill(-cli!.Id, 2)); // the whole group, as a terminal does
         var r = await run;
         Assert.True(r.ExitCode is 130, r.ToString());
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.True(r.ExitCode == 125, r.ToString());
         Assert.Contains("KVM", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("tcg", r.Stderr, StringComparison.OrdinalIgnoreCase);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.True(process.ExitCode == 0, text + await process.StandardError.ReadToEndAsync(Ct));
         Assert.Matches("/dev/pts/[0-9]+", text);
         Assert.Matches("[0-9]+ [0-9]+", text);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     private static async Task WriteEvilArchiveAsync(Stream destination)
@@ -131,12 +131,5 @@ public sealed class FaultTests(MatchlockHome home) : IClassFixture<MatchlockHome
         {
             await archive.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(bytes) });
         }
-    }
-
-    private void AssertNothingLeft()
-    {
-        Assert.Empty(home.QemuProcesses());
-        var leftovers = Directory.Exists(home.VmsDir) ? Directory.GetFileSystemEntries(home.VmsDir) : [];
-        Assert.True(leftovers.Length == 0, "left behind: " + string.Join(", ", leftovers));
     }
 }

@@ -97,6 +97,17 @@ public sealed class MatchlockHome : IAsyncLifetime
         return process;
     }
 
+    /// <summary>No VMM running for this home, no VM directory, no half-imported image.</summary>
+    public void AssertNothingLeft()
+    {
+        Assert.Empty(QemuProcesses());
+        var leftovers = Directory.Exists(VmsDir) ? Directory.GetFileSystemEntries(VmsDir) : [];
+        Assert.True(leftovers.Length == 0, "left behind: " + string.Join(", ", leftovers));
+        var images = Path.Combine(Root, "images");
+        var staging = Directory.Exists(images) ? Directory.GetFileSystemEntries(images, ".tmp*") : [];
+        Assert.True(staging.Length == 0, "import staging left behind: " + string.Join(", ", staging));
+    }
+
     /// <summary>QEMU processes whose command line mentions this home: must be none when idle.</summary>
     public IReadOnlyList<int> QemuProcesses() =>
         [.. Directory.EnumerateDirectories("/proc")

@@ -25,7 +25,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         var r = await Run("--", "echo", "hello");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("hello\n", r.Stdout);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Theory]
@@ -157,7 +157,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         Assert.True(r.ExitCode == 124, r.ToString());
         Assert.Contains("--timeout", r.Stderr, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -173,7 +173,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         }
 
         Assert.Equal(4, results.Select(r => r.Stdout.Split(' ')[1]).Distinct().Count());
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -193,7 +193,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         var r = await run;
         Assert.True(r.ExitCode == 42, r.ToString());
         Assert.Contains("got-int", stdout.Text, StringComparison.Ordinal);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -220,7 +220,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         // The next run sweeps the dead owner's directory.
         var next = await Run("--", "true");
         Assert.True(next.ExitCode == 0, next.ToString());
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -231,7 +231,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         Assert.Equal(125, r.ExitCode);
         Assert.Contains("nosuch:1.0", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("busybox:latest", r.Stderr, StringComparison.Ordinal);
-        AssertNothingLeft();
+        home.AssertNothingLeft();
     }
 
     [Theory]
@@ -247,15 +247,6 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         var r = await home.RunAsync(["run", "--image", "busybox", flag, value, "--", "true"]);
         Assert.True(r.ExitCode == 125, r.ToString());
         Assert.Contains(flag, r.Stderr, StringComparison.Ordinal);
-        AssertNothingLeft();
-    }
-
-    private void AssertNothingLeft()
-    {
-        Assert.Empty(home.QemuProcesses());
-        var leftovers = Directory.Exists(home.VmsDir) ? Directory.GetFileSystemEntries(home.VmsDir) : [];
-        Assert.True(leftovers.Length == 0, "left behind: " + string.Join(", ", leftovers));
-        var temp = Directory.GetFileSystemEntries(Path.Combine(home.Root, "images")).Where(p => Path.GetFileName(p).StartsWith(".tmp", StringComparison.Ordinal));
-        Assert.Empty(temp);
+        home.AssertNothingLeft();
     }
 }

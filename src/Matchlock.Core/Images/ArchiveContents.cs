@@ -33,7 +33,8 @@ internal sealed class ArchiveContents
         {
             // `docker save | gzip` is common; accept a compressed outer archive too.
             await using var input = await LayerStreams.OpenDecompressedAsync(archive, "image archive", leaveOpen: true, cancellationToken);
-            using var reader = new TarReader(input, leaveOpen: true);
+            await using var complete = new TarEndMarkerStream(input);
+            using var reader = new TarReader(complete, leaveOpen: true);
             while (await reader.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
             {
                 var name = FileTree.Normalize(entry.Name, out var reason)

@@ -16,7 +16,7 @@ internal enum NodeKind
 internal static class FileTree
 {
     /// <summary>
-    /// Normalises an archive member name (<c>./a//b/</c> → <c>a/b</c>, <c>./</c> → empty = the root).
+    /// Normalises an archive member name (<c>./a//b/</c> → <c>a/b</c>, <c>./</c> or <c>/</c> → empty = the root).
     /// Returns null and a reason when the name is absolute or has a <c>..</c> component: even a
     /// harmless-looking <c>a/../b</c> is refused, as docker and containerd layer writers never emit one.
     /// </summary>
@@ -29,7 +29,9 @@ internal static class FileTree
             return null;
         }
 
-        if (name.StartsWith('/'))
+        // A bare "/" names the root itself, as "./" does (umoci writes it for a layer inserted at
+        // "/"): it cannot reach outside. Every other absolute name is refused.
+        if (name.StartsWith('/') && name.Trim('/').Length > 0)
         {
             reason = "is an absolute path";
             return null;

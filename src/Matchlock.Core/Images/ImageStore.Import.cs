@@ -96,7 +96,8 @@ public sealed partial class ImageStore
             await using var file = new FileStream(layer.File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
             await using var tar = await LayerStreams.OpenDecompressedAsync(file, layer.Label, leaveOpen: false, cancellationToken);
             await using var hashing = new HashingReadStream(tar);
-            await flattener.ApplyLayerAsync(hashing, layer.Label, cancellationToken);
+            await using var complete = new TarEndMarkerStream(hashing); // above the hash: the digest sees only real bytes
+            await flattener.ApplyLayerAsync(complete, layer.Label, cancellationToken);
             string diffId;
             try
             {

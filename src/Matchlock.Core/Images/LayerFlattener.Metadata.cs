@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.Text;
 
 namespace Matchlock.Core.Images;
 
@@ -15,15 +14,9 @@ internal sealed partial class LayerFlattener
             File.SetUnixFileMode(full, (UnixFileMode)((int)entry.Mode & 0xFFF /* 07777 */));
         }
 
-        if (entry is PaxTarEntry pax)
+        foreach (var xattr in TakeXattrs(entry))
         {
-            foreach (var (key, value) in pax.ExtendedAttributes)
-            {
-                if (XattrFromPax(key, value) is { } xattr)
-                {
-                    SetXattr(full, entry.Name, xattr.Name, xattr.Value);
-                }
-            }
+            SetXattr(full, entry.Name, xattr.Name, xattr.Value);
         }
 
         if (entry.EntryType != TarEntryType.Directory)
@@ -32,39 +25,29 @@ internal sealed partial class LayerFlattener
         }
     }
 
-    private (string Name, byte[] Value)? XattrFromPax(string key, string value)
+    /// <summary>The entry's xattrs, exact bytes, as <see cref="PaxXattrStream"/> took them out of its PAX header.</summary>
+    private IReadOnlyList<Xattr> TakeXattrs(TarEntry entry)
     {
-        const string Schily = "SCHILY.xattr.";
-        const string Libarchive = "LIBARCHIVE.xattr.";
-        if (key.StartsWith(Schily, StringComparison.Ordinal))
+        if (entry is not PaxTarEntry pax)
         {
-            // TarReader hands PAX values over as UTF-8-decoded strings; a binary value that is not
-            // valid UTF-8 comes back with U+FFFD and cannot be restored byte for byte. Refuse
-            // rather than write a corrupted attribute (e.g. a wrong security.capability).
-            if (value.Contains('\uFFFD', StringComparison.Ordinal))
+            return [];
+        }
+
+        foreach (var key in pax.ExtendedAttributes.Keys)
+        {
+            if (PaxXattrStream.IsXattrKey(key))
             {
+                // The stream removes every xattr record it sees; one reaching TarReader means it lost
+                // the tar framing. Refuse rather than set a value that may have been UTF-8-mangled.
                 throw new ImageFormatException(
-                    $"{_layer}: xattr \"{key[Schily.Length..]}\" has a binary value that is not supported yet; "
-                    + "re-export the layer without it");
-            }
-
-            return (key[Schily.Length..], Encoding.UTF8.GetBytes(value));
-        }
-
-        if (key.StartsWith(Libarchive, StringComparison.Ordinal))
-        {
-            // bsdtar: URL-encoded name, base64 value.
-            try
-            {
-                return (Uri.UnescapeDataString(key[Libarchive.Length..]), Convert.FromBase64String(value));
-            }
-            catch (FormatException e)
-            {
-                throw new ImageFormatException($"{_layer}: xattr record \"{key}\" is not valid base64", e);
+                    $"{_layer}: entry \"{entry.Name}\" has xattr record \"{key}\" that the importer could not read "
+                    + "byte for byte; refusing to import");
             }
         }
 
-        return null;
+        return pax.ExtendedAttributes.TryGetValue(PaxXattrStream.TokenKey, out var token)
+            ? _layerXattrs!.Take(token)
+            : [];
     }
 
     private void SetXattr(string full, string entryName, string name, byte[] value)

@@ -16,6 +16,8 @@ namespace Matchlock.Core.Images;
 /// root, whatever earlier entries planted. The lstat-then-act sequence is race-free because the
 /// root lives in a 0700 staging directory that only this process writes. Character and block
 /// devices are refused (a guest must not get raw device nodes from an image).
+/// Xattrs are set with their exact bytes (file capabilities are binary): the layer is read through
+/// <see cref="PaxXattrStream"/>, because TarReader alone cannot carry such values.
 /// </remarks>
 internal sealed partial class LayerFlattener
 {
@@ -31,6 +33,9 @@ internal sealed partial class LayerFlattener
     private readonly HashSet<string> _addedByLayer = new(StringComparer.Ordinal);
 
     private string _layer = "";
+
+    // The layer being applied, read through this: it holds the xattrs TarReader cannot represent.
+    private PaxXattrStream? _layerXattrs;
 
     public LayerFlattener(string root)
     {
@@ -54,7 +59,10 @@ internal sealed partial class LayerFlattener
         _addedByLayer.Clear();
         try
         {
-            using var reader = new TarReader(layerTar, leaveOpen: true);
+            // TarReader cannot hand over binary xattr values; this stream takes them out for it (see there).
+            await using var framing = new PaxXattrStream(layerTar, layerLabel);
+            _layerXattrs = framing;
+            using var reader = new TarReader(framing, leaveOpen: true);
             while (await reader.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
             {
                 await ApplyEntryAsync(entry, cancellationToken);
@@ -66,6 +74,10 @@ internal sealed partial class LayerFlattener
             // writes never do (they throw IOException / UnauthorizedAccessException).
             throw new ImageFormatException(
                 $"{_layer}: corrupt or truncated layer tar ({e.Message}); re-export the image and import again", e);
+        }
+        finally
+        {
+            _layerXattrs = null;
         }
     }
 

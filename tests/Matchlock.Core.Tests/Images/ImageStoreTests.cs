@@ -197,6 +197,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         { "truncated-gzip-layer", "corrupt or truncated" },
         { "layer-escape", "which is a symlink; refusing to import" },
         { "layer-device", "entry \"dev/null\" is a character device" },
+        { "layer-malformed-pax", "PAX extended header at byte 1024 of the layer tar is malformed" },
         { "zstd-layer", "zstd layers not supported yet" },
         { "corrupt-oci-blob", "is corrupt: its digest is" },
         { "diff-id-mismatch", "its uncompressed digest is" },
@@ -216,6 +217,22 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
         Assert.Equal(before, StoreState());
         Assert.Null(store.Find("bad"));
+    }
+
+    [Fact]
+    public async Task Image_with_binary_file_capabilities_imports()
+    {
+        // Debian's /bin/ping: cap_net_raw as Go's archive/tar writes it (raw bytes in SCHILY.xattr.*).
+        var layer = new RawTar()
+            .Pax(("SCHILY.xattr.security.capability", RawTar.CapNetRaw), ("SCHILY.xattr.user.bin", RawTar.Binary))
+            .File("bin/ping", "elf")
+            .ToArray();
+        var store = new ImageStore(StoreRoot);
+
+        var record = await ImportBytesAsync(store, "ping", TestArchive.Legacy(new TestArchive.Image(["ping:latest"], [layer], GzipLayers: true)));
+
+        Assert.Equal([record], store.List());
+        Assert.True(new FileInfo(record.RootfsPath).Length > 0);
     }
 
     [Fact]
@@ -277,6 +294,9 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
                 return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [new TestTar().Symlink("evil", "/").File("evil/etc/passwd", "x").ToArray()]));
             case "layer-device":
                 return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [new TestTar().CharDevice("dev/null").ToArray()]));
+            case "layer-malformed-pax":
+                var malformed = new RawTar().File("a", "x").PaxData('x', [.. "99 SCHILY.xattr.user.a=x\n"u8]).File("b", "y").ToArray();
+                return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [malformed], GzipLayers: true));
             case "zstd-layer":
                 return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]]));
             case "corrupt-oci-blob":

@@ -152,6 +152,14 @@ public sealed class LayerFlattenerTests : IDisposable
         Assert.Contains("device", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_bare_slash_entry_is_the_root_itself_as_umoci_writes_it()
+    {
+        await ApplyAsync(new TestTar().Dir("/", mode: 0x1C0 /* 0700 */).Dir("etc").File("etc/x", "y").ToArray());
+        Assert.Equal("y", await File.ReadAllTextAsync(At("etc/x"), TestContext.Current.CancellationToken));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_root));
+    }
+
     public static TheoryData<string, byte[][]> EscapeAttempts() => new()
     {
         { "dot-dot", [new TestTar().File("../sentinel-new", "x").ToArray()] },

@@ -24,6 +24,7 @@ PACKAGES=(
   erofs-utils e2fsprogs    # image root (EROFS) and per-VM upper disks (ext4)
   busybox-static           # the offline base image
   skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests)
+  debootstrap              # the Debian test image (python3, curl, ca-certificates) for the tests
   clang zlib1g-dev         # NativeAOT linker for the static guest binary
   cpio iproute2 nftables procps file util-linux
 )
@@ -68,5 +69,8 @@ matchlock diagnose
 log "Importing the offline base image busybox:latest"
 "$REPO/scripts/make-base-image.sh" "$ARTIFACTS/busybox.tar"
 matchlock image import busybox:latest < "$ARTIFACTS/busybox.tar"
+
+log "Building the Debian test image (cached after the first time)"
+"$REPO/scripts/make-debian-image.sh" "$ARTIFACTS/debian-test.tar"
 
 log "Done. Try: matchlock run --image busybox -- echo hello"

@@ -1,0 +1,48 @@
+namespace Matchlock.Integration.Tests;
+
+/// <summary>
+/// A real distribution image (Debian bookworm from debootstrap, packed by umoci, exported by
+/// skopeo: scripts/make-debian-image.sh) imports and runs: dynamic glibc programs, Python with
+/// OpenSSL, the usrmerge symlinks, setuid bits, and a user from the image's passwd.
+/// </summary>
+public sealed class RealImageTests(MatchlockHome home) : IClassFixture<MatchlockHome>
+{
+    private static string DebianTar => Path.Combine(VmPrerequisites.RepoRoot, "artifacts", "debian-test.tar");
+
+    [Fact]
+    public async Task A_debian_image_imports_and_runs_its_programs()
+    {
+        VmPrerequisites.Ensure();
+        if (!File.Exists(DebianTar))
+        {
+            const string why = "artifacts/debian-test.tar is missing (./setup.sh builds it)";
+            if (VmPrerequisites.Required)
+            {
+                Assert.Fail(why);
+            }
+
+            Assert.Skip(why);
+        }
+
+        await using (var tar = File.OpenRead(DebianTar))
+        {
+            var import = await home.RunAsync(["image", "import", "debian-test:latest"], tar, TimeSpan.FromMinutes(5));
+            Assert.True(import.ExitCode == 0, import.ToString());
+        }
+
+        var r = await home.RunAsync(
+            ["run", "--image", "debian-test", "--", "sh", "-c",
+             "cat /etc/debian_version; python3 -c 'import ssl; print(ssl.OPENSSL_VERSION.split()[0])'; " +
+             "curl --version | head -c 4; echo; readlink /bin; stat -c %A /usr/bin/su; su nobody -s /bin/sh -c 'id -un'"],
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n');
+        Assert.StartsWith("12.", lines[0], StringComparison.Ordinal);
+        Assert.Equal("OpenSSL", lines[1]);
+        Assert.Equal("curl", lines[2]);
+        Assert.Equal("usr/bin", lines[3]);
+        Assert.Equal("-rwsr-xr-x", lines[4]);
+        Assert.Equal("nobody", lines[5]);
+        home.AssertNothingLeft();
+    }
+}

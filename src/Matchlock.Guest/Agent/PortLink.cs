@@ -32,13 +32,7 @@ internal sealed class PortLink : IDisposable
     }
 
     internal static PortLink Open(string devicePath) =>
-        // Non-blocking, and so every send is queued and reclaimed the same way: virtio-console
-        // queues spliced data without waiting, while a blocking write(2) spins for *any*
-        // consumed buffer and frees its own; mixing the two (splice for bulk output, write for
-        // headers) let a write steal a splice's completion, after which the port stayed "full"
-        // and the next splice slept forever (seen: a 100 MB output hung). FdStream waits with
-        // poll(2) on EAGAIN.
-        new(FileDescriptors.Open(devicePath, LibcConstants.O_RDWR | LibcConstants.O_NOCTTY | LibcConstants.O_NONBLOCK));
+        new(FileDescriptors.Open(devicePath, LibcConstants.O_RDWR | LibcConstants.O_NOCTTY));
 
     /// <summary>A stream for one host connection; it ends when the host disconnects.</summary>
     internal Stream OpenSession() => new Session(this);

@@ -74,12 +74,6 @@ internal sealed unsafe class FdStream : Stream
                         continue;
                     }
 
-                    if (errno == Errno.EAGAIN)
-                    {
-                        WaitFor(fd, PollFd.PollIn); // a non-blocking fd (the virtio port) with nothing yet
-                        continue;
-                    }
-
                     if (errno == Errno.EIO && _eioIsEndOfStream)
                     {
                         return 0;
@@ -151,12 +145,6 @@ internal sealed unsafe class FdStream : Stream
                     continue;
                 }
 
-                if (errno == Errno.EAGAIN)
-                {
-                    WaitFor(fdOut, PollFd.PollOut); // the port's queue is full until the host reads
-                    continue;
-                }
-
                 throw moved == 0
                     ? new IOException($"splice: the source ended with {length} bytes still owed")
                     : new NativeCallException("splice", errno);
@@ -172,20 +160,6 @@ internal sealed unsafe class FdStream : Stream
             if (addedIn)
             {
                 _handle.DangerousRelease();
-            }
-        }
-    }
-
-    /// <summary>Blocks until <paramref name="fd"/> is ready for <paramref name="events"/> (or has hung up / failed).</summary>
-    private static void WaitFor(int fd, short events)
-    {
-        var pollFd = new PollFd { Fd = fd, Events = events };
-        while (Libc.poll(&pollFd, 1, -1) < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            if (errno != Errno.EINTR)
-            {
-                throw new NativeCallException("poll", errno);
             }
         }
     }
@@ -252,12 +226,6 @@ internal sealed unsafe class FdStream : Stream
                     }
 
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EAGAIN)
-                    {
-                        WaitFor(fd, PollFd.PollOut); // a non-blocking fd (the virtio port) that is full
-                        continue;
-                    }
-
                     if (errno != Errno.EINTR)
                     {
                         // EPIPE: the reader (the command) is gone; the caller decides what that means.

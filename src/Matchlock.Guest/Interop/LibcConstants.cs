@@ -11,7 +11,6 @@ internal static class LibcConstants
     internal const int O_WRONLY = 1;
     internal const int O_RDWR = 2;
     internal const int O_NOCTTY = 0x100;        // 0400
-    internal const int O_NONBLOCK = 0x800;      // 04000
     internal const int O_DIRECTORY = 0x10000;   // 0200000
     internal const int O_CLOEXEC = 0x80000;     // 02000000
     internal const int O_PATH = 0x200000;       // 010000000

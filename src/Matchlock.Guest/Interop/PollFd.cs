@@ -7,7 +7,6 @@ namespace Matchlock.Guest.Interop;
 internal struct PollFd
 {
     internal const short PollIn = 0x1;
-    internal const short PollOut = 0x4;
 
     internal int Fd;
     internal short Events;

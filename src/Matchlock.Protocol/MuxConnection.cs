@@ -132,46 +132,6 @@ public sealed partial class MuxConnection : IAsyncDisposable
         return WriteUnderLockAsync(header, FrameHeader.Size, payload, cancellationToken);
     }
 
-    /// <summary>
-    /// Sends a frame of exactly <paramref name="length"/> payload bytes that <paramref name="writePayload"/>
-    /// writes straight into the transport, under the frame lock, right after the header — for
-    /// zero-copy sources (splice from a pipe). It must write exactly that many bytes or throw,
-    /// which closes the connection (the frame would be torn).
-    /// </summary>
-    internal async ValueTask SendFrameFromAsync(uint streamId, FrameType type, byte channel, int length, Func<Stream, int, ValueTask> writePayload, CancellationToken cancellationToken)
-    {
-        CheckPayload(length);
-        var header = new byte[FrameHeader.Size];
-        new FrameHeader(length, streamId, type, channel).Write(header);
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            ThrowIfClosed();
-            await _output.WriteAsync(header, CancellationToken.None);
-            try
-            {
-                await writePayload(_output, length);
-            }
-            catch (Exception ex) when (ex is not MuxConnectionClosedException)
-            {
-                // The header promised bytes that did not all come: the link is desynchronised.
-                Fail(new MuxConnectionClosedException("writing a frame's payload failed: " + ex.Message, ex));
-                throw new MuxConnectionClosedException("writing a frame's payload failed: " + ex.Message, ex);
-            }
-
-            await _output.FlushAsync(CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException && ex is not MuxConnectionClosedException)
-        {
-            Fail(new MuxConnectionClosedException("writing to the peer failed: " + ex.Message, ex));
-            throw new MuxConnectionClosedException("writing to the peer failed: " + ex.Message, ex);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
     // Below this a copy is cheaper than a second write.
     private const int LargePayload = 4096;
 

@@ -85,21 +85,6 @@ public sealed class MuxStream : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Sends up to <paramref name="available"/> bytes as one data frame whose payload
-    /// <paramref name="writePayload"/> writes directly into the transport (see
-    /// <see cref="MuxConnection"/>); waits for credit first. Returns how many bytes it sent, which
-    /// is what <paramref name="writePayload"/> was asked to write.
-    /// </summary>
-    public async ValueTask<int> WriteFromAsync(byte channel, int available, Func<Stream, int, ValueTask> writePayload, CancellationToken cancellationToken)
-    {
-        var outbound = _outbound[channel];
-        var allowed = await outbound.AcquireAsync(Math.Min(available, _connection.Options.MaxDataFrame), cancellationToken);
-        ThrowIfFinished();
-        await _connection.SendFrameFromAsync(Id, FrameType.Data, channel, allowed, writePayload, cancellationToken);
-        return allowed;
-    }
-
     /// <summary>Ends one outbound channel. The peer's reads return 0 once it has read what came before.</summary>
     public ValueTask WriteEofAsync(byte channel, CancellationToken cancellationToken)
     {

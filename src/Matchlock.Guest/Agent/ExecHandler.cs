@@ -101,8 +101,8 @@ internal sealed class ExecHandler(CommandLauncher launcher)
 
         return
         [
-            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout, $"matchlock stdout {child.Pid}", sourceIsPipe: true),
-            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr, $"matchlock stderr {child.Pid}", sourceIsPipe: true),
+            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout, $"matchlock stdout {child.Pid}"),
+            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr, $"matchlock stderr {child.Pid}"),
         ];
     }
 

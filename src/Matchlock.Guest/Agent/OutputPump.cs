@@ -32,13 +32,9 @@ internal sealed class OutputPump
     private bool _detached;
     private bool _writing;
 
-    private readonly FdStream? _pipe; // set when the source is a pipe: frames are spliced from it
-
-    /// <param name="sourceIsPipe">The source is a pipe (not a PTY), so its bytes can be spliced into the port.</param>
-    internal OutputPump(Stream source, MuxStream stream, byte channel, string name, bool sourceIsPipe = false)
+    internal OutputPump(Stream source, MuxStream stream, byte channel, string name)
     {
         _source = source;
-        _pipe = sourceIsPipe ? source as FdStream : null;
         _stream = stream;
         _channel = channel;
         var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = name };
@@ -108,80 +104,6 @@ internal sealed class OutputPump
         return n;
     }
 
-    /// <summary>Reads the next chunk into <paramref name="buffer"/> (gathering while output flows); 0 at the end.</summary>
-    private int ReadChunk(byte[] buffer, bool flowing)
-    {
-        _inRead = true;
-        int n;
-        try
-        {
-            n = _source.Read(buffer);
-        }
-        finally
-        {
-            _inRead = false;
-            Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
-        }
-
-        return n == 0 ? 0 : Gather(buffer, n, flowing);
-    }
-
-    /// <summary>
-    /// Waits until the pipe holds output and returns how much (without reading it; 0 at the end),
-    /// letting a flowing producer add to it for a moment, as <see cref="Gather"/> does.
-    /// </summary>
-    private int WaitInPipe(FdStream pipe, bool flowing, int max)
-    {
-        _inRead = true;
-        try
-        {
-            pipe.WaitReadable(-1);
-        }
-        finally
-        {
-            _inRead = false;
-            Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
-        }
-
-        // Readable with nothing in it: every writer closed its end.
-        var available = pipe.BytesAvailable();
-        for (var i = 0; flowing && available > 0 && available < max && i < MaxGatherWaits; i++)
-        {
-            Thread.Sleep(GatherWaitMs); // one vCPU: let the producer run
-            var now = pipe.BytesAvailable();
-            if (now == available)
-            {
-                break;
-            }
-
-            available = now;
-        }
-
-        return available;
-    }
-
-    /// <summary>The payload of one frame, straight from the pipe: spliced into the port, or copied for other transports.</summary>
-    private static ValueTask SendFromPipe(FdStream pipe, Stream output, int length, byte[] buffer)
-    {
-        if (output is ISpliceTarget target)
-        {
-            target.SpliceFrom(pipe, length);
-            return ValueTask.CompletedTask;
-        }
-
-        for (var done = 0; done < length;)
-        {
-            var n = pipe.Read(buffer.AsSpan(done, length - done));
-            done += n > 0 ? n : throw new IOException($"the pipe ended with {length - done} bytes of a frame still owed");
-        }
-
-        output.Write(buffer, 0, length);
-        return ValueTask.CompletedTask;
-    }
-
-    // How often a flowing pipe pump waits for more before it sends (bounded latency: 8 ms).
-    private const int MaxGatherWaits = 8;
-
     private void Run()
     {
         // One frame's worth (MuxOptions.MaxDataFrame): bigger reads would only be split again.
@@ -192,15 +114,24 @@ internal sealed class OutputPump
         {
             while (true)
             {
-                var flowing = Environment.TickCount64 - lastSent <= FlowingWindowMs;
+                _inRead = true;
+                int n;
+                try
+                {
+                    n = _source.Read(buffer);
+                }
+                finally
+                {
+                    _inRead = false;
+                    Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
+                }
 
-                // Pipe: n bytes wait in the pipe, still unread. Otherwise: n bytes read into buffer.
-                var fromPipe = _pipe is not null && forwarding;
-                var n = fromPipe ? WaitInPipe(_pipe!, flowing, buffer.Length) : ReadChunk(buffer, flowing);
                 if (n == 0)
                 {
                     return;
                 }
+
+                n = Gather(buffer, n, flowing: Environment.TickCount64 - lastSent <= FlowingWindowMs);
 
                 if (!forwarding)
                 {
@@ -220,17 +151,9 @@ internal sealed class OutputPump
 
                 try
                 {
-                    // Both calls complete only once the bytes are in the transport, so the buffer
-                    // (and the pipe's pages) can be reused at once.
-                    if (fromPipe)
-                    {
-                        _stream.WriteFromAsync(_channel, n, (output, length) => SendFromPipe(_pipe!, output, length, buffer), _detach.Token).AsTask().GetAwaiter().GetResult();
-                    }
-                    else
-                    {
-                        _stream.WriteAsync(_channel, buffer.AsMemory(0, n), _detach.Token).AsTask().GetAwaiter().GetResult();
-                    }
-
+                    // SendFrameAsync copies the bytes before it returns, and we wait for it, so
+                    // the buffer can be reused for the next read.
+                    _stream.WriteAsync(_channel, buffer.AsMemory(0, n), _detach.Token).AsTask().GetAwaiter().GetResult();
                     lastSent = Environment.TickCount64;
                     Interlocked.Exchange(ref _lastActivity, lastSent);
                 }

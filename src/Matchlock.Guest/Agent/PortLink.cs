@@ -80,10 +80,8 @@ internal sealed class PortLink : IDisposable
     }
 
     /// <summary>One connection's view: reads end at the next disconnection marker; writes go to the port.</summary>
-    private sealed class Session(PortLink link) : Stream, ISpliceTarget
+    private sealed class Session(PortLink link) : Stream
     {
-        public void SpliceFrom(FdStream pipe, int length) => pipe.SpliceTo(link._port, length);
-
         private ReadOnlyMemory<byte> _current;
         private bool _ended;
 

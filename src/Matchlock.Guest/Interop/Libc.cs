@@ -23,10 +23,6 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial nint read(int fd, byte* buffer, nuint count);
 
-    /// <summary>splice(2) between two fds we hold (one a pipe), no offsets: moves pages, no user copy.</summary>
-    [LibraryImport(Lib, SetLastError = true)]
-    internal static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
-
     /// <summary>poll(2) on caller-owned pollfd structs (8 bytes each: int fd, short events, short revents).</summary>
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int poll(PollFd* fds, nuint count, int timeoutMs);

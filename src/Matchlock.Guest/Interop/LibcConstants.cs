@@ -45,7 +45,6 @@ internal static class LibcConstants
     internal const nuint TIOCSCTTY = 0x540E;
     internal const nuint TIOCGWINSZ = 0x5413;
     internal const nuint TIOCSWINSZ = 0x5414;
-    internal const nuint FIONREAD = 0x541B;
 
     // time.h
     internal const int CLOCK_REALTIME = 0;

@@ -3,15 +3,9 @@ using System.Security.Cryptography;
 namespace Matchlock.Core.Images;
 
 /// <summary>Passes reads through while hashing them (SHA-256), to check a layer's diff id as it is applied.</summary>
-internal sealed class HashingReadStream(Stream inner) : Stream
+internal sealed class HashingReadStream(Stream inner) : ReadOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>Reads whatever the consumer left (tar padding after the end marker) and returns <c>sha256:hex</c>.</summary>
     public async Task<string> DrainAndGetDigestAsync(CancellationToken cancellationToken)
@@ -23,8 +17,6 @@ internal sealed class HashingReadStream(Stream inner) : Stream
 
         return "sha256:" + Convert.ToHexStringLower(_hash.GetHashAndReset());
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -39,17 +31,6 @@ internal sealed class HashingReadStream(Stream inner) : Stream
         _hash.AppendData(buffer.Span[..n]);
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -36,7 +36,7 @@ namespace Matchlock.Core.Images;
 /// </para>
 /// <para>Does not own <c>inner</c>: disposing this stream leaves it open.</para>
 /// </remarks>
-internal sealed partial class PaxXattrStream : Stream
+internal sealed partial class PaxXattrStream : ReadOnlyStream
 {
     /// <summary>Vendor PAX key (POSIX pax "VENDOR.keyword") whose value names a captured xattr set.</summary>
     public const string TokenKey = "MATCHLOCK.xattrs";
@@ -97,12 +97,6 @@ internal sealed partial class PaxXattrStream : Stream
         _collect = _header;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     /// <summary>
     /// The xattrs captured under <paramref name="token"/> (the entry's <see cref="TokenKey"/> value),
     /// in archive order; each set can be taken once.
@@ -116,8 +110,6 @@ internal sealed partial class PaxXattrStream : Stream
 
         return xattrs;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -164,17 +156,6 @@ internal sealed partial class PaxXattrStream : Stream
 
         return 0;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private int Emit(Span<byte> buffer)
     {

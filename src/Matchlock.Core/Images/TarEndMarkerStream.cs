@@ -10,19 +10,11 @@ namespace Matchlock.Core.Images;
 /// Does not own <c>inner</c>. A layer cut short at a block boundary looks the same from here; it is still refused, because
 /// its diff id is hashed below this wrapper, over the real bytes only.
 /// </remarks>
-internal sealed class TarEndMarkerStream(Stream inner) : Stream
+internal sealed class TarEndMarkerStream(Stream inner) : ReadOnlyStream
 {
     private const int Block = 512;
     private long _position;
     private int _markerLeft = -1; // -1: not supplied; then the zero bytes still to hand out
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer) =>
         _markerLeft >= 0 || buffer.IsEmpty ? Supply(buffer) : Account(buffer, inner.Read(buffer));
@@ -37,17 +29,6 @@ internal sealed class TarEndMarkerStream(Stream inner) : Stream
         var read = await inner.ReadAsync(buffer, cancellationToken);
         return Account(buffer.Span, read);
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private int Account(Span<byte> buffer, int read)
     {

@@ -331,17 +331,9 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     }
 
     /// <summary>Cancels the token once the consumer has read a given amount: a user pressing Ctrl-C mid-import.</summary>
-    private sealed class CancelAfterStream(Stream inner, CancellationTokenSource cts, long afterBytes) : Stream
+    private sealed class CancelAfterStream(Stream inner, CancellationTokenSource cts, long afterBytes) : ReadOnlyStream
     {
         private long _read;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -366,17 +358,6 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
 
             return n;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Diagnostics;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Processes;
 using Matchlock.Protocol;
@@ -102,21 +102,24 @@ internal sealed class GuestAgent
     }
 
     /// <summary>The hello payload: our version, the kernel, uptime and the boot's phase timings.</summary>
-    internal static GuestHello BuildHello(IReadOnlyDictionary<string, long> timings) => new()
+    internal static GuestHello BuildHello(IReadOnlyDictionary<string, long> timings)
     {
-        // Where the kernel's part ends and ours begins: uptime (CLOCK_MONOTONIC) when Main ran.
-        Timings = new Dictionary<string, long>(timings, StringComparer.Ordinal)
+        // CLOCK_MONOTONIC counts from boot on a fresh VM: uptime, finer than /proc/uptime's 10 ms.
+        static long UptimeMs(long timestamp) => (long)(timestamp * 1000.0 / Stopwatch.Frequency);
+        var now = UptimeMs(Stopwatch.GetTimestamp());
+        return new GuestHello
         {
-            ["main_uptime"] = (long)(Program.StartedAt * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
-            ["hello_uptime"] = (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
-        },
-        Version = Program.Version,
-        KernelRelease = ReadTrimmed("/proc/sys/kernel/osrelease"),
-        UptimeMs = ReadTrimmed("/proc/uptime") is { } uptime
-            && double.TryParse(uptime.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
-                ? (long)(seconds * 1000)
-                : 0,
-    };
+            Version = Program.Version,
+            KernelRelease = ReadTrimmed("/proc/sys/kernel/osrelease"),
+            UptimeMs = now,
+            Timings = new Dictionary<string, long>(timings, StringComparer.Ordinal)
+            {
+                // Where the kernel's part ends and ours begins, and where the boot ends.
+                ["main_uptime"] = UptimeMs(Program.StartedAt),
+                ["hello_uptime"] = now,
+            },
+        };
+    }
 
     private static ValueTask ReplyAsync(MuxStream stream, GuestReply reply) =>
         stream.SendReplyAsync(ProtocolSerializer.Serialize(reply), CancellationToken.None);

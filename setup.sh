@@ -23,7 +23,8 @@ PACKAGES=(
   linux-image-cloud-amd64  # the guest kernel (DESIGN D3)
   erofs-utils e2fsprogs    # image root (EROFS) and per-VM upper disks (ext4)
   busybox-static           # the offline base image
-  skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests)
+  skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests, bench/pull)
+  docker-registry apache2-utils  # a local OCI registry for the pull tests, htpasswd (bcrypt) for its auth
   debootstrap              # the Debian test image (python3, curl, ca-certificates) for the tests
   clang zlib1g-dev         # NativeAOT linker for the static guest binary
   cpio iproute2 nftables procps file util-linux

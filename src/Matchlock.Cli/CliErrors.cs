@@ -1,4 +1,5 @@
 using Matchlock.Core.Images;
+using Matchlock.Core.Images.Registry;
 using Matchlock.Core.Kernel;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.Vm;
@@ -14,7 +15,7 @@ internal static class CliErrors
         {
             ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
-                or SandboxException or GuestOperationException or ModuleResolutionException => ex.Message,
+                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException => ex.Message,
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

@@ -5,5 +5,6 @@ namespace Matchlock.Cli;
 [JsonSourceGenerationOptions(WriteIndented = true)]
 [JsonSerializable(typeof(Dictionary<string, Dictionary<string, object>>))]
 [JsonSerializable(typeof(bool))]
+[JsonSerializable(typeof(List<Matchlock.Cli.Commands.ImageListEntry>))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -10,6 +10,8 @@ internal static class Program
         var root = new RootCommand("Matchlock: run AI agents' code in ephemeral microVMs")
         {
             RunCommand.Create(),
+            PullCommand.CreatePull(),
+            PullCommand.CreateBuild(),
             ImageCommands.Create(),
             DiagnoseCommand.Create(),
             VersionCommand.Create(),

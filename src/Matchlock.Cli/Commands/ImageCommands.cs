@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Matchlock.Core.Images;
 
 namespace Matchlock.Cli.Commands;
 
-/// <summary><c>matchlock image import|ls|rm</c>.</summary>
+/// <summary><c>matchlock image import|ls|rm|gc</c>.</summary>
 internal static class ImageCommands
 {
     public static Command Create()
@@ -13,6 +15,7 @@ internal static class ImageCommands
         image.Subcommands.Add(Import());
         image.Subcommands.Add(List());
         image.Subcommands.Add(Remove());
+        image.Subcommands.Add(CollectGarbage());
         return image;
     }
 
@@ -32,7 +35,7 @@ internal static class ImageCommands
             {
                 await using var stdin = Console.OpenStandardInput();
                 var record = await new ImageStore().ImportAsync(parse.GetValue(tag)!, stdin, ct);
-                Console.WriteLine($"Imported {record.Tag} ({ShortId(record.Id)}, {FormatSize(record.SizeBytes)})");
+                Console.WriteLine($"Imported {record.Tag} ({ShortId(record.Id)}, {ImageSizes.Format(record.SizeBytes)})");
                 return 0;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -45,19 +48,61 @@ internal static class ImageCommands
 
     private static Command List()
     {
-        var command = new Command("ls", "List local images");
+        var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table" };
+        var command = new Command("ls", "List local images") { json };
         command.Aliases.Add("list");
-        command.SetAction(_ =>
+        command.SetAction(parse =>
         {
             try
             {
-                var rows = new ImageStore().List()
-                    .Select(r => new[] { r.Tag, ShortId(r.Id), FormatSize(r.SizeBytes), r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), r.Source })
+                var images = new ImageStore().List();
+                if (parse.GetValue(json))
+                {
+                    var entries = images.Select(r => new ImageListEntry
+                    {
+                        Tag = r.Tag,
+                        Id = r.Id,
+                        Digest = r.Digest,
+                        Size = r.SizeBytes,
+                        Created = r.Created,
+                        Source = r.Source,
+                    }).ToList();
+                    Console.WriteLine(JsonSerializer.Serialize(entries, CliJsonContext.Default.ListImageListEntry));
+                    return 0;
+                }
+
+                var rows = images
+                    .Select(r => new[]
+                    {
+                        r.Tag, r.Digest is null ? "<none>" : ShortId(r.Digest), ShortId(r.Id), ImageSizes.Format(r.SizeBytes),
+                        r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), r.Source,
+                    })
                     .ToList();
-                Table.Write(Console.Out, ["TAG", "ID", "SIZE", "CREATED", "SOURCE"], rows);
+                Table.Write(Console.Out, ["TAG", "DIGEST", "ID", "SIZE", "CREATED", "SOURCE"], rows);
                 return 0;
             }
             catch (Exception ex)
+            {
+                return CliErrors.Report(ex);
+            }
+        });
+        return command;
+    }
+
+    private static Command CollectGarbage()
+    {
+        var command = new Command("gc", "Delete layers and files no stored image uses");
+        command.SetAction(async (_, ct) =>
+        {
+            try
+            {
+                var result = await new ImageStore().CollectGarbageAsync(reason => Console.Error.WriteLine($"matchlock: {reason}"), ct);
+                Console.WriteLine(
+                    $"Removed {result.Blobs} blob{(result.Blobs == 1 ? "" : "s")} and {result.RootFilesystems} root filesystem{(result.RootFilesystems == 1 ? "" : "s")}, "
+                    + $"freed {ImageSizes.Format(result.BytesFreed)}");
+                return 0;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 return CliErrors.Report(ex);
             }
@@ -98,12 +143,15 @@ internal static class ImageCommands
     }
 
     private static string ShortId(string id) => id.StartsWith("sha256:", StringComparison.Ordinal) ? id[7..Math.Min(id.Length, 19)] : id;
+}
 
-    internal static string FormatSize(long bytes) => bytes switch
-    {
-        >= 1L << 30 => (bytes / (double)(1L << 30)).ToString("0.0", CultureInfo.InvariantCulture) + " GB",
-        >= 1L << 20 => (bytes / (double)(1L << 20)).ToString("0.0", CultureInfo.InvariantCulture) + " MB",
-        >= 1L << 10 => (bytes / (double)(1L << 10)).ToString("0.0", CultureInfo.InvariantCulture) + " kB",
-        _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
-    };
+/// <summary>One row of <c>image ls --json</c>.</summary>
+internal sealed class ImageListEntry
+{
+    [JsonPropertyName("tag")] public required string Tag { get; init; }
+    [JsonPropertyName("id")] public required string Id { get; init; }
+    [JsonPropertyName("digest")] public string? Digest { get; init; }
+    [JsonPropertyName("size")] public long Size { get; init; }
+    [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
+    [JsonPropertyName("source")] public required string Source { get; init; }
 }

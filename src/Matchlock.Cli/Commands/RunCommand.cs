@@ -26,11 +26,11 @@ internal static class RunCommand
             }
         }
 
-        command.SetAction((parse, _) => RunAsync(parse, options));
+        command.SetAction((parse, ct) => RunAsync(parse, options, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, RunOptions o)
+    private static async Task<int> RunAsync(ParseResult parse, RunOptions o, CancellationToken ct)
     {
         SandboxSpec spec;
         ExecSpec exec;
@@ -54,7 +54,7 @@ internal static class RunCommand
             };
             spec.Validate();
 
-            var image = new Core.Images.ImageStore().Resolve(spec.Image);
+            var image = await PullCommand.EnsureAsync(spec.Image, parse.GetValue(o.Pull), ct);
             var overrides = (parse.GetValue(o.EnvFile) ?? []).SelectMany(EnvironmentBuilder.ReadEnvFile)
                 .Concat(parse.GetValue(o.Env) ?? []);
             var size = tty ? RawTerminal.GetSize() : null;
@@ -70,6 +70,11 @@ internal static class RunCommand
                 Rows = size?.Rows ?? 24,
                 Cols = size?.Cols ?? 80,
             };
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("matchlock: interrupted before the sandbox started; nothing was left behind");
+            return ExitCodes.Interrupted;
         }
         catch (Exception ex)
         {

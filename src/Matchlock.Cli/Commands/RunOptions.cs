@@ -14,6 +14,7 @@ internal sealed class RunOptions
     public Option<string[]> EnvFile { get; } = new("--env-file") { Description = "Read KEY=VALUE lines from a file" };
     public Option<string?> Workdir { get; } = new("--workdir", "-w") { Description = "Working directory in the guest" };
     public Option<string?> User { get; } = new("--user", "-u") { Description = "uid, uid:gid or user name" };
+    public Option<bool> Pull { get; } = new("--pull") { Description = "Pull the image from its registry even if it is stored (it is pulled anyway when missing)" };
     public Option<string?> Entrypoint { get; } = new("--entrypoint") { Description = "Override the image's ENTRYPOINT (\"\" clears it)" };
     public Option<double> Cpus { get; } = new("--cpus") { Description = "CPUs (fractions enforced with a cgroup quota)", DefaultValueFactory = _ => 1 };
     public Option<int> Memory { get; } = new("--memory") { Description = "Memory in MB", DefaultValueFactory = _ => 512 };
@@ -44,7 +45,7 @@ internal sealed class RunOptions
 
     public IEnumerable<Symbol> All() =>
     [
-        Image, Remove, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
+        Image, Pull, Remove, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
         Timeout, Hostname, NoNetwork, Accel, Command,
     ];
 

@@ -72,26 +72,9 @@ internal sealed class OciManifestDto
     [JsonPropertyName("layers")] public List<OciDescriptorDto>? Layers { get; set; }
 }
 
-/// <summary><c>root/&lt;id&gt;/meta.json</c>.</summary>
-internal sealed class StoredImageMetaDto
-{
-    [JsonPropertyName("id")] public string Id { get; set; } = "";
-    [JsonPropertyName("created")] public DateTimeOffset Created { get; set; }
-    [JsonPropertyName("sizeBytes")] public long SizeBytes { get; set; }
-    [JsonPropertyName("source")] public string Source { get; set; } = "";
-}
-
-/// <summary><c>root/tags.json</c>: display tag → image id.</summary>
-internal sealed class StoredTagsDto
-{
-    [JsonPropertyName("tags")] public SortedDictionary<string, string> Tags { get; set; } = new(StringComparer.Ordinal);
-}
-
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ImageConfigDto))]
 [JsonSerializable(typeof(List<DockerManifestEntryDto>))]
 [JsonSerializable(typeof(OciIndexDto))]
 [JsonSerializable(typeof(OciManifestDto))]
-[JsonSerializable(typeof(StoredImageMetaDto))]
-[JsonSerializable(typeof(StoredTagsDto))]
 internal sealed partial class ImageJsonContext : JsonSerializerContext;

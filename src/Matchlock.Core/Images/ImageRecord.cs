@@ -7,7 +7,8 @@ namespace Matchlock.Core.Images;
 /// <param name="Config">How to run it (entrypoint, env, user, …).</param>
 /// <param name="SizeBytes">Size of <paramref name="RootfsPath"/>.</param>
 /// <param name="Created">When the image was stored here (the image's own time is <see cref="ImageConfig.Created"/>).</param>
-/// <param name="Source">How it got here: <c>import</c>.</param>
+/// <param name="Source">How it got here: the full reference it was pulled from, or <c>import</c>.</param>
+/// <param name="Digest">The repository digest the tag resolved to at the registry (manifest or index); null for imports.</param>
 public sealed record ImageRecord(
     string Tag,
     string Id,
@@ -15,4 +16,5 @@ public sealed record ImageRecord(
     ImageConfig Config,
     long SizeBytes,
     DateTimeOffset Created,
-    string Source);
+    string Source,
+    string? Digest = null);

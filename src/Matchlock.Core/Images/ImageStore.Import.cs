@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Matchlock.Core.Images;
 
 public sealed partial class ImageStore
@@ -26,66 +24,33 @@ public sealed partial class ImageStore
                 "image import must run as root to keep file ownership, setuid bits and xattrs; run it with sudo");
         }
 
-        Directory.CreateDirectory(Root);
+        using var db = OpenOrCreate();
         StagingDirectory.SweepAbandoned(Root);
+        using var gcLock = await AcquireSharedGcLockAsync(null, cancellationToken);
         using var staging = StagingDirectory.Create(Root);
 
         var archive = await ArchiveContents.ReadAsync(dockerSaveTar, staging.Sub("archive"), cancellationToken);
         var image = await DockerArchiveReader.SelectAsync(archive, reference, cancellationToken);
-        var imageDir = ImageDir(image.Id);
-        var prepared = staging.Sub("image");
+        var row = new TagRow(reference.DisplayName, image.Id, Digest: null, ImportSource, DateTimeOffset.UtcNow);
 
-        // Build outside the lock (it takes a while); publish under it. If the same image appears or
-        // vanishes meanwhile (a concurrent import or removal), the second pass settles it.
-        for (var attempt = 0; ; attempt++)
+        using var imageLock = await AcquireImageLockAsync(image.Id, null, cancellationToken);
+        if (IsComplete(db, image.Id) && db.TryTag([row], out var orphaned))
         {
-            var mustBuild = !IsComplete(imageDir) && !Directory.Exists(prepared);
-            if (mustBuild)
-            {
-                await BuildAsync(image, staging, prepared, cancellationToken);
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-            using (AcquireLock())
-            {
-                if (!IsComplete(imageDir))
-                {
-                    if (!Directory.Exists(prepared))
-                    {
-                        if (attempt > 0)
-                        {
-                            throw new ImageStoreException($"image {image.Id} kept disappearing while importing; retry");
-                        }
-
-                        continue;
-                    }
-
-                    if (Directory.Exists(imageDir))
-                    {
-                        // Not ours and not complete: only a foreign leftover can look like this.
-                        Directory.Move(imageDir, staging.Sub("stale"));
-                    }
-
-                    Directory.Move(prepared, imageDir);
-                }
-
-                var stored = ReadTags();
-                var display = reference.DisplayName;
-                stored.Tags.TryGetValue(display, out var previous);
-                stored.Tags[display] = image.Id;
-                WriteTags(stored);
-                if (previous is not null && previous != image.Id)
-                {
-                    RetireIfUnreferenced(stored, previous, staging);
-                }
-
-                return TryLoad(display, image.Id)
-                    ?? throw new ImageStoreException($"image {image.Id} was stored but cannot be read back from {imageDir}");
-            }
+            DeleteRootfsFiles(orphaned);
         }
+        else
+        {
+            var built = await BuildAsync(image, staging, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            var size = new FileInfo(built).Length;
+            var imageRow = new ImageRow(image.Id, image.ConfigBytes, PlaceRootfs(built, image.Id), size, DateTimeOffset.UtcNow);
+            DeleteRootfsFiles(db.Publish(new PublishPlan(imageRow, [], [row], ReplaceRootfs: true)));
+        }
+
+        return Find(row.Name) ?? throw new ImageStoreException($"image {image.Id} was stored but cannot be read back from {Root}");
     }
 
-    private static async Task BuildAsync(ArchiveImage image, StagingDirectory staging, string prepared, CancellationToken cancellationToken)
+    private static async Task<string> BuildAsync(ArchiveImage image, StagingDirectory staging, CancellationToken cancellationToken)
     {
         var rootfs = staging.Sub("rootfs");
         Directory.CreateDirectory(rootfs);
@@ -94,51 +59,50 @@ public sealed partial class ImageStore
         foreach (var layer in image.Layers)
         {
             await using var file = new FileStream(layer.File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
-            await using var tar = await LayerStreams.OpenDecompressedAsync(file, layer.Label, leaveOpen: false, cancellationToken);
-            await using var hashing = new HashingReadStream(tar);
-            await using var complete = new TarEndMarkerStream(hashing); // above the hash: the digest sees only real bytes
-            await flattener.ApplyLayerAsync(complete, layer.Label, cancellationToken);
-            string diffId;
-            try
-            {
-                diffId = await hashing.DrainAndGetDigestAsync(cancellationToken);
-            }
-            catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
-            {
-                throw new ImageFormatException($"{layer.Label}: corrupt or truncated layer ({e.Message})", e);
-            }
-
-            if (layer.DiffId is not null && diffId != layer.DiffId)
-            {
-                throw new ImageFormatException(
-                    $"{layer.Label} is corrupt: its uncompressed digest is {diffId}, the image config says {layer.DiffId}");
-            }
+            await ApplyLayerAsync(flattener, file, layer.Label, layer.DiffId, cancellationToken);
         }
 
-        flattener.Finish();
         // The archive copy is no longer needed; free the space before mkfs.erofs needs more.
         FileTree.DeleteTree(staging.Sub("archive"));
+        return await PackAsync(flattener, rootfs, staging, image.Id, cancellationToken);
+    }
 
-        var building = staging.Sub("building");
-        Directory.CreateDirectory(building);
-        var rootfsImage = Path.Combine(building, RootfsFile);
-        await ErofsBuilder.BuildAsync(rootfs, rootfsImage, image.Id, flattener.NewestMtimeSeconds, cancellationToken);
+    /// <summary>Finishes a flattened tree and packs it as a read-only EROFS file in staging; the tree is deleted.</summary>
+    private static async Task<string> PackAsync(LayerFlattener flattener, string rootfs, StagingDirectory staging, string imageId, CancellationToken cancellationToken)
+    {
+        flattener.Finish();
+        var rootfsImage = staging.Sub("rootfs.erofs");
+        await ErofsBuilder.BuildAsync(rootfs, rootfsImage, imageId, flattener.NewestMtimeSeconds, cancellationToken);
         FileTree.DeleteTree(rootfs);
-
-        await File.WriteAllBytesAsync(Path.Combine(building, ConfigFile), image.ConfigBytes, cancellationToken);
-        var meta = new StoredImageMetaDto
-        {
-            Id = image.Id,
-            Created = DateTimeOffset.UtcNow,
-            SizeBytes = new FileInfo(rootfsImage).Length,
-            Source = ImportSource,
-        };
-        await File.WriteAllBytesAsync(
-            Path.Combine(building, MetaFile),
-            JsonSerializer.SerializeToUtf8Bytes(meta, ImageJsonContext.Default.StoredImageMetaDto),
-            cancellationToken);
         // Read-only from here on: VMs share it, nothing may modify it in place.
         File.SetUnixFileMode(rootfsImage, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-        Directory.Move(building, prepared);
+        return rootfsImage;
+    }
+
+    /// <summary>
+    /// Decompresses one layer (gzip, zstd or none, by magic bytes), applies it and checks its
+    /// uncompressed digest against <paramref name="diffId"/> (the image config's, when known).
+    /// </summary>
+    internal static async Task ApplyLayerAsync(LayerFlattener flattener, Stream compressed, string label, string? diffId, CancellationToken cancellationToken)
+    {
+        await using var tar = await LayerStreams.OpenDecompressedAsync(compressed, label, leaveOpen: true, cancellationToken);
+        await using var hashing = new HashingReadStream(tar);
+        await using var complete = new TarEndMarkerStream(hashing); // above the hash: the digest sees only real bytes
+        await flattener.ApplyLayerAsync(complete, label, cancellationToken);
+        string actual;
+        try
+        {
+            actual = await hashing.DrainAndGetDigestAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or ZstdSharp.ZstdException)
+        {
+            throw new ImageFormatException($"{label}: corrupt or truncated layer ({e.Message})", e);
+        }
+
+        if (diffId is not null && actual != diffId)
+        {
+            throw new ImageFormatException(
+                $"{label} is corrupt: its uncompressed digest is {actual}, the image config says {diffId}");
+        }
     }
 }

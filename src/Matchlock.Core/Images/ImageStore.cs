@@ -1,34 +1,32 @@
-using System.Text.Json;
-
 namespace Matchlock.Core.Images;
 
 /// <summary>
 /// The local image store: tagged images, each a flattened read-only EROFS root filesystem plus its
-/// config (DESIGN.md D5).
+/// config (DESIGN.md D5), and the registry blobs they came from, stored once by digest.
 /// </summary>
 /// <remarks>
 /// Layout under <see cref="Root"/>:
 /// <code>
-/// tags.json                  display tag → image id (sha256 of the config blob)
-/// store.lock                 flock held while tags.json or image directories change
-/// &lt;hex id&gt;/rootfs.erofs      the image, built once, shared read-only by every VM
-/// &lt;hex id&gt;/config.json       the image config blob, byte for byte (its digest is the id)
-/// &lt;hex id&gt;/meta.json         id, import time, size, source
-/// .tmp-&lt;random&gt;/            staging of an import or removal in progress (deleted on exit)
+/// store.db                 SQLite (WAL): tags, images, blobs, image→blob references
+/// blobs/sha256/&lt;hex&gt;       compressed layers, configs and manifests by digest, shared by images
+/// rootfs/&lt;hex&gt;-&lt;n&gt;.erofs   an image's root filesystem, shared read-only by every VM of it
+/// locks/&lt;hex&gt;.lock         held while one process prepares that image (others wait for it)
+/// gc.lock                  shared by pulls and imports, exclusive for <c>image gc</c>
+/// .tmp-&lt;random&gt;/          staging of a pull or import in progress (swept once its owner is dead)
 /// </code>
-/// Every change is prepared aside and published by rename, so readers never see half an image and
-/// need no lock. An image directory is deleted when the last tag naming it goes.
-/// A later issue moves the metadata to SQLite; callers only see this class.
+/// Files are written under staging, verified, then renamed into place, and only then recorded in
+/// one transaction; a row therefore always names a complete file, and a crash at any point leaves
+/// at worst files no row names, which the next gc deletes. Rootfs file names are unique per build
+/// so removing an image can never delete a concurrent rebuild of it.
 /// </remarks>
 public sealed partial class ImageStore
 {
-    private const string TagsFile = "tags.json";
-    private const string LockFile = "store.lock";
-    private const string RootfsFile = "rootfs.erofs";
-    private const string ConfigFile = "config.json";
-    private const string MetaFile = "meta.json";
+    private const string DatabaseFile = "store.db";
+    private const string BlobsDir = "blobs/sha256";
+    private const string RootfsDir = "rootfs";
+    private const string LocksDir = "locks";
+    private const string GcLockFile = "gc.lock";
     private const string ImportSource = "import";
-    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Store at <see cref="MatchlockPaths.ImagesDir"/>.</summary>
     public ImageStore()
@@ -47,10 +45,16 @@ public sealed partial class ImageStore
     /// <summary>All tagged images, one record per tag, ordered by tag.</summary>
     public IReadOnlyList<ImageRecord> List()
     {
-        var records = new List<ImageRecord>();
-        foreach (var (tag, id) in ReadTags().Tags)
+        using var db = OpenExisting();
+        if (db is null)
         {
-            if (TryLoad(tag, id) is { } record)
+            return [];
+        }
+
+        var records = new List<ImageRecord>();
+        foreach (var tag in db.Tags())
+        {
+            if (Load(db, tag) is { } record)
             {
                 records.Add(record);
             }
@@ -61,15 +65,21 @@ public sealed partial class ImageStore
 
     /// <summary>
     /// Looks an image up by tag (<c>busybox</c>, <c>busybox:latest</c>,
-    /// <c>docker.io/library/busybox</c> are the same) or by id (<c>sha256:…</c> or a unique hex
-    /// prefix of at least 12 digits). Null when nothing matches.
+    /// <c>docker.io/library/busybox</c> are the same), by repository digest
+    /// (<c>name@sha256:…</c>) or by id (<c>sha256:…</c> or a unique hex prefix of at least 12
+    /// digits). Null when nothing matches.
     /// </summary>
     public ImageRecord? Find(string reference)
     {
         ArgumentNullException.ThrowIfNull(reference);
-        var tags = ReadTags().Tags;
-        var matching = MatchTags(tags, reference);
-        return matching.Count == 0 ? null : TryLoad(matching[0], tags[matching[0]]);
+        using var db = OpenExisting();
+        if (db is null)
+        {
+            return null;
+        }
+
+        var matching = MatchTags(db, reference);
+        return matching.Count == 0 ? null : Load(db, matching[0]);
     }
 
     /// <summary>Like <see cref="Find"/>, but throws <see cref="ImageNotFoundException"/> listing the images that exist.</summary>
@@ -77,49 +87,44 @@ public sealed partial class ImageStore
         Find(reference) ?? throw new ImageNotFoundException(reference, [.. List().Select(r => r.Tag)]);
 
     /// <summary>
-    /// Removes a tag (or, given an id, every tag of that image); the image itself is deleted once
-    /// no tag names it. False when nothing matched. VMs already running keep their open image.
+    /// Removes a tag (or, given an id, every tag of that image); the image's root filesystem is
+    /// deleted once no tag names it, its blobs stay until <see cref="CollectGarbageAsync"/>.
+    /// False when nothing matched. VMs already running keep their open image.
     /// </summary>
     public bool Remove(string reference)
     {
         ArgumentNullException.ThrowIfNull(reference);
-        if (!Directory.Exists(Root))
+        using var db = OpenExisting();
+        if (db is null)
         {
             return false;
         }
 
-        using var staging = StagingDirectory.Create(Root);
-        using (AcquireLock())
+        var matching = MatchTags(db, reference);
+        if (matching.Count == 0)
         {
-            var stored = ReadTags();
-            var matching = MatchTags(stored.Tags, reference);
-            if (matching.Count == 0)
-            {
-                return false;
-            }
-
-            var ids = matching.Select(t => stored.Tags[t]).Distinct(StringComparer.Ordinal).ToList();
-            foreach (var tag in matching)
-            {
-                stored.Tags.Remove(tag);
-            }
-
-            WriteTags(stored);
-            foreach (var id in ids)
-            {
-                RetireIfUnreferenced(stored, id, staging);
-            }
+            return false;
         }
 
-        // The retired directories are deleted with the staging directory, outside the lock.
+        DeleteRootfsFiles(db.RemoveTags([.. matching.Select(t => t.Name)]));
         return true;
     }
 
-    private static List<string> MatchTags(SortedDictionary<string, string> tags, string reference)
+    private static List<TagRow> MatchTags(ImageDatabase db, string reference)
     {
-        if (ImageReference.TryParse(reference, out var parsed) && tags.ContainsKey(parsed.DisplayName))
+        if (ImageReference.TryParse(reference, out var parsed))
         {
-            return [parsed.DisplayName];
+            if (db.Tag(parsed.DisplayName) is { } exact)
+            {
+                return [exact];
+            }
+
+            if (parsed.Digest is { } digest)
+            {
+                // Pulled by tag, asked for by digest: any tag of that repository resolved to it.
+                var repository = parsed.RepositoryDisplayName;
+                return [.. db.Tags().Where(t => t.Digest == digest && RepositoryOf(t.Name) == repository).Take(1)];
+            }
         }
 
         var hex = reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference["sha256:".Length..] : reference;
@@ -128,123 +133,97 @@ public sealed partial class ImageStore
             return [];
         }
 
-        var ids = tags.Values.Where(id => id.StartsWith("sha256:" + hex, StringComparison.Ordinal))
-            .Distinct(StringComparer.Ordinal).ToList();
+        var ids = db.ImageIdsWithPrefix("sha256:" + hex);
         // An ambiguous prefix matches nothing rather than an arbitrary image.
-        return ids.Count == 1 ? [.. tags.Where(kv => kv.Value == ids[0]).Select(kv => kv.Key)] : [];
+        return ids.Count == 1 ? [.. db.Tags().Where(t => t.ImageId == ids[0])] : [];
     }
 
-    private ImageRecord? TryLoad(string tag, string id)
+    private static string RepositoryOf(string tagName)
     {
-        var dir = ImageDir(id);
-        byte[] meta, config;
-        try
+        var at = tagName.IndexOf('@', StringComparison.Ordinal);
+        if (at >= 0)
         {
-            meta = File.ReadAllBytes(Path.Combine(dir, MetaFile));
-            config = File.ReadAllBytes(Path.Combine(dir, ConfigFile));
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null; // Removed by another process since we read tags.json.
+            return tagName[..at];
         }
 
-        StoredImageMetaDto? dto;
-        try
-        {
-            dto = JsonSerializer.Deserialize(meta, ImageJsonContext.Default.StoredImageMetaDto);
-        }
-        catch (JsonException e)
-        {
-            throw new ImageStoreException($"{Path.Combine(dir, MetaFile)} is corrupt ({e.Message}); remove the tag \"{tag}\" and import again", e);
-        }
-
-        return dto is null
-            ? null
-            : new ImageRecord(tag, id, Path.Combine(dir, RootfsFile), ImageConfig.Parse(config), dto.SizeBytes, dto.Created, dto.Source);
+        var colon = tagName.LastIndexOf(':');
+        return colon > tagName.LastIndexOf('/') ? tagName[..colon] : tagName;
     }
 
-    /// <summary>Moves an image no tag names any more into <paramref name="staging"/>, to be deleted with it. Caller holds the lock.</summary>
-    private void RetireIfUnreferenced(StoredTagsDto stored, string id, StagingDirectory staging)
+    private ImageRecord? Load(ImageDatabase db, TagRow tag)
     {
-        var dir = ImageDir(id);
-        if (!stored.Tags.ContainsValue(id) && Directory.Exists(dir))
+        if (db.Image(tag.ImageId) is not { } image)
         {
-            Directory.Move(dir, staging.Sub("retired-" + Path.GetFileName(dir)));
+            return null;
         }
+
+        return new ImageRecord(
+            tag.Name, image.Id, RootfsPath(image.RootfsFile), ImageConfig.Parse(image.Config), image.RootfsSize, image.Stored, tag.Source, tag.Digest);
     }
 
-    private string ImageDir(string id) =>
-        Path.Combine(Root, id.StartsWith("sha256:", StringComparison.Ordinal) ? id["sha256:".Length..] : id);
+    private string DatabasePath => Path.Combine(Root, DatabaseFile);
 
-    private static bool IsComplete(string imageDir) =>
-        File.Exists(Path.Combine(imageDir, RootfsFile))
-        && File.Exists(Path.Combine(imageDir, ConfigFile))
-        && File.Exists(Path.Combine(imageDir, MetaFile));
+    private string RootfsPath(string file) => Path.Combine(Root, RootfsDir, file);
 
-    private StoredTagsDto ReadTags()
+    private string BlobPath(string digest) => Path.Combine(Root, BlobsDir, Hex(digest));
+
+    private string ImageLockPath(string id) => Path.Combine(Root, LocksDir, Hex(id) + ".lock");
+
+    private static string Hex(string digest) =>
+        digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest["sha256:".Length..] : digest;
+
+    /// <summary>Opens the database, creating the store; for operations that write.</summary>
+    private ImageDatabase OpenOrCreate()
     {
-        var path = Path.Combine(Root, TagsFile);
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return new StoredTagsDto();
-        }
-
-        try
-        {
-            var dto = JsonSerializer.Deserialize(bytes, ImageJsonContext.Default.StoredTagsDto) ?? new StoredTagsDto();
-            // Deserialisation builds the dictionary without our comparer; keep ordering ordinal.
-            dto.Tags = new SortedDictionary<string, string>(dto.Tags, StringComparer.Ordinal);
-            return dto;
-        }
-        catch (JsonException e)
-        {
-            throw new ImageStoreException($"{path} is corrupt ({e.Message}); restore it or delete it and re-import the images", e);
-        }
+        Directory.CreateDirectory(Root);
+        Directory.CreateDirectory(Path.Combine(Root, BlobsDir));
+        Directory.CreateDirectory(Path.Combine(Root, RootfsDir));
+        return ImageDatabase.Open(DatabasePath);
     }
 
-    /// <summary>Writes tags.json atomically (temp file, fsync, rename). Caller holds the lock.</summary>
-    private void WriteTags(StoredTagsDto tags)
-    {
-        var path = Path.Combine(Root, TagsFile);
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(file, tags, ImageJsonContext.Default.StoredTagsDto);
-            file.Flush(flushToDisk: true);
-        }
+    /// <summary>Opens the database when the store exists; null for a store never written to (reads create nothing).</summary>
+    private ImageDatabase? OpenExisting() => File.Exists(DatabasePath) ? ImageDatabase.Open(DatabasePath) : null;
 
-        File.Move(temp, path, overwrite: true);
-    }
+    /// <summary>Takes the store's gc lock shared: what a pull or import holds, so gc never deletes what it is about to reference.</summary>
+    private Task<FileLock> AcquireSharedGcLockAsync(Action<string>? onWait, CancellationToken cancellationToken) =>
+        FileLock.AcquireAsync(
+            Path.Combine(Root, GcLockFile),
+            exclusive: false,
+            () => onWait?.Invoke("waiting for `matchlock image gc` to finish"),
+            cancellationToken);
 
-    /// <summary>
-    /// Takes the store lock (guards tags.json and the image directories). flock via FileShare.None
-    /// is released by the kernel if the process dies, so a crash never wedges the store.
-    /// </summary>
-    private FileStream AcquireLock()
+    /// <summary>Takes the per-image lock: one process prepares an image, the others wait and then find it ready.</summary>
+    private Task<FileLock> AcquireImageLockAsync(string imageId, Action<string>? onWait, CancellationToken cancellationToken) =>
+        FileLock.AcquireAsync(
+            ImageLockPath(imageId),
+            exclusive: true,
+            () => onWait?.Invoke($"waiting for another matchlock process preparing image {LayerStreams.Short(imageId)}"),
+            cancellationToken);
+
+    /// <summary>True when the image is recorded and its root filesystem file is there.</summary>
+    private bool IsComplete(ImageDatabase db, string imageId) =>
+        db.Image(imageId) is { } image && File.Exists(RootfsPath(image.RootfsFile));
+
+    private void DeleteRootfsFiles(IEnumerable<string> files)
     {
-        var path = Path.Combine(Root, LockFile);
-        var deadline = DateTime.UtcNow + LockTimeout;
-        while (true)
+        foreach (var file in files)
         {
             try
             {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                File.Delete(RootfsPath(file));
             }
-            catch (IOException) when (DateTime.UtcNow < deadline && File.Exists(path))
+            catch (IOException)
             {
-                Thread.Sleep(50);
-            }
-            catch (IOException e) when (File.Exists(path))
-            {
-                throw new ImageStoreException(
-                    $"the image store {Root} stayed locked for {LockTimeout.TotalSeconds:0}s by another matchlock process; "
-                    + "wait for it to finish and retry", e);
+                // Left for gc, which deletes rootfs files no row names.
             }
         }
+    }
+
+    /// <summary>Moves a finished rootfs image into <c>rootfs/</c> under a fresh unique name and returns that name.</summary>
+    private string PlaceRootfs(string builtFile, string imageId)
+    {
+        var name = $"{Hex(imageId)}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}.erofs";
+        File.Move(builtFile, RootfsPath(name));
+        return name;
     }
 }

@@ -68,7 +68,7 @@ internal sealed partial class LayerFlattener
                 await ApplyEntryAsync(entry, cancellationToken);
             }
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException)
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ZstdSharp.ZstdException)
         {
             // TarReader and GZipStream report corrupt or truncated input with these; our own file
             // writes never do (they throw IOException / UnauthorizedAccessException).

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 
 namespace Matchlock.Core.Images;
 
-/// <summary>Compression detection by magic bytes (never by file name or media type) and digests.</summary>
+/// <summary>Compression detection by magic bytes (never by file name or media type: registries and tools mislabel) and digests.</summary>
 internal static class LayerStreams
 {
     private static ReadOnlySpan<byte> GzipMagic => [0x1f, 0x8b];
@@ -38,16 +38,20 @@ internal static class LayerStreams
             return new GZipStream(stream, CompressionMode.Decompress, leaveOpen: false);
         }
 
-        var unsupported = prefix.StartsWith(ZstdMagic) ? "zstd"
-            : prefix.StartsWith(XzMagic) ? "xz"
+        if (prefix.StartsWith(ZstdMagic))
+        {
+            return new ZstdSharp.DecompressionStream(stream, leaveOpen: false);
+        }
+
+        var unsupported = prefix.StartsWith(XzMagic) ? "xz"
             : prefix.StartsWith(Bzip2Magic) ? "bzip2"
             : null;
         if (unsupported is not null)
         {
             await stream.DisposeAsync();
             throw new ImageFormatException(
-                $"{what} is {unsupported}-compressed; {unsupported} layers not supported yet (gzip and uncompressed are); "
-                + "re-export the image with gzip layers");
+                $"{what} is {unsupported}-compressed; {unsupported} layers not supported (gzip, zstd and uncompressed are); "
+                + "re-export the image with gzip or zstd layers");
         }
 
         return stream;

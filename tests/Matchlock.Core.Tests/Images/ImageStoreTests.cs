@@ -43,7 +43,8 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         Assert.Equal(["sh"], record.Config.Cmd);
         Assert.Equal(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], record.Config.Env);
         Assert.Equal(new FileInfo(record.RootfsPath).Length, record.SizeBytes);
-        Assert.Equal(Path.Combine(StoreRoot, record.Id[7..], "rootfs.erofs"), record.RootfsPath);
+        Assert.Equal(Path.Combine(StoreRoot, "rootfs"), Path.GetDirectoryName(record.RootfsPath));
+        Assert.StartsWith(record.Id[7..] + "-", Path.GetFileName(record.RootfsPath), StringComparison.Ordinal);
 
         // dump.erofs 1.5 prints only the low mode bits, so check the tree fsck.erofs extracts.
         var extracted = _temp.Combine("extracted");
@@ -128,7 +129,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         Assert.False(store.Remove("busybox"));
 
         Assert.True(store.Remove("mine/box:v1"));
-        Assert.False(Directory.Exists(Path.GetDirectoryName(second.RootfsPath)));
+        Assert.False(File.Exists(second.RootfsPath));
         Assert.Empty(store.List());
         Assert.Empty(Directory.GetDirectories(StoreRoot, ".tmp-*"));
     }
@@ -141,7 +142,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         var replacement = await ImportBytesAsync(store, "app", TestArchive.Legacy(new TestArchive.Image(["app:latest"], [new TestTar().File("v", "2").ToArray()])));
 
         Assert.NotEqual(old.Id, replacement.Id);
-        Assert.False(Directory.Exists(Path.GetDirectoryName(old.RootfsPath)));
+        Assert.False(File.Exists(old.RootfsPath));
         Assert.Equal([replacement], store.List());
     }
 
@@ -157,6 +158,39 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         Assert.Equal(["8080/tcp"], record.Config.ExposedPorts);
         Assert.Equal("b", record.Config.Labels["a"]);
         Assert.Equal("amd64", record.Config.Architecture);
+    }
+
+    [Fact]
+    public async Task Zstd_layers_import_like_gzip_ones()
+    {
+        var layer = new TestTar().File("etc/zstd-marker", "zstd works").ToArray();
+        var record = await ImportBytesAsync(new ImageStore(StoreRoot), "z",
+            TestArchive.Legacy(new TestArchive.Image(["z:latest"], [layer], ZstdLayers: true)));
+
+        var extracted = _temp.Combine("extracted");
+        var fsck = await ProcessRunner.RunAsync("fsck.erofs", [$"--extract={extracted}", record.RootfsPath], null, Ct);
+        Assert.True(fsck.ExitCode == 0, fsck.StandardError);
+        Assert.Equal("zstd works", await File.ReadAllTextAsync(Path.Combine(extracted, "etc/zstd-marker"), Ct));
+    }
+
+    [Fact]
+    public async Task Gc_deletes_rootfs_files_and_blobs_nothing_references_and_keeps_the_rest()
+    {
+        var store = new ImageStore(StoreRoot);
+        var kept = await ImportFileAsync(store, "busybox", baseImage.Legacy);
+        var orphanBlob = Path.Combine(StoreRoot, "blobs", "sha256", new string('a', 64));
+        var orphanRootfs = Path.Combine(StoreRoot, "rootfs", new string('b', 64) + "-00000000.erofs");
+        await File.WriteAllTextAsync(orphanBlob, "left by a crash", Ct);
+        await File.WriteAllTextAsync(orphanRootfs, "left by a crash", Ct);
+
+        var result = await store.CollectGarbageAsync(cancellationToken: Ct);
+
+        Assert.Equal(new GarbageCollection(1, 1, 30), result);
+        Assert.False(File.Exists(orphanBlob));
+        Assert.False(File.Exists(orphanRootfs));
+        Assert.True(File.Exists(kept.RootfsPath));
+        Assert.Equal([kept], store.List());
+        Assert.Equal(new GarbageCollection(0, 0, 0), await store.CollectGarbageAsync(cancellationToken: Ct));
     }
 
     [Fact]
@@ -198,7 +232,8 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
         { "layer-escape", "which is a symlink; refusing to import" },
         { "layer-device", "entry \"dev/null\" is a character device" },
         { "layer-malformed-pax", "PAX extended header at byte 1024 of the layer tar is malformed" },
-        { "zstd-layer", "zstd layers not supported yet" },
+        { "zstd-layer", "corrupt or truncated" },
+        { "xz-layer", "xz layers not supported" },
         { "corrupt-oci-blob", "is corrupt: its digest is" },
         { "diff-id-mismatch", "its uncompressed digest is" },
         { "no-manifest", "neither manifest.json nor index.json" },
@@ -246,7 +281,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
 
         Assert.Equal(records[0].Id, records[1].Id);
         Assert.Equal(["one:latest", "two:latest"], store.List().Select(r => r.Tag));
-        Assert.Single(Directory.GetDirectories(StoreRoot));
+        Assert.Single(Directory.GetFiles(Path.Combine(StoreRoot, "rootfs")));
     }
 
     [Fact]
@@ -299,6 +334,8 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
                 return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [malformed], GzipLayers: true));
             case "zstd-layer":
                 return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]]));
+            case "xz-layer":
+                return TestArchive.Legacy(new TestArchive.Image(["bad:latest"], [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]]));
             case "corrupt-oci-blob":
                 var oci = File.ReadAllBytes(baseImage.OciOnly);
                 // Flip a byte in the middle of the (only big) layer blob.
@@ -317,16 +354,27 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
 
     private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
 
-    /// <summary>Everything observable in the store: every path (walked with lstat) and tags.json.</summary>
+    /// <summary>
+    /// Everything observable in the store: every path (walked with lstat) and every record. Idle
+    /// lock files and SQLite's WAL side files are not content.
+    /// </summary>
     private string StoreState()
     {
         var sb = new StringBuilder();
         foreach (var path in Directory.EnumerateFileSystemEntries(StoreRoot, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
-            sb.AppendLine(Path.GetRelativePath(StoreRoot, path));
+            var relative = Path.GetRelativePath(StoreRoot, path);
+            if (!relative.StartsWith("locks", StringComparison.Ordinal) && !relative.StartsWith("store.db-", StringComparison.Ordinal))
+            {
+                sb.AppendLine(relative);
+            }
         }
 
-        sb.Append(File.ReadAllText(Path.Combine(StoreRoot, "tags.json")));
+        foreach (var record in new ImageStore(StoreRoot).List())
+        {
+            sb.AppendLine(record.ToString());
+        }
+
         return sb.ToString();
     }
 

@@ -6,7 +6,7 @@ namespace Matchlock.Core.Tests.Images;
 /// <summary>Builds small `docker save` archives in memory (legacy layout) from layer tars.</summary>
 internal static class TestArchive
 {
-    public sealed record Image(string[] Tags, byte[][] Layers, string Cmd = "sh", bool GzipLayers = false);
+    public sealed record Image(string[] Tags, byte[][] Layers, string Cmd = "sh", bool GzipLayers = false, bool ZstdLayers = false);
 
     public static string ConfigJson(byte[][] uncompressedLayers, string cmd) =>
         "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/bin\"],\"Cmd\":[\""
@@ -30,7 +30,7 @@ internal static class TestArchive
                 foreach (var layer in image.Layers)
                 {
                     var name = TestTar.Sha256(layer)["sha256:".Length..] + "/layer.tar";
-                    Write(writer, name, image.GzipLayers ? TestTar.Gzip(layer) : layer);
+                    Write(writer, name, image.GzipLayers ? TestTar.Gzip(layer) : image.ZstdLayers ? TestTar.Zstd(layer) : layer);
                     layerNames.Add(name);
                 }
 

@@ -49,6 +49,12 @@ internal sealed class TestTar
         return _buffer.ToArray();
     }
 
+    public static byte[] Zstd(byte[] data)
+    {
+        using var compressor = new ZstdSharp.Compressor(3);
+        return compressor.Wrap(data).ToArray();
+    }
+
     public static byte[] Gzip(byte[] data)
     {
         using var output = new MemoryStream();

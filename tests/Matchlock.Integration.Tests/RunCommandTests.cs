@@ -227,9 +227,11 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     public async Task Unknown_image_lists_what_exists_and_leaves_nothing()
     {
         VmPrerequisites.Ensure();
-        var r = await home.RunAsync(["run", "--image", "nosuch:1.0", "--", "true"]);
+        // Not stored, so run pulls it: from a loopback port nothing listens on (tests never reach the internet).
+        var r = await home.RunAsync(["run", "--image", "127.0.0.1:9/nosuch:1.0", "--", "true"]);
         Assert.Equal(125, r.ExitCode);
-        Assert.Contains("nosuch:1.0", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:9/nosuch:1.0", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("not stored locally", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("busybox:latest", r.Stderr, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }

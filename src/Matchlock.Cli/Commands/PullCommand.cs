@@ -91,9 +91,20 @@ internal static class PullCommand
             return stored;
         }
 
-        var result = await PullProgress.RunAsync(observer =>
-            store.PullAsync(reference, new PullOptions { Observer = observer }, ct));
-        return result.Image;
+        try
+        {
+            var result = await PullProgress.RunAsync(observer =>
+                store.PullAsync(reference, new PullOptions { Observer = observer }, ct));
+            return result.Image;
+        }
+        catch (RegistryException e) when (!pull)
+        {
+            var local = store.List().Select(r => r.Tag).ToList();
+            throw new ImageNotFoundException(
+                $"image \"{reference}\" is not stored locally ({(local.Count == 0 ? "no images are stored yet" : "local images: " + string.Join(", ", local))}) "
+                + $"and pulling it failed: {e.Message}",
+                e);
+        }
     }
 
     /// <summary>

@@ -13,6 +13,11 @@ internal static class PullProgress
     /// <summary>Runs <paramref name="pull"/> with an observer that draws its progress.</summary>
     public static async Task<T> RunAsync<T>(Func<PullObserver, Task<T>> pull)
     {
+        if (Environment.GetEnvironmentVariable("MATCHLOCK_DEBUG_TIMINGS") == "1")
+        {
+            return await pull(new TimingObserver(new PlainObserver(Console.Error), Console.Error));
+        }
+
         if (Console.IsErrorRedirected)
         {
             return await pull(new PlainObserver(Console.Error));
@@ -38,6 +43,21 @@ internal static class PullProgress
     }
 
     private static string Short(string digest) => digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..19] : digest;
+
+    /// <summary>Plain lines plus each phase's duration (MATCHLOCK_DEBUG_TIMINGS=1).</summary>
+    private sealed class TimingObserver(PullObserver inner, TextWriter output) : PullObserver
+    {
+        public override void Resolved(ImageReference reference, PulledManifest manifest) => inner.Resolved(reference, manifest);
+
+        public override void Waiting(string reason) => inner.Waiting(reason);
+
+        public override void Layer(int index, LayerState state) => inner.Layer(index, state);
+
+        public override void Packing() => inner.Packing();
+
+        public override void Timing(string phase, TimeSpan elapsed) =>
+            output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"timing: {phase} {elapsed.TotalMilliseconds:0} ms"));
+    }
 
     /// <summary>One status line per layer change, as `docker pull` prints when not on a terminal.</summary>
     private sealed class PlainObserver(TextWriter output) : PullObserver

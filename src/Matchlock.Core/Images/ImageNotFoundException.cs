@@ -39,7 +39,7 @@ public sealed class ImageNotFoundException : Exception
         var have = available.Count == 0
             ? "no images are stored yet"
             : "local images: " + string.Join(", ", available);
-        return $"image \"{reference}\" not found ({have}); import one with "
+        return $"image \"{reference}\" not found ({have}); pull it with `matchlock pull IMAGE`, or import one with "
             + "`matchlock image import TAG < image.tar` (a `docker save` tarball), e.g. "
             + "`./setup.sh` imports busybox:latest";
     }

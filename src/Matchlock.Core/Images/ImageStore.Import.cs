@@ -68,12 +68,17 @@ public sealed partial class ImageStore
     }
 
     /// <summary>Finishes a flattened tree and packs it as a read-only EROFS file in staging; the tree is deleted.</summary>
-    private static async Task<string> PackAsync(LayerFlattener flattener, string rootfs, StagingDirectory staging, string imageId, CancellationToken cancellationToken)
+    private static async Task<string> PackAsync(
+        LayerFlattener flattener, string rootfs, StagingDirectory staging, string imageId, CancellationToken cancellationToken, Action<string, TimeSpan>? timing = null)
     {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         flattener.Finish();
         var rootfsImage = staging.Sub("rootfs.erofs");
         await ErofsBuilder.BuildAsync(rootfs, rootfsImage, imageId, flattener.NewestMtimeSeconds, cancellationToken);
+        timing?.Invoke("mkfs.erofs", watch.Elapsed);
+        watch.Restart();
         FileTree.DeleteTree(rootfs);
+        timing?.Invoke("delete tree", watch.Elapsed);
         // Read-only from here on: VMs share it, nothing may modify it in place.
         File.SetUnixFileMode(rootfsImage, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         return rootfsImage;

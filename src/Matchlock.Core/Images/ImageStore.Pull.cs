@@ -31,8 +31,10 @@ public sealed partial class ImageStore
         }
 
         var observer = options.Observer ?? new PullObserver();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         using var client = new RegistryClient(options.Registry);
         var manifest = await client.GetManifestAsync(parsed, options.Platform ?? Platform.Default, cancellationToken);
+        observer.Timing("manifest", watch.Elapsed);
         observer.Resolved(parsed, manifest);
         var imageId = manifest.Config.Digest;
         var now = DateTimeOffset.UtcNow;
@@ -74,6 +76,7 @@ public sealed partial class ImageStore
                 var placed = PlaceBlobs(blobs);
                 var row = image with { RootfsFile = PlaceRootfs(image.RootfsFile, imageId) };
                 DeleteRootfsFiles(db.Publish(new PublishPlan(row, placed, tags, ReplaceRootfs: true)));
+                observer.Timing("published", watch.Elapsed);
             }
             catch (IOException e) when (e.HResult == NoSpaceHResult || e.Message.Contains("No space left", StringComparison.Ordinal))
             {
@@ -144,6 +147,7 @@ public sealed partial class ImageStore
                 $"the manifest lists {manifest.Layers.Count} layers but the image config has {config.DiffIds.Count} diff ids");
         }
 
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         using var downloadsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var slots = new SemaphoreSlim(ConcurrentDownloads);
         var downloads = new BlobDownload?[manifest.Layers.Count];
@@ -212,8 +216,9 @@ public sealed partial class ImageStore
 
             // Every byte was applied, but only a completed download has verified its digest.
             await allDownloads;
+            observer.Timing("layers downloaded and applied", watch.Elapsed);
             observer.Packing();
-            var packed = await PackAsync(flattener, rootfs, staging, manifest.Config.Digest, cancellationToken);
+            var packed = await PackAsync(flattener, rootfs, staging, manifest.Config.Digest, cancellationToken, observer.Timing);
             var image = new ImageRow(manifest.Config.Digest, configBytes, packed, new FileInfo(packed).Length, DateTimeOffset.UtcNow);
             return (image, blobs);
         }

@@ -122,7 +122,7 @@ public sealed partial class ImageStore
             if (parsed.Digest is { } digest)
             {
                 // Pulled by tag, asked for by digest: any tag of that repository resolved to it.
-                var repository = parsed.RepositoryDisplayName;
+                var repository = RepositoryOf(parsed.DisplayName);
                 return [.. db.Tags().Where(t => t.Digest == digest && RepositoryOf(t.Name) == repository).Take(1)];
             }
         }

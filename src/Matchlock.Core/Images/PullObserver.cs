@@ -50,6 +50,11 @@ public class PullObserver
     public virtual void Packing()
     {
     }
+
+    /// <summary>A phase of the pull finished after <paramref name="elapsed"/> (for MATCHLOCK_DEBUG_TIMINGS and benchmarks).</summary>
+    public virtual void Timing(string phase, TimeSpan elapsed)
+    {
+    }
 }
 
 /// <summary>How to pull.</summary>

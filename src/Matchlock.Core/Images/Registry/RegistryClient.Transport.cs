@@ -42,11 +42,16 @@ public sealed partial class RegistryClient
             {
                 if (attempt >= _options.MaxAttempts)
                 {
-                    throw Unreachable(image, uri.Authority, e);
+                    throw Unreachable(image, uri.Authority, e, attempt);
                 }
 
                 await BackOffAsync(attempt, cancellationToken);
                 continue;
+            }
+            catch (HttpRequestException e)
+            {
+                // Not worth retrying (a certificate will not change in a second), still unreachable.
+                throw Unreachable(image, uri.Authority, e, attempt);
             }
 
             _schemes.TryAdd(host, scheme);
@@ -155,7 +160,7 @@ public sealed partial class RegistryClient
     private Task BackOffAsync(int attempt, CancellationToken cancellationToken) =>
         Task.Delay(_options.RetryDelay * (1 << (attempt - 1)), cancellationToken);
 
-    private RegistryException Unreachable(ImageReference image, string host, Exception e)
+    private RegistryException Unreachable(ImageReference image, string host, Exception e, int attempts = 1)
     {
         var socket = e.InnerException as SocketException ?? e.InnerException?.InnerException as SocketException;
         var cause = e switch
@@ -171,7 +176,7 @@ public sealed partial class RegistryClient
         };
         return new RegistryException(
             RegistryErrorKind.Unreachable,
-            $"{Name(image)}: cannot reach {host}: {cause} (after {_options.MaxAttempts} attempt{(_options.MaxAttempts == 1 ? "" : "s")})",
+            $"{Name(image)}: cannot reach {host}: {cause}{(attempts > 1 ? $" (after {attempts} attempts)" : "")}",
             e);
     }
 

@@ -16,6 +16,11 @@ public sealed partial class ImageStore
         ArgumentNullException.ThrowIfNull(tag);
         ArgumentNullException.ThrowIfNull(dockerSaveTar);
         var reference = ImageReference.Parse(tag);
+        if (reference.Digest is not null)
+        {
+            throw new ArgumentException(
+                $"cannot import under \"{tag}\": a digest names registry content; give a NAME[:TAG] for the imported image", nameof(tag));
+        }
         if (LinuxNative.EffectiveUserId != 0)
         {
             // Without root the flattened tree cannot hold other users' files, setuid bits or

@@ -148,6 +148,7 @@ public sealed partial class ImageStore
         }
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        EnsureRoomFor(manifest.Layers.Where(l => options.Force || !HasStoredBlob(l.Digest)).Sum(l => l.Size), reference);
         using var downloadsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var slots = new SemaphoreSlim(ConcurrentDownloads);
         var downloads = new BlobDownload?[manifest.Layers.Count];
@@ -242,6 +243,32 @@ public sealed partial class ImageStore
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Refuses up front a download that cannot fit (an absurd descriptor size, or a disk too
+    /// small), instead of filling the disk first. Only the compressed bytes are counted, so this
+    /// never refuses a pull that could succeed.
+    /// </summary>
+    private void EnsureRoomFor(long downloadBytes, ImageReference reference)
+    {
+        long available;
+        try
+        {
+            available = new DriveInfo(Root).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return; // Unknown: let the writes find out.
+        }
+
+        if (downloadBytes > available)
+        {
+            throw new ImageStoreException(
+                $"{reference.DisplayName} is too large for this disk: its layers to download total {downloadBytes} bytes "
+                + $"({downloadBytes >> 20} MiB, as the manifest says), and only {available >> 20} MiB are free under {Root}; "
+                + "free some space (`matchlock image gc` deletes unused layers)");
         }
     }
 

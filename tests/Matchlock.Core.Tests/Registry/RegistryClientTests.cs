@@ -174,7 +174,7 @@ public sealed class RegistryClientTests : IDisposable
 
         var e = await Fails(RegistryErrorKind.TooLarge, () => client.GetManifestAsync(Ref("app"), Platform.Default, Ct));
 
-        Assert.Contains(announced ? "is 9 MB, more than the 4 MiB limit" : "more than the 4 MiB limit", e.Message, StringComparison.Ordinal);
+        Assert.Contains(announced ? "is too large: 9 MB, more than the 4 MiB limit" : "more than the 4 MiB limit", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

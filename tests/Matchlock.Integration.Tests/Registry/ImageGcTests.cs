@@ -28,7 +28,7 @@ public sealed class ImageGcTests(RegistryFixture fixture) : IClassFixture<Regist
         Assert.False(string.IsNullOrWhiteSpace(gc.Stdout), "gc should print what it freed: " + gc);
         home.AssertBlobsAre(TestImageCatalog.SharedB.AllContent());
         Assert.Contains(TestImageCatalog.SharedA.Layers[0].Hex, home.Blobs()); // the shared base stays
-        Assert.Equal([LocalRegistry.Hex(TestImageCatalog.SharedB.Id) + ".erofs"], home.Rootfs());
+        Assert.Equal([Path.GetFileName(home.RootfsOf(TestImageCatalog.SharedB.Id))], home.Rootfs());
         Assert.Equal(TestImageCatalog.SharedB.Id, (await home.SingleImageAsync(b)).Id);
 
         var again = await home.RunAsync(["image", "gc"]);

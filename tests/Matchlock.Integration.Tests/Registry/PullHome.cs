@@ -124,11 +124,18 @@ public sealed class PullHome : IAsyncDisposable
             $"blobs differ.\nmissing: {string.Join(", ", want.Except(have))}\nunexpected: {string.Join(", ", have.Except(want))}");
     }
 
-    /// <summary>Extracts an image's <c>rootfs/&lt;id&gt;.erofs</c> with fsck.erofs and reads <see cref="TestImages.MarkerPath"/>, without a VM.</summary>
+    /// <summary>The one root filesystem file of an image: <c>rootfs/&lt;id hex&gt;-&lt;build&gt;.erofs</c>.</summary>
+    public string RootfsOf(string imageId)
+    {
+        var matches = Directory.Exists(RootfsDir) ? Directory.GetFiles(RootfsDir, LocalRegistry.Hex(imageId) + "-*.erofs") : [];
+        Assert.True(matches.Length == 1, $"expected one root filesystem for {imageId}; have: {string.Join(", ", Rootfs())}");
+        return matches[0];
+    }
+
+    /// <summary>Extracts an image's root filesystem with fsck.erofs and reads <see cref="TestImages.MarkerPath"/>, without a VM.</summary>
     public async Task<string> ReadMarkerFromRootfsAsync(string imageId)
     {
-        var image = Path.Combine(RootfsDir, LocalRegistry.Hex(imageId) + ".erofs");
-        Assert.True(File.Exists(image), $"no root filesystem {image}; have: {string.Join(", ", Rootfs())}");
+        var image = RootfsOf(imageId);
         var target = Path.Combine(Root, "extract-" + Guid.NewGuid().ToString("N")[..6]);
         var psi = new ProcessStartInfo("fsck.erofs") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("--extract=" + target);

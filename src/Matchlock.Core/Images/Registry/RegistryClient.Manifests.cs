@@ -54,7 +54,7 @@ public sealed partial class RegistryClient
         if (response.Content.Headers.ContentLength is { } announced && announced > limit)
         {
             throw new RegistryException(
-                RegistryErrorKind.TooLarge, $"{Name(image)}: {what} is {FormatSize(announced)}, more than the {FormatSize(limit)} limit");
+                RegistryErrorKind.TooLarge, $"{Name(image)}: {what} is too large: {FormatSize(announced)}, more than the {FormatSize(limit)} limit");
         }
 
         byte[] bytes;
@@ -64,7 +64,7 @@ public sealed partial class RegistryClient
             try
             {
                 bytes = await ReadCappedAsync(response.Content, limit, timeout.Token) ?? throw new RegistryException(
-                    RegistryErrorKind.TooLarge, $"{Name(image)}: {what} is more than the {FormatSize(limit)} limit");
+                    RegistryErrorKind.TooLarge, $"{Name(image)}: {what} is too large: more than the {FormatSize(limit)} limit");
             }
             catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
@@ -194,7 +194,7 @@ public sealed partial class RegistryClient
         if (config.Size > _options.MaxConfigBytes)
         {
             throw new RegistryException(
-                RegistryErrorKind.TooLarge, $"{Name(image)}: its config is {FormatSize(config.Size)}, more than the {FormatSize(_options.MaxConfigBytes)} limit");
+                RegistryErrorKind.TooLarge, $"{Name(image)}: its config is too large: {FormatSize(config.Size)}, more than the {FormatSize(_options.MaxConfigBytes)} limit");
         }
 
         var layers = new List<BlobDescriptor>();

@@ -103,14 +103,16 @@ public sealed partial class RegistryClient
     }
 
     /// <summary>
-    /// Sends a GET and follows redirects itself. SocketsHttpHandler would follow them too, but it drops
-    /// Authorization on every hop, even back to the registry; we keep it for the registry's own origin
-    /// and never send it elsewhere (blob stores such as S3 reject or log foreign credentials).
+    /// Sends a GET and follows redirects itself. A redirect target is expected to carry its own
+    /// authorisation (blob stores hand out signed URLs; S3 rejects or logs foreign credentials), so
+    /// our Authorization goes only to the URL we were asked for — and to a redirect target on the
+    /// registry's own origin, but only if that target answers 401 without it.
     /// </summary>
     private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(
         Uri uri, IReadOnlyList<string>? accept, AuthenticationHeaderValue? authorization, bool insecure, CancellationToken cancellationToken)
     {
         var origin = uri;
+        var withAuthorization = authorization is not null;
         for (var hop = 0; ; hop++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, uri);
@@ -119,7 +121,8 @@ public sealed partial class RegistryClient
                 request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
             }
 
-            if (authorization is not null && Uri.Compare(uri, origin, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+            var sameOrigin = Uri.Compare(uri, origin, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+            if (withAuthorization && sameOrigin)
             {
                 request.Headers.Authorization = authorization;
             }
@@ -127,6 +130,16 @@ public sealed partial class RegistryClient
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.ResponseTimeout);
             var response = await ClientFor(insecure).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            if (response.StatusCode == HttpStatusCode.Unauthorized && hop > 0 && sameOrigin && !withAuthorization && authorization is not null)
+            {
+                // A redirect within the registry that does want our credentials after all.
+                response.Dispose();
+                withAuthorization = true;
+                hop--;
+                continue;
+            }
+
+            withAuthorization = false; // never past the first hop unless asked for as above
             if ((int)response.StatusCode is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location)
             {
                 response.Dispose();

@@ -161,7 +161,7 @@ internal sealed class VerifyingBlobStream : ReadOnlyStream
         {
             throw new RegistryException(
                 RegistryErrorKind.DigestMismatch,
-                $"{_image}: blob {_blob.Digest} hashes to {actual}; the download was corrupted or tampered with, pull again");
+                $"{_image}: blob {_blob.Digest} does not match its digest (the bytes hash to {actual}); the download was corrupted or tampered with, pull again");
         }
 
         _verified = true;

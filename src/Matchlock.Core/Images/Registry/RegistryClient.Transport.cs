@@ -19,7 +19,12 @@ public sealed partial class RegistryClient
         var host = image.RegistryHost;
         var insecure = IsInsecure(host) || IsInsecure(image.Registry);
         var known = _schemes.TryGetValue(host, out var remembered);
-        var scheme = remembered ?? "https";
+        // Loopback registries are nearly always plain HTTP (registry:2's default) and HTTP on
+        // loopback cannot be intercepted, so they are tried over HTTP first: that spares every
+        // pull the TLS library's start-up and a failing handshake. A TLS-only loopback registry
+        // answers the first (anonymous) request with an error, and we switch to HTTPS.
+        var loopbackFirst = !known && IsLoopback(host);
+        var scheme = remembered ?? (loopbackFirst ? "http" : "https");
         var mayFallBack = insecure && !known;
         for (var attempt = 1; ; attempt++)
         {
@@ -28,6 +33,13 @@ public sealed partial class RegistryClient
             try
             {
                 response = await SendAuthenticatedAsync(image, uri, accept, insecure, cancellationToken);
+            }
+            catch (HttpRequestException e) when (mayFallBack && loopbackFirst && scheme == "http" && IsFallbackError(e))
+            {
+                scheme = "https";
+                mayFallBack = false;
+                attempt--;
+                continue;
             }
             catch (HttpRequestException e) when (mayFallBack && scheme == "https" && IsFallbackError(e))
             {
@@ -52,6 +64,17 @@ public sealed partial class RegistryClient
             {
                 // Not worth retrying (a certificate will not change in a second), still unreachable.
                 throw Unreachable(image, uri.Authority, e, attempt);
+            }
+
+            if (mayFallBack && loopbackFirst && scheme == "http" && response.StatusCode == HttpStatusCode.BadRequest
+                && await SaysHttpsAsync(response, cancellationToken))
+            {
+                // "Client sent an HTTP request to an HTTPS server." (Go's TLS servers)
+                response.Dispose();
+                scheme = "https";
+                mayFallBack = false;
+                attempt--;
+                continue;
             }
 
             _schemes.TryAdd(host, scheme);
@@ -153,6 +176,19 @@ public sealed partial class RegistryClient
             }
 
             return response;
+        }
+    }
+
+    /// <summary>Whether a 400 answer to plain HTTP comes from a TLS server ("Client sent an HTTP request to an HTTPS server.").</summary>
+    private static async Task<bool> SaysHttpsAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await response.Content.ReadAsStringAsync(cancellationToken)).Contains("HTTPS", StringComparison.OrdinalIgnoreCase);
+        }
+        catch (HttpRequestException)
+        {
+            return true; // Cut off mid-answer, as TLS servers do: HTTPS will tell.
         }
     }
 

@@ -97,16 +97,23 @@ public sealed partial class RegistryClient : IDisposable
     /// <summary>Loopback hosts, and hosts listed in <see cref="RegistryClientOptions.InsecureRegistries"/> (with or without the port).</summary>
     internal bool IsInsecure(string hostAndPort)
     {
-        var host = HostOf(hostAndPort);
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-            || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address)))
+        if (IsLoopback(hostAndPort))
         {
             return true;
         }
 
+        var host = HostOf(hostAndPort);
         return _options.InsecureRegistries.Any(entry =>
             entry.Equals(hostAndPort, StringComparison.OrdinalIgnoreCase)
             || (entry.Equals(host, StringComparison.OrdinalIgnoreCase) && !HasPort(entry)));
+    }
+
+    /// <summary><c>localhost</c>, 127.0.0.0/8 or ::1, with any port.</summary>
+    internal static bool IsLoopback(string hostAndPort)
+    {
+        var host = HostOf(hostAndPort);
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
     }
 
     /// <summary><c>host:5000</c> → <c>host</c>; <c>[::1]:5000</c> → <c>::1</c>.</summary>

@@ -49,9 +49,11 @@ log "Publishing the guest binary (static NativeAOT)"
 dotnet publish src/Matchlock.Guest -c Release -o "$ARTIFACTS/guest" --nologo
 file "$ARTIFACTS/guest/matchlock-guest" | grep -q "statically linked" || die "matchlock-guest is not statically linked"
 
-log "Publishing the CLI"
-# ReadyToRun: precompiled code cuts the CLI start-up, which every `matchlock run` pays.
-dotnet publish src/Matchlock.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$ARTIFACTS/cli" --nologo
+log "Publishing the CLI (NativeAOT)"
+# Native code: no JIT in the start-up every `matchlock` command pays (see Matchlock.Cli.csproj).
+rm -rf "$ARTIFACTS/cli"
+dotnet publish src/Matchlock.Cli -c Release -r linux-x64 -o "$ARTIFACTS/cli" --nologo
+rm -f "$ARTIFACTS/cli/"*.dbg "$ARTIFACTS/cli/"*.pdb
 
 log "Installing into $LIB and $PREFIX/bin"
 $SUDO mkdir -p "$LIB" "$PREFIX/bin"

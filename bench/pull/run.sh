@@ -95,14 +95,24 @@ ml_pull() { # HOME_DIR: one pull (or build) into that MATCHLOCK_HOME; output kep
 a=() b=() c=()
 total=$((warmup + n))
 for ((i = 1; i <= total; i++)); do
-  t=$(now_ns); baseline; ta=$(ms_since "$t"); rm -rf "$work/base"
+  # Each timed step starts with the disk quiet (sync, untimed): otherwise the previous step's
+  # dirty pages are written back during the next one and bill it. The order alternates per round
+  # so neither side always runs on a cache the other just warmed or dirtied.
   tb=- tc=-
-  if [[ $baseline_only -eq 0 ]]; then
+  run_baseline() { sync; t=$(now_ns); baseline; ta=$(ms_since "$t"); rm -rf "$work/base"; }
+  run_matchlock() {
     home=$work/home; rm -rf "$home"; mkdir -p "$home"
-    t=$(now_ns); ml_pull "$home"; tb=$(ms_since "$t")
-    t=$(now_ns); ml_pull "$home"; tc=$(ms_since "$t")
+    sync; t=$(now_ns); ml_pull "$home"; tb=$(ms_since "$t")
+    sync; t=$(now_ns); ml_pull "$home"; tc=$(ms_since "$t")
     grep -q "up to date" "$work/ml.out" || echo "bench/pull: warm re-pull did not say 'up to date'" >&2
     rm -rf "$home"
+  }
+  if [[ $baseline_only -eq 1 ]]; then
+    run_baseline
+  elif (( i % 2 )); then
+    run_baseline; run_matchlock
+  else
+    run_matchlock; run_baseline
   fi
   label="round $((i - warmup))"; [[ $i -le $warmup ]] && label="warm-up"
   printf '%-9s baseline %6s ms   cold pull %6s ms   warm pull %6s ms\n' "$label" "$ta" "$tb" "$tc" >&2

@@ -141,6 +141,15 @@ public sealed partial class ImageStore
             throw new ImageFormatException($"the image is for {os}, not linux; only Linux images run in matchlock's VMs");
         }
 
+        var platform = options.Platform ?? Platform.Default;
+        if (config.Architecture is { Length: > 0 } architecture && !platform.IsMatchedBy(config.Os ?? "linux", architecture, null))
+        {
+            // A single-platform manifest says nothing about its platform; only the config does.
+            throw new ImageFormatException(
+                $"the image is for {Platform.Describe(config.Os ?? "linux", architecture, null)}, not the requested {platform}; "
+                + $"it would not run in matchlock's VMs (pass --platform {Platform.Describe(config.Os ?? "linux", architecture, null)} to store it anyway)");
+        }
+
         if (config.DiffIds.Count != manifest.Layers.Count)
         {
             throw new ImageFormatException(

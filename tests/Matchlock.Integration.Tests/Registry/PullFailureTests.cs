@@ -29,6 +29,49 @@ public sealed class PullFailureTests(RegistryFixture fixture) : IClassFixture<Re
     }
 
     [Fact]
+    public async Task A_full_disk_fails_the_pull_cleanly_and_the_store_stays_usable()
+    {
+        var (home, before) = await NewHomeAsync();
+        await using var _ = home;
+        // The store on a 24 MiB tmpfs: the 64 MiB layer downloads (it is ~64 KiB compressed) but
+        // cannot be unpacked, so the disk fills up in the middle of the pull.
+        Directory.CreateDirectory(home.ImagesDir);
+        await Mount(["-t", "tmpfs", "-o", "size=24m", "matchlock-test", home.ImagesDir]);
+        try
+        {
+            var name = fixture.Ref("big:1");
+            var line = PullAssert.Failed(await home.RunAsync(["pull", name]), name, "no space left");
+            Assert.Contains("image gc", line, StringComparison.Ordinal);
+            await home.AssertUnchangedAsync(before);
+
+            // Nothing half-written holds the space: a pull that fits still succeeds.
+            var small = fixture.Ref("busybox:1");
+            var ok = await home.RunAsync(["pull", small]);
+            Assert.True(ok.ExitCode == 0, ok.ToString());
+            Assert.Equal([small], (await home.ListAsync()).Select(i => i.Tag));
+            home.AssertNoTempEntries();
+        }
+        finally
+        {
+            await Mount(["-l", home.ImagesDir], "umount");
+        }
+    }
+
+    private static async Task Mount(string[] args, string program = "mount")
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stderr = await process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {stderr}");
+    }
+
+    [Fact]
     public async Task A_truncated_blob_body_is_rejected()
     {
         var (home, before) = await NewHomeAsync();

@@ -42,6 +42,9 @@ public static class TestImageCatalog
     /// <summary>Pushed intact, then its top layer is corrupted in the registry's storage (same length).</summary>
     public static TestImage Tampered { get; } = TestImages.Busybox("tampered");
 
+    /// <summary>64 MiB of zeros in its top layer, ~64 KiB compressed: fits a download, not a small disk.</summary>
+    public static TestImage Big { get; } = TestImages.Big(64);
+
     /// <summary>repository:tag → image, as the fixture pushes them.</summary>
     public static IReadOnlyDictionary<string, TestImage> Tags { get; } = new Dictionary<string, TestImage>(StringComparer.Ordinal)
     {
@@ -61,5 +64,6 @@ public static class TestImageCatalog
         ["bad/absurd-layer:1"] = AbsurdLayerSize,
         ["bad/absurd-config:1"] = AbsurdConfigSize,
         ["bad/tampered:1"] = Tampered,
+        ["big:1"] = Big,
     };
 }

@@ -111,6 +111,11 @@ public static class TestImages
         FromLayers(ManifestFormat.Oci, LayerCompression.Gzip,
             [BusyboxLayer, new LayerBuilder().Directory("etc").File("../../etc/evil", "escaped\n").Build()]);
 
+    /// <summary>A top layer of <paramref name="megabytes"/> MiB of zeros: tiny compressed, big on disk (for full-disk tests).</summary>
+    public static TestImage Big(int megabytes) =>
+        FromLayers(ManifestFormat.Oci, LayerCompression.Gzip,
+            [BusyboxLayer, new LayerBuilder().Directory("data").File("data/zeros", new byte[megabytes << 20]).Build()]);
+
     /// <summary>A layer with a character device node (<c>/dev/evil</c>, 1:1 = /dev/mem).</summary>
     public static TestImage DeviceNode() =>
         FromLayers(ManifestFormat.Oci, LayerCompression.Gzip,

@@ -39,7 +39,13 @@ internal static class PullProgress
                 new DownloadedColumn(),
                 new TransferSpeedColumn(),
                 new SpinnerColumn())
-            .StartAsync(ctx => pull(new BarsObserver(ctx)));
+            .StartAsync(async ctx =>
+            {
+                var bars = new BarsObserver(ctx);
+                var result = await pull(bars);
+                bars.Finish();
+                return result;
+            });
     }
 
     private static string Short(string digest) => digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..19] : digest;
@@ -105,6 +111,7 @@ internal static class PullProgress
     private sealed class BarsObserver(ProgressContext context) : PullObserver
     {
         private readonly Lock _gate = new();
+        private readonly List<ProgressTask> _phases = [];
         private ProgressTask[] _tasks = [];
         private string[] _names = [];
 
@@ -121,7 +128,9 @@ internal static class PullProgress
         {
             lock (_gate)
             {
-                context.AddTask(Markup.Escape(reason), autoStart: true, maxValue: 1).IsIndeterminate = true;
+                var task = context.AddTask(Markup.Escape(reason), autoStart: true, maxValue: 1);
+                task.IsIndeterminate = true;
+                _phases.Add(task);
             }
         }
 
@@ -180,7 +189,23 @@ internal static class PullProgress
         {
             lock (_gate)
             {
-                context.AddTask("writing the root filesystem", autoStart: true, maxValue: 1).IsIndeterminate = true;
+                var task = context.AddTask("writing the root filesystem", autoStart: true, maxValue: 1);
+                task.IsIndeterminate = true;
+                _phases.Add(task);
+            }
+        }
+
+        /// <summary>The pull succeeded: phases still spinning (waiting, packing) are done too.</summary>
+        public void Finish()
+        {
+            lock (_gate)
+            {
+                foreach (var task in _phases)
+                {
+                    task.IsIndeterminate = false;
+                    task.Value = task.MaxValue;
+                    task.StopTask();
+                }
             }
         }
 

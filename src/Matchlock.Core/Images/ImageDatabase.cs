@@ -184,22 +184,7 @@ internal sealed class ImageDatabase : IDisposable
             Exec(tx, "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES ($i, $d)", ("$i", plan.Image.Id), ("$d", blob.Digest));
         }
 
-        var previous = new List<string>();
-        foreach (var tag in plan.Tags)
-        {
-            if (TagImageInTx(tag.Name, tx) is { } old && old != plan.Image.Id)
-            {
-                previous.Add(old);
-            }
-
-            Exec(tx, "INSERT OR REPLACE INTO tags(name, image_id, digest, source, updated) VALUES ($n, $i, $d, $s, $u)",
-                ("$n", tag.Name), ("$i", tag.ImageId), ("$d", tag.Digest), ("$s", tag.Source), ("$u", FormatTime(tag.Updated)));
-        }
-
-        foreach (var id in previous.Distinct(StringComparer.Ordinal))
-        {
-            DeleteImageIfUntagged(id, tx, orphaned);
-        }
+        UpsertTags(plan.Tags, tx, orphaned);
 
         tx.Commit();
         return orphaned;
@@ -215,22 +200,7 @@ internal sealed class ImageDatabase : IDisposable
             return false;
         }
 
-        var previous = new List<string>();
-        foreach (var tag in tags)
-        {
-            if (TagImageInTx(tag.Name, tx) is { } old && old != tag.ImageId)
-            {
-                previous.Add(old);
-            }
-
-            Exec(tx, "INSERT OR REPLACE INTO tags(name, image_id, digest, source, updated) VALUES ($n, $i, $d, $s, $u)",
-                ("$n", tag.Name), ("$i", tag.ImageId), ("$d", tag.Digest), ("$s", tag.Source), ("$u", FormatTime(tag.Updated)));
-        }
-
-        foreach (var id in previous.Distinct(StringComparer.Ordinal))
-        {
-            DeleteImageIfUntagged(id, tx, orphaned);
-        }
+        UpsertTags(tags, tx, orphaned);
 
         tx.Commit();
         return true;
@@ -282,6 +252,27 @@ internal sealed class ImageDatabase : IDisposable
         var blobs = ReadStrings("SELECT digest FROM blobs", tx);
         tx.Commit();
         return (unreferenced, rootfs, blobs);
+    }
+
+    /// <summary>Points each tag at its image; images a tag moved away from are deleted when no tag is left on them.</summary>
+    private void UpsertTags(IReadOnlyList<TagRow> tags, SqliteTransaction tx, List<string> orphaned)
+    {
+        var previous = new List<string>();
+        foreach (var tag in tags)
+        {
+            if (TagImageInTx(tag.Name, tx) is { } old && old != tag.ImageId)
+            {
+                previous.Add(old);
+            }
+
+            Exec(tx, "INSERT OR REPLACE INTO tags(name, image_id, digest, source, updated) VALUES ($n, $i, $d, $s, $u)",
+                ("$n", tag.Name), ("$i", tag.ImageId), ("$d", tag.Digest), ("$s", tag.Source), ("$u", FormatTime(tag.Updated)));
+        }
+
+        foreach (var id in previous.Distinct(StringComparer.Ordinal))
+        {
+            DeleteImageIfUntagged(id, tx, orphaned);
+        }
     }
 
     private HashSet<string> ReadStrings(string sql, SqliteTransaction tx)

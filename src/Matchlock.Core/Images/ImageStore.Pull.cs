@@ -24,6 +24,12 @@ public sealed partial class ImageStore
         options ??= new PullOptions();
         var parsed = ImageReference.Parse(reference);
         var extra = options.ExtraTag is null ? null : ImageReference.Parse(options.ExtraTag);
+        if (extra?.Digest is not null)
+        {
+            throw new ArgumentException(
+                $"cannot tag the image as \"{options.ExtraTag}\": a digest names registry content; give a NAME[:TAG]", nameof(options));
+        }
+
         if (LinuxNative.EffectiveUserId != 0)
         {
             throw new ImageStoreException(

@@ -223,6 +223,20 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         home.AssertNothingLeft();
     }
 
+    [Theory]
+    [InlineData("--allow-host", "api.example.com")]
+    [InlineData("--secret", "TOKEN=x@api.example.com")]
+    [InlineData("--network-intercept", null)]
+    public async Task No_network_conflicts_with_network_policy_flags(string flag, string? value)
+    {
+        VmPrerequisites.Ensure();
+        var r = await home.RunAsync(["run", "--image", "busybox", "--no-network", flag, .. (value is null ? Array.Empty<string>() : [value]), "--", "true"]);
+        Assert.True(r.ExitCode == 125, r.ToString());
+        Assert.Contains("--no-network", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("=x@", r.Stderr, StringComparison.Ordinal); // a secret's value is never echoed
+        home.AssertNothingLeft();
+    }
+
     [Fact]
     public async Task Unknown_image_lists_what_exists_and_leaves_nothing()
     {
@@ -243,6 +257,12 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     [InlineData("--memory", "lots")]
     [InlineData("--timeout", "-5")]
     [InlineData("--accel", "warp")]
+    [InlineData("--mtu", "100")]
+    [InlineData("--add-host", "no-address")]
+    [InlineData("--add-host", "api.test:not-an-ip")]
+    [InlineData("--dns-servers", "dns.example")]
+    [InlineData("--secret", "TOKEN")]
+    [InlineData("--upstream-ca", "/nonexistent/ca.pem")]
     public async Task Bad_flag_values_fail_with_a_message_and_status_125(string flag, string value)
     {
         VmPrerequisites.Ensure();

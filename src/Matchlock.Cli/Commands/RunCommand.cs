@@ -48,7 +48,17 @@ internal static class RunCommand
                 MemoryMb = parse.GetValue(o.Memory),
                 DiskSizeMb = parse.GetValue(o.DiskSize),
                 Hostname = parse.GetValue(o.Hostname),
-                NoNetwork = true,
+                NoNetwork = parse.GetValue(o.NoNetwork),
+                Network = new SandboxNetworkSpec
+                {
+                    AllowHosts = SandboxNetworkSpec.SplitList(parse.GetValue(o.AllowHost)),
+                    Secrets = parse.GetValue(o.Secret) ?? [],
+                    AddHosts = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.AddHost)).Select(SandboxNetworkSpec.ParseAddHost)],
+                    DnsServers = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.DnsServers)).Select(ParseDnsServer)],
+                    Mtu = parse.GetValue(o.Mtu),
+                    Intercept = parse.GetValue(o.NetworkIntercept),
+                    UpstreamCaFile = parse.GetValue(o.UpstreamCa),
+                },
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
                 RemoveOnDispose = parse.GetValue(o.Remove),
             };
@@ -83,4 +93,9 @@ internal static class RunCommand
 
         return await new RunSession(spec, exec, timeout).RunAsync();
     }
+
+    private static System.Net.IPAddress ParseDnsServer(string value) =>
+        System.Net.IPAddress.TryParse(value, out var address)
+            ? address
+            : throw new ArgumentException($"--dns-servers \"{value}\" is not an IP address");
 }

@@ -22,6 +22,13 @@ internal sealed class RunOptions
     public Option<int?> Timeout { get; } = new("--timeout") { Description = "Stop the command after this many seconds (exit 124)" };
     public Option<string?> Hostname { get; } = new("--hostname") { Description = "Guest host name (default: the VM id)" };
     public Option<bool> NoNetwork { get; } = new("--no-network") { Description = "No network interface at all" };
+    public Option<string[]> AllowHost { get; } = new("--allow-host") { Description = "Host the guest may reach (repeatable, comma lists, globs like *.example.com); turns interception on" };
+    public Option<string[]> Secret { get; } = new("--secret") { Description = "NAME[=VALUE]@host1,host2: the guest sees a placeholder, the proxy sends VALUE (default: $NAME) to those hosts only" };
+    public Option<string[]> AddHost { get; } = new("--add-host") { Description = "HOST:IP answered by the sandbox DNS (and allowed even if private)" };
+    public Option<string[]> DnsServers { get; } = new("--dns-servers") { Description = "Upstream resolvers for the sandbox DNS (comma list; default: the host's resolver)" };
+    public Option<int> Mtu { get; } = new("--mtu") { Description = "MTU of the guest's network interface", DefaultValueFactory = _ => 1500 };
+    public Option<bool> NetworkIntercept { get; } = new("--network-intercept") { Description = "Intercept with an empty allow-list (hosts are added at runtime)" };
+    public Option<string?> UpstreamCa { get; } = new("--upstream-ca") { Description = "Extra CA certificate (PEM) trusted for upstream TLS" };
     public Option<string?> Accel { get; } = new("--accel") { Description = "auto | kvm | tcg (default: $MATCHLOCK_ACCEL or auto)" };
     public Argument<string[]> Command { get; } = new("command") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (put them after --)" };
 
@@ -46,7 +53,7 @@ internal sealed class RunOptions
     public IEnumerable<Symbol> All() =>
     [
         Image, Pull, Remove, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
-        Timeout, Hostname, NoNetwork, Accel, Command,
+        Timeout, Hostname, NoNetwork, AllowHost, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Accel, Command,
     ];
 
     public static string Seconds(int s) => s.ToString(CultureInfo.InvariantCulture) + " s";

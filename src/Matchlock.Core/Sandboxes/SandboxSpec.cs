@@ -19,8 +19,11 @@ public sealed record SandboxSpec
     /// <summary>Guest host name; defaults to the VM id.</summary>
     public string? Hostname { get; init; }
 
-    /// <summary>No NIC at all. (Networking arrives with the sealed-network work; today every VM has none.)</summary>
+    /// <summary>No NIC at all (<c>--no-network</c>).</summary>
     public bool NoNetwork { get; init; } = true;
+
+    /// <summary>The sealed network's policy and settings; ignored with <see cref="NoNetwork"/>.</summary>
+    public SandboxNetworkSpec Network { get; init; } = new();
 
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
@@ -53,6 +56,13 @@ public sealed record SandboxSpec
         {
             throw new ArgumentException($"--disk-size must be between 16 and 16777216 MB; got {DiskSizeMb}");
         }
+
+        if (NoNetwork && (Network.AllowHosts.Count > 0 || Network.Secrets.Count > 0 || Network.Intercept))
+        {
+            throw new ArgumentException("--no-network gives the VM no network interface; it cannot be combined with --allow-host, --secret or --network-intercept");
+        }
+
+        Network.Validate();
 
         if (Hostname is { } h && !IsValidHostname(h))
         {

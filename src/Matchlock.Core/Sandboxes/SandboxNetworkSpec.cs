@@ -1,0 +1,83 @@
+using System.Net;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>
+/// The sandbox's network as the user asked for it (the <c>run</c> network flags, REFERENCE
+/// "Network policy semantics"): raw enough to be written by the CLI and the SDKs alike, checked by
+/// <see cref="Validate"/>. Secrets stay in their <c>NAME[=VALUE]@hosts</c> form here: they are
+/// resolved (values from the environment) only by the proxy that holds them, never stored.
+/// </summary>
+public sealed record SandboxNetworkSpec
+{
+    /// <summary>Host globs the guest may reach (<c>--allow-host</c>; comma lists already split).</summary>
+    public IReadOnlyList<string> AllowHosts { get; init; } = [];
+
+    /// <summary><c>--secret NAME[=VALUE]@host1,host2</c> specs, as given.</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+
+    /// <summary><c>--add-host host:ip</c>: answered by our DNS and allowed even when private.</summary>
+    public IReadOnlyList<KeyValuePair<string, IPAddress>> AddHosts { get; init; } = [];
+
+    /// <summary>Upstream resolvers our DNS responder asks (<c>--dns-servers</c>); empty: the host's resolver.</summary>
+    public IReadOnlyList<IPAddress> DnsServers { get; init; } = [];
+
+    public int Mtu { get; init; } = 1500;
+
+    /// <summary><c>--network-intercept</c>: intercept with an empty allow-list (hosts added at runtime).</summary>
+    public bool Intercept { get; init; }
+
+    /// <summary>Extra CA (PEM) trusted for upstream TLS (<c>--upstream-ca</c>): corporate proxies, test servers.</summary>
+    public string? UpstreamCaFile { get; init; }
+
+    /// <summary>Interception is on with any allow-list entry, secret or <see cref="Intercept"/>.</summary>
+    public bool Intercepting => Intercept || AllowHosts.Count > 0 || Secrets.Count > 0;
+
+    /// <summary>Splits repeatable, comma-separated flag values into trimmed non-empty items.</summary>
+    public static IReadOnlyList<string> SplitList(IEnumerable<string>? values) =>
+        [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))];
+
+    /// <summary>Parses <c>host:ip</c> (the IP may be IPv6; host names have no colon).</summary>
+    public static KeyValuePair<string, IPAddress> ParseAddHost(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var colon = value.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0 || !IPAddress.TryParse(value[(colon + 1)..].Trim('[', ']'), out var address))
+        {
+            throw new ArgumentException($"--add-host \"{value}\" must be HOST:IP, e.g. api.internal:10.0.0.5");
+        }
+
+        return new(value[..colon], address);
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (Mtu is < 576 or > 65535)
+        {
+            throw new ArgumentException($"--mtu must be between 576 and 65535; got {Mtu}");
+        }
+
+        if (UpstreamCaFile is { } ca && !File.Exists(ca))
+        {
+            throw new ArgumentException($"--upstream-ca \"{ca}\" does not exist");
+        }
+
+        foreach (var secret in Secrets)
+        {
+            var at = secret.LastIndexOf('@');
+            if (at <= 0 || at == secret.Length - 1)
+            {
+                throw new ArgumentException($"--secret \"{Redact(secret)}\" must be NAME[=VALUE]@host1,host2");
+            }
+        }
+    }
+
+    /// <summary>A secret spec with any value replaced, for messages.</summary>
+    public static string Redact(string secret)
+    {
+        var equals = secret.IndexOf('=', StringComparison.Ordinal);
+        var at = secret.LastIndexOf('@');
+        return equals > 0 && (at < 0 || equals < at) ? secret[..equals] + "=***" + (at > equals ? secret[at..] : "") : secret;
+    }
+}

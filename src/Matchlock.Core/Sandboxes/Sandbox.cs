@@ -57,6 +57,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
         StaleVmSweeper.Sweep(env.VmsDir);
+        await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken);
 
         var image = env.Images.Resolve(spec.Image);
         var kernel = env.Kernels.Find();

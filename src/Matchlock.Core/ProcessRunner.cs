@@ -14,10 +14,20 @@ internal sealed record ProcessResult(int ExitCode, string StandardOutput, string
 internal static class ProcessRunner
 {
     /// <exception cref="FileNotFoundException">The program is not installed (not on PATH).</exception>
+    public static Task<ProcessResult> RunAsync(
+        string program,
+        IEnumerable<string> arguments,
+        IReadOnlyDictionary<string, string>? environment,
+        CancellationToken cancellationToken) =>
+        RunAsync(program, arguments, environment, standardInput: null, cancellationToken);
+
+    /// <param name="standardInput">Written to the tool's stdin, which is then closed (null: empty stdin).</param>
+    /// <exception cref="FileNotFoundException">The program is not installed (not on PATH).</exception>
     public static async Task<ProcessResult> RunAsync(
         string program,
         IEnumerable<string> arguments,
         IReadOnlyDictionary<string, string>? environment,
+        string? standardInput,
         CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo(program)
@@ -48,9 +58,16 @@ internal static class ProcessRunner
             throw new FileNotFoundException($"{program}: not found on PATH", program, e);
         }
 
-        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        if (standardInput is not null)
+        {
+            // Small inputs only (rule sets, batch files): written before we wait, while the
+            // readers above drain the output, so neither side can block on a full pipe.
+            await process.StandardInput.WriteAsync(standardInput.AsMemory(), CancellationToken.None);
+        }
+
+        process.StandardInput.Close();
         try
         {
             await process.WaitForExitAsync(cancellationToken);

@@ -32,6 +32,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             CgroupRoot = Path.Combine(Root, "cgroup"),
             SetClock = false,
             SetHostname = false,
+            ConfigureNetwork = false,
             ExecAsHelperPath = ProcessTestSupport.HelperPath,
         });
         Host = new MuxConnection(_guestToHost.Reader.AsStream(), _hostToGuest.Writer.AsStream(), isHost: true);

@@ -7,7 +7,8 @@ namespace Matchlock.Core.Kernel;
 /// Builds (once per kernel + guest binary + module set) the initramfs every VM boots, in the
 /// layout fixed by docs/CONTRACTS.md: <c>/init</c> = guest binary (0755),
 /// <c>/lib/modules/&lt;kver&gt;/&lt;path&gt;</c>, <c>/etc/matchlock/modules</c> (absolute paths,
-/// load order). Also <c>/dev/console</c> (5,1) so PID 1 starts with stdio on the serial console
+/// load order), <c>/etc/matchlock/modules.net</c> (the extra modules a NIC needs, loaded by the
+/// guest only when it has one). Also <c>/dev/console</c> (5,1) so PID 1 starts with stdio on the serial console
 /// before it mounts devtmpfs (TESTBED: devtmpfs is built in but not auto-mounted).
 /// </summary>
 /// <remarks>
@@ -18,7 +19,7 @@ namespace Matchlock.Core.Kernel;
 public sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
-    internal const string BuilderVersion = "matchlock-initramfs-2"; // 2: module signatures stripped
+    internal const string BuilderVersion = "matchlock-initramfs-3"; // 2: module signatures stripped; 3: modules.net
 
     private readonly GuestKernel _kernel;
     private readonly string _cacheDir;
@@ -53,7 +54,23 @@ public sealed class InitramfsBuilder
                 $"guest binary {guestBinaryPath} not found; build src/Matchlock.Guest or set MATCHLOCK_GUEST_BIN", guestBinaryPath);
         }
 
-        var modulePaths = ModuleResolver.Load(_kernel.ModulesDir).Resolve(_modules);
+        var resolver = ModuleResolver.Load(_kernel.ModulesDir);
+        var bootPaths = resolver.Resolve(_modules);
+
+        // The NIC's modules minus what boot loads anyway; both lists in one archive, boot first.
+        // A kernel without them still boots VMs without a NIC; a VM with one then fails its
+        // configure step with "no eth0", which names the problem.
+        List<string> netPaths;
+        try
+        {
+            netPaths = resolver.Resolve(ModuleResolver.NetworkModules).Except(bootPaths, StringComparer.Ordinal).ToList();
+        }
+        catch (ModuleResolutionException)
+        {
+            netPaths = [];
+        }
+
+        var modulePaths = bootPaths.Concat(netPaths).ToList();
         var guest = await File.ReadAllBytesAsync(guestBinaryPath, cancellationToken);
         var moduleBytes = new List<byte[]>(modulePaths.Count);
         foreach (var rel in modulePaths)
@@ -61,7 +78,7 @@ public sealed class InitramfsBuilder
             moduleBytes.Add(await File.ReadAllBytesAsync(Path.Combine(_kernel.ModulesDir, rel), cancellationToken));
         }
 
-        var hash = Hash(guest, modulePaths, moduleBytes);
+        var hash = Hash(guest, modulePaths, moduleBytes, bootPaths.Count);
         var dir = Path.Combine(_cacheDir, "kernel", $"{_kernel.Version}-{hash}");
         var final = Path.Combine(dir, "initramfs.cpio");
         if (File.Exists(final))
@@ -79,7 +96,7 @@ public sealed class InitramfsBuilder
         {
             await using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await WriteArchiveAsync(file, guest, modulePaths, moduleBytes, cancellationToken);
+                await WriteArchiveAsync(file, guest, modulePaths, moduleBytes, bootPaths.Count, cancellationToken);
                 file.Flush(flushToDisk: true);
             }
 
@@ -95,7 +112,7 @@ public sealed class InitramfsBuilder
     }
 
     private async Task WriteArchiveAsync(
-        Stream output, byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, CancellationToken cancellationToken)
+        Stream output, byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int bootCount, CancellationToken cancellationToken)
     {
         await using var cpio = new CpioWriter(output, leaveOpen: true);
         foreach (var d in new[] { "dev", "proc", "sys", "run", "tmp", "etc/matchlock" })
@@ -107,21 +124,23 @@ public sealed class InitramfsBuilder
         await cpio.AddFileAsync("init", guest, 0x1ED, cancellationToken);
 
         var list = new StringBuilder();
+        var netList = new StringBuilder();
         for (var i = 0; i < modulePaths.Count; i++)
         {
             var inArchive = $"lib/modules/{_kernel.Version}/{modulePaths[i]}";
             await cpio.AddFileAsync(inArchive, ModuleSignature.Strip(moduleBytes[i]), 0x1A4 /* 0644 */, cancellationToken);
-            list.Append('/').Append(inArchive).Append('\n');
+            (i < bootCount ? list : netList).Append('/').Append(inArchive).Append('\n');
         }
 
         await cpio.AddFileAsync("etc/matchlock/modules", Encoding.UTF8.GetBytes(list.ToString()), 0x1A4, cancellationToken);
+        await cpio.AddFileAsync("etc/matchlock/modules.net", Encoding.UTF8.GetBytes(netList.ToString()), 0x1A4, cancellationToken);
         await cpio.FinishAsync(cancellationToken);
     }
 
-    private string Hash(byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes)
+    private string Hash(byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int bootCount)
     {
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData(Encoding.UTF8.GetBytes($"{BuilderVersion}\n{_kernel.Version}\n"));
+        h.AppendData(Encoding.UTF8.GetBytes($"{BuilderVersion}\n{_kernel.Version}\nboot {bootCount}\n"));
         for (var i = 0; i < modulePaths.Count; i++)
         {
             h.AppendData(Encoding.UTF8.GetBytes($"{modulePaths[i]}\n{moduleBytes[i].Length}\n"));

@@ -24,6 +24,14 @@ public sealed class ModuleResolver
         // virtio_net (sealed network) and fuse (VFS) join this list with the features that use them.
         ["virtio_mmio", "virtio_blk", "virtio_console", "erofs", "overlay"];
 
+    /// <summary>
+    /// Modules for a NIC (DESIGN D7): packed into every initramfs, listed apart in
+    /// <c>/etc/matchlock/modules.net</c>, and loaded by the guest only when the VM has a
+    /// virtio-net device, so VMs without a network boot as fast as before. net_failover and
+    /// failover come in as virtio_net's dependencies.
+    /// </summary>
+    public static IReadOnlyList<string> NetworkModules { get; } = ["virtio_net"];
+
     // Normalized module name → relative path, and relative path → its listed dependencies.
     private readonly Dictionary<string, string> _pathByName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string[]> _depsByPath = new(StringComparer.Ordinal);

@@ -60,6 +60,12 @@ public sealed partial class Sandbox
         {
             await _connection.DisposeAsync();
             await _vm.DisposeAsync();
+            if (_network is not null)
+            {
+                // After the VM: QEMU inside keeps the namespace alive until it exits.
+                await _network.DisposeAsync();
+            }
+
             if (Spec.RemoveOnDispose)
             {
                 TryDeleteDirectory(_vmDir);

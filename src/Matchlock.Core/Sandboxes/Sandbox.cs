@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Matchlock.Core.Images;
 using Matchlock.Core.Kernel;
+using Matchlock.Core.Network.Plumbing;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Messages;
@@ -16,10 +17,12 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly IVmInstance _vm;
     private readonly MuxConnection _connection;
     private readonly string _vmDir;
+    private readonly SandboxNetwork? _network;
     private int _disposed;
 
-    private Sandbox(string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice)
+    private Sandbox(string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice, SandboxNetwork? network)
     {
+        _network = network;
         Id = id;
         _vmDir = vmDir;
         Spec = spec;
@@ -57,6 +60,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
         StaleVmSweeper.Sweep(env.VmsDir);
+        await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken);
 
         var image = env.Images.Resolve(spec.Image);
         var kernel = env.Kernels.Find();
@@ -69,9 +73,15 @@ public sealed partial class Sandbox : IAsyncDisposable
         System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         IVmInstance? vm = null;
         MuxConnection? connection = null;
+        SandboxNetwork? network = null;
         try
         {
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
+            if (spec.NetworkFactory is { } makeNetwork)
+            {
+                network = await makeNetwork(id, cancellationToken);
+            }
+
             var upper = Path.Combine(vmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
@@ -89,7 +99,10 @@ public sealed partial class Sandbox : IAsyncDisposable
                 ConsoleLogPath: Path.Combine(vmDir, "vm.log"),
                 QmpSocketPath: Path.Combine(vmDir, "qmp.sock"),
                 vmDir,
-                accel.Accel);
+                accel.Accel)
+            {
+                Network = network?.Attachment,
+            };
             vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
             var vmmStarted = clock.Elapsed;
 
@@ -98,7 +111,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice);
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network);
             await sandbox.ConfigureAsync(cancellationToken);
             // The guest reports its phases and their total; older guests only the phases.
             var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
@@ -134,6 +147,11 @@ public sealed partial class Sandbox : IAsyncDisposable
             if (vm is not null)
             {
                 await vm.DisposeAsync();
+            }
+
+            if (network is not null)
+            {
+                await network.DisposeAsync();
             }
 
             TryDeleteDirectory(vmDir);
@@ -188,6 +206,8 @@ public sealed partial class Sandbox : IAsyncDisposable
             Hostname = Spec.Hostname ?? Id,
             UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             CpuMax = Spec.CpuMax(),
+            Network = _network?.GuestConfiguration,
+            DnsServers = _network is null ? [] : [_network.Options.Gateway.ToString()],
         };
         await RequestAsync(request, cancellationToken);
     }

@@ -25,6 +25,14 @@ public sealed record SandboxSpec
     /// <summary>The sealed network's policy and settings; ignored with <see cref="NoNetwork"/>.</summary>
     public SandboxNetworkSpec Network { get; init; } = new();
 
+    /// <summary>
+    /// Test/wiring hook (DESIGN D7), until the proxy and DNS are wired in: makes the VM's network
+    /// once its id is known (after its owner record exists, so a sweep sees it alive). The
+    /// sandbox owns the result: it starts QEMU in it, configures the guest from it and disposes
+    /// it after the VM. Null: no NIC.
+    /// </summary>
+    internal Func<string, CancellationToken, Task<Network.Plumbing.SandboxNetwork>>? NetworkFactory { get; init; }
+
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
 

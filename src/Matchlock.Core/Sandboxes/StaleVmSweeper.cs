@@ -1,4 +1,5 @@
 using System.Globalization;
+using Matchlock.Core.Network.Plumbing;
 
 namespace Matchlock.Core.Sandboxes;
 
@@ -34,6 +35,28 @@ internal static class StaleVmSweeper
             }
         }
     }
+
+    /// <summary>
+    /// Removes the network namespaces (with their taps and nftables tables) of VMs that are gone:
+    /// run after <see cref="Sweep"/>, which has killed orphaned VMMs. A namespace of this home's VM
+    /// is dead when the VM's owner is; one this home has no record of belongs to another
+    /// MATCHLOCK_HOME (namespaces are host-wide), so it is left alone while young, and removed
+    /// only once old and empty (no process inside; <see cref="SandboxNetwork.SweepAsync"/> checks).
+    /// </summary>
+    public static Task<IReadOnlyList<string>> SweepNetworksAsync(string vmsDir, CancellationToken cancellationToken) =>
+        SandboxNetwork.SweepAsync(id =>
+        {
+            var dir = Path.Combine(vmsDir, id);
+            if (Directory.Exists(dir))
+            {
+                return OwnerRecord.IsOwnerAlive(dir, out _);
+            }
+
+            return !VmId.IsValid(id) || SandboxNetwork.CreatedUtc(id) is not { } created || DateTime.UtcNow - created < UnknownNamespaceGrace;
+        }, cancellationToken);
+
+    // Longer than any start takes from namespace creation to QEMU running inside it.
+    private static readonly TimeSpan UnknownNamespaceGrace = TimeSpan.FromMinutes(10);
 
     private static void KillOrphanedVmm(string dir, string id)
     {

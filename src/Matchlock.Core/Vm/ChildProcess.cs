@@ -14,6 +14,9 @@ namespace Matchlock.Core.Vm;
 /// prctl(2): the "parent" is the <em>thread</em> that forked; Process.Start forks on the calling
 /// thread, and a thread-pool thread that retires would kill QEMU. So every spawn runs on one
 /// dedicated thread that lives as long as the process.
+/// With a network namespace, <c>ip netns exec NAME</c> joins the chain after setpriv: it
+/// setns()es and execs the program without forking (iproute2 forks only in batch mode), so the
+/// PID and the death signal (kept across execve for non-set-uid programs) are the program's.
 /// Known gap: if the host dies between fork and setpriv's prctl (microseconds) the child is
 /// not signalled; <c>qemu.pid</c> in the VM's WorkDir lets a later cleanup find it.
 /// </remarks>
@@ -55,12 +58,15 @@ internal sealed class ChildProcess : IDisposable
         return null;
     }
 
+    /// <param name="networkNamespace">Named namespace (<c>ip netns</c>) to run the program in; null: ours.</param>
     public static async Task<ChildProcess> StartAsync(
-        string program, IReadOnlyList<string> arguments, string outputPath, CancellationToken cancellationToken)
+        string program, IReadOnlyList<string> arguments, string outputPath, CancellationToken cancellationToken, string? networkNamespace = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var setpriv = FindOnPath("setpriv")
             ?? throw new InvalidOperationException("setpriv (util-linux) not found; it is needed so VMs die with their owner process");
+        var ip = networkNamespace is null ? null : FindOnPath("ip")
+            ?? throw new InvalidOperationException("ip (iproute2) not found; it is needed to run a VM in its network namespace");
 
         // sh only sets up the file descriptors, then execs setsid, which execs setpriv, which
         // execs the program: one PID throughout (setsid forks only for a group leader, which a
@@ -81,6 +87,14 @@ internal sealed class ChildProcess : IDisposable
         psi.ArgumentList.Add("exec </dev/null >\"$1\" 2>&1 && shift && exec setsid \"$0\" --pdeathsig KILL -- \"$@\"");
         psi.ArgumentList.Add(setpriv);
         psi.ArgumentList.Add(outputPath);
+        if (ip is not null)
+        {
+            psi.ArgumentList.Add(ip);
+            psi.ArgumentList.Add("netns");
+            psi.ArgumentList.Add("exec");
+            psi.ArgumentList.Add(networkNamespace!);
+        }
+
         psi.ArgumentList.Add(program);
         foreach (var a in arguments)
         {

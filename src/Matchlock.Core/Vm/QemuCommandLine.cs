@@ -7,7 +7,7 @@ namespace Matchlock.Core.Vm;
 /// The one place that turns a <see cref="VmSpec"/> into QEMU arguments, so the backend, the
 /// KVM probe and the boot-floor benchmark run exactly the same machine.
 /// </summary>
-internal static class QemuCommandLine
+internal static partial class QemuCommandLine
 {
     /// <summary>Channel port name; the guest looks for it in /sys/class/virtio-ports (CONTRACTS).</summary>
     public const string ChannelName = "matchlock";
@@ -81,6 +81,18 @@ internal static class QemuCommandLine
             args.Add($"if=none,format=raw,file={Escape(d.Path)},id=disk{i},readonly={(d.ReadOnly ? "on" : "off")},cache={cache}");
             args.Add("-device");
             args.Add($"virtio-blk-device,drive=disk{i},serial={d.Serial}");
+        }
+
+        if (spec.Network is { } net)
+        {
+            // DESIGN D7: the tap lives in the sandbox's namespace, where QEMU runs, and is
+            // attached by name. script=no/downscript=no: the host already configured it.
+            // vhost=off: no /dev/vhost-net here (and TCG could not use it). virtio-net-device is
+            // the virtio-mmio flavour microvm needs; the guest loads virtio_net when it sees it.
+            args.AddRange([
+                "-netdev", $"tap,id=net0,ifname={Escape(net.TapName)},script=no,downscript=no,vhost=off",
+                "-device", $"virtio-net-device,netdev=net0,mac={net.MacAddress}",
+            ]);
         }
 
         // DESIGN D6 / TESTBED: virtio-serial port backed by a socket the host already listens on
@@ -157,9 +169,30 @@ internal static class QemuCommandLine
             }
         }
 
+        if (spec.Network is { } net)
+        {
+            if (net.NamespaceName.Length is 0 or > 64 || !net.NamespaceName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                throw new ArgumentException($"network namespace '{net.NamespaceName}' must be 1-64 characters of [A-Za-z0-9._-]", nameof(spec));
+            }
+
+            if (net.TapName.Length is 0 or > 15 || !net.TapName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                throw new ArgumentException($"tap name '{net.TapName}' must be 1-15 characters of [A-Za-z0-9._-]", nameof(spec));
+            }
+
+            if (!MacPattern().IsMatch(net.MacAddress))
+            {
+                throw new ArgumentException($"MAC address '{net.MacAddress}' must look like 02:00:00:00:00:01", nameof(spec));
+            }
+        }
+
         if (spec.ExtraKernelCmdline.Contains('\n', StringComparison.Ordinal))
         {
             throw new ArgumentException("ExtraKernelCmdline must be a single line", nameof(spec));
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")]
+    private static partial System.Text.RegularExpressions.Regex MacPattern();
 }

@@ -68,7 +68,7 @@ public sealed class QemuMicrovmBackend : IVmBackend
         ChildProcess? child = null;
         try
         {
-            child = await ChildProcess.StartAsync(qemu, args, errPath, cancellationToken);
+            child = await ChildProcess.StartAsync(qemu, args, errPath, cancellationToken, spec.Network?.NamespaceName);
             await File.WriteAllTextAsync(pidPath, $"{child.Pid}\n", cancellationToken);
             var channel = await AcceptAsync(listener, child, spec, errPath, cancellationToken);
             var instance = new QemuVmInstance(child, new NetworkStream(channel, ownsSocket: true), spec, pidPath);

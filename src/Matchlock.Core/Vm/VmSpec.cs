@@ -28,4 +28,8 @@ public sealed record VmSpec(
     string ConsoleLogPath,
     string QmpSocketPath,
     string WorkDir,
-    VmAccel Accel);
+    VmAccel Accel)
+{
+    /// <summary>The VM's NIC (DESIGN D7): QEMU runs in its namespace and attaches to its tap. Null: no NIC.</summary>
+    public VmNetworkAttachment? Network { get; init; }
+}

@@ -17,6 +17,9 @@ internal sealed record AgentOptions
 
     internal bool SetHostname { get; init; } = true;
 
+    /// <summary>Configure the NIC from the configure request (never on a test host: it would be the host's).</summary>
+    internal bool ConfigureNetwork { get; init; } = true;
+
     /// <summary>Our own binary for user switching (null: no user switching).</summary>
     internal string? ExecAsHelperPath { get; init; } = "/proc/self/exe";
 

@@ -5,7 +5,7 @@ namespace Matchlock.Guest.Agent;
 
 /// <summary>
 /// Applies the host's configure request (sent once, right after hello, before any exec):
-/// clock, hostname and its files, resolv.conf, CPU quota. Every step is attempted; the reply
+/// clock, hostname and its files, resolv.conf, CPU quota, the NIC and the interception CA. Every step is attempted; the reply
 /// lists the ones that failed, so one bad value does not hide the others.
 /// </summary>
 internal sealed class ConfigureHandler(AgentOptions options)
@@ -48,6 +48,16 @@ internal sealed class ConfigureHandler(AgentOptions options)
         if (request.DnsServers.Count > 0)
         {
             Step("resolv.conf", () => GuestIdentity.WriteResolvConf(options.Root, request.DnsServers, []));
+        }
+
+        if (request.Network is { } network && options.ConfigureNetwork)
+        {
+            Step("network", () => InterfaceConfigurator.Apply(network));
+        }
+
+        if (!string.IsNullOrEmpty(request.CaCertificatePem))
+        {
+            Step("ca certificate", () => TrustBundle.Install(options.Root, request.CaCertificatePem));
         }
 
         if (!string.IsNullOrEmpty(request.CpuMax))

@@ -59,6 +59,14 @@ internal static class Boot
         ModuleLoader.LoadListed();
         EndPhase("modules");
 
+        // DESIGN D7: the NIC's driver only when the VM has a NIC (module loading is boot time);
+        // the files are in the initramfs, gone after the switch, so it is now or never.
+        if (VirtioDevices.Has(VirtioDevices.Net))
+        {
+            ModuleLoader.LoadListed(ModuleLoader.NetListPath);
+            EndPhase("net_modules");
+        }
+
         var disks = BlockDevices.WaitForSerials([ImageSerial, UpperSerial], DiskTimeout);
         EndPhase("disks");
         RootFilesystem.MountLayers(disks[ImageSerial], disks[UpperSerial]);

@@ -15,6 +15,9 @@ internal static class ModuleLoader
 {
     internal const string ListPath = "/etc/matchlock/modules";
 
+    /// <summary>The extra modules for a NIC (CONTRACTS), loaded only when the VM has one.</summary>
+    internal const string NetListPath = "/etc/matchlock/modules.net";
+
     internal static void LoadListed(string listPath = ListPath)
     {
         if (!File.Exists(listPath))

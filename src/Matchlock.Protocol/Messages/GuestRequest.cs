@@ -31,9 +31,35 @@ public sealed record ConfigureRequest : GuestRequest
 
     /// <summary>cgroup v2 <c>cpu.max</c> value ("QUOTA PERIOD") for fractional CPUs; null = no limit.</summary>
     public string? CpuMax { get; init; }
+
+    /// <summary>The guest's NIC settings (DESIGN D7); null: the VM has no NIC, leave networking alone.</summary>
+    public GuestNetworkConfig? Network { get; init; }
+
+    /// <summary>
+    /// PEM of the sandbox's interception CA, added to the image's trust bundles; null: none.
+    /// A certificate, never a key.
+    /// </summary>
+    public string? CaCertificatePem { get; init; }
 }
 
 public sealed record HostEntry(string Name, string Address);
+
+/// <summary>Static IPv4 configuration of the guest's NIC; the gateway is the host end of the tap.</summary>
+public sealed record GuestNetworkConfig
+{
+    /// <summary>Dotted IPv4 address of the guest.</summary>
+    public required string Address { get; init; }
+
+    public required int PrefixLength { get; init; }
+
+    /// <summary>Dotted IPv4 address of the default gateway (on-link).</summary>
+    public required string Gateway { get; init; }
+
+    public int Mtu { get; init; } = 1500;
+
+    /// <summary>Interface name; null means <c>eth0</c>.</summary>
+    public string? Interface { get; init; }
+}
 
 /// <summary>Runs one command. Channels: stdin (host→guest), stdout and stderr (guest→host).</summary>
 public sealed record ExecRequest : GuestRequest

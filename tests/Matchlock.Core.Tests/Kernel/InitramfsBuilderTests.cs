@@ -10,7 +10,7 @@ public sealed class InitramfsBuilderTests : IDisposable
     public InitramfsBuilderTests()
     {
         var mods = Path.Combine(_root.FullName, "modules", Version);
-        foreach (var (rel, bytes) in new[] { ("kernel/a/virtio_ring.ko", "ring"), ("kernel/a/virtio.ko", "virtio"), ("kernel/b/virtio_mmio.ko", "mmio") })
+        foreach (var (rel, bytes) in new[] { ("kernel/a/virtio_ring.ko", "ring"), ("kernel/a/virtio.ko", "virtio"), ("kernel/b/virtio_mmio.ko", "mmio"), ("kernel/n/failover.ko", "fo"), ("kernel/n/virtio_net.ko", "net") })
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(mods, rel))!);
             File.WriteAllText(Path.Combine(mods, rel), bytes);
@@ -21,6 +21,8 @@ public sealed class InitramfsBuilderTests : IDisposable
             "kernel/a/virtio_ring.ko:",
             "kernel/a/virtio.ko: kernel/a/virtio_ring.ko",
             "kernel/b/virtio_mmio.ko: kernel/a/virtio.ko kernel/a/virtio_ring.ko",
+            "kernel/n/failover.ko:",
+            "kernel/n/virtio_net.ko: kernel/n/failover.ko kernel/a/virtio.ko kernel/a/virtio_ring.ko",
         ]);
         Kernel = new GuestKernel("/boot/vmlinuz-x", mods, Version);
         Guest = Path.Combine(_root.FullName, "matchlock-guest");
@@ -53,6 +55,12 @@ public sealed class InitramfsBuilderTests : IDisposable
             $"/lib/modules/{Version}/kernel/a/virtio_ring.ko\n/lib/modules/{Version}/kernel/a/virtio.ko\n/lib/modules/{Version}/kernel/b/virtio_mmio.ko\n",
             await File.ReadAllTextAsync(Path.Combine(outDir, "etc/matchlock/modules"), ct));
         Assert.Equal("mmio", await File.ReadAllTextAsync(Path.Combine(outDir, $"lib/modules/{Version}/kernel/b/virtio_mmio.ko"), ct));
+
+        // The NIC's modules are packed but listed apart, without what boot already loads.
+        Assert.Equal(
+            $"/lib/modules/{Version}/kernel/n/failover.ko\n/lib/modules/{Version}/kernel/n/virtio_net.ko\n",
+            await File.ReadAllTextAsync(Path.Combine(outDir, "etc/matchlock/modules.net"), ct));
+        Assert.Equal("net", await File.ReadAllTextAsync(Path.Combine(outDir, $"lib/modules/{Version}/kernel/n/virtio_net.ko"), ct));
     }
 
     [Fact]

@@ -80,4 +80,31 @@ public sealed class QemuCommandLineTests
         Assert.Equal(2600000, HostTsc.ReadKhz(files.ContainsKey, p => files[p]));
         Assert.Throws<InvalidOperationException>(() => HostTsc.ReadKhz(_ => false, _ => ""));
     }
+
+    [Fact]
+    public void A_network_attachment_adds_a_tap_netdev_and_a_virtio_mmio_nic_before_the_channel()
+    {
+        var spec = Spec(VmAccel.Tcg) with { Network = new VmNetworkAttachment("matchlock-vm1", "tap0", "02:11:22:33:44:55") };
+        var args = QemuCommandLine.Build(spec, 2596146).ToList();
+        var at = args.IndexOf("-netdev");
+        Assert.Equal("tap,id=net0,ifname=tap0,script=no,downscript=no,vhost=off", args[at + 1]);
+        Assert.Equal(["-device", "virtio-net-device,netdev=net0,mac=02:11:22:33:44:55"], args[(at + 2)..(at + 4)]);
+        QemuCommandLine.Validate(spec);
+    }
+
+    [Fact]
+    public void Without_a_network_attachment_there_is_no_nic()
+    {
+        Assert.DoesNotContain("-netdev", QemuCommandLine.Build(Spec(VmAccel.Tcg), 2596146));
+    }
+
+    [Theory]
+    [InlineData("matchlock-vm1", "tap0", "02:11:22:33:44")]
+    [InlineData("matchlock vm1", "tap0", "02:11:22:33:44:55")]
+    [InlineData("matchlock-vm1", "tap0,script=/x", "02:11:22:33:44:55")]
+    public void Bad_network_attachments_are_refused(string ns, string tap, string mac)
+    {
+        var spec = Spec(VmAccel.Tcg) with { Network = new VmNetworkAttachment(ns, tap, mac) };
+        Assert.Throws<ArgumentException>(() => QemuCommandLine.Validate(spec));
+    }
 }

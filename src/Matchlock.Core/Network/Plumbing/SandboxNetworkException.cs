@@ -1,0 +1,15 @@
+namespace Matchlock.Core.Network.Plumbing;
+
+/// <summary>The sandbox network could not be created or changed; nothing it made is left behind.</summary>
+public sealed class SandboxNetworkException : Exception
+{
+    public SandboxNetworkException(string message)
+        : base(message)
+    {
+    }
+
+    public SandboxNetworkException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

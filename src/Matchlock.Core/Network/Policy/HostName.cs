@@ -136,7 +136,7 @@ public sealed class HostName : IEquatable<HostName>
     public static HostName FromAddress(IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        var plain = address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes()) : address;
+        var plain = address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes()) : address;
         return new HostName(plain.ToString(), plain);
     }
 

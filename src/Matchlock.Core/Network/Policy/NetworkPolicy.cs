@@ -305,6 +305,6 @@ public sealed class NetworkPolicy
     /// <summary>IPv4-mapped IPv6 compares as the IPv4 address; scope ids are dropped.</summary>
     private static IPAddress Normalize(IPAddress address) =>
         address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
-        : address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
+        : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
         : address;
 }

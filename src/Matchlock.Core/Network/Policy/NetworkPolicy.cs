@@ -1,0 +1,310 @@
+using System.Net;
+
+namespace Matchlock.Core.Network.Policy;
+
+/// <summary>
+/// The sandbox's egress policy, in one place (DESIGN D8): which host names may be reached, which
+/// addresses a name may be connected to, and which addresses are off-limits. Shared by the egress
+/// proxy (every request and connection) and the DNS responder (which pins what it answers).
+/// Thread-safe: the allow-list changes at runtime (<c>allow-list add|delete</c>) while requests run.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Interception.</b> With <see cref="Intercept"/> on, a host must match an allow-list entry and an
+/// empty list allows nothing (ours; the original allowed everything). With it off, every name is
+/// allowed, but the address checks still apply: private, loopback, link-local, metadata and the other
+/// ranges <see cref="AddressClassifier"/> names are refused unless <see cref="AllowPrivate"/> or an
+/// <see cref="AddHost"/> mapping makes them legal for that name.
+/// </para>
+/// <para>
+/// <b>Pinning.</b> The proxy never resolves a name itself. It connects to an address the guest was
+/// given for that name: one our DNS responder answered (<see cref="Pin"/>) or an
+/// <see cref="AddHost"/> mapping. So a name cannot be re-resolved to another address between the
+/// guest's lookup and our connect (DNS rebinding), and a guest cannot pair an allowed Host header with
+/// an address of its choosing. Pins are kept for the sandbox's lifetime, at most
+/// <see cref="MaxPinsPerName"/> addresses per name (oldest dropped).
+/// </para>
+/// </remarks>
+public sealed class NetworkPolicy
+{
+    /// <summary>Upper bound on remembered addresses per name, so a guest cannot grow our memory without bound.</summary>
+    public const int MaxPinsPerName = 64;
+
+    // Guards _allow, _pins and _addHosts. Held only for dictionary/list operations, never across I/O.
+    private readonly Lock _gate = new();
+    private readonly List<HostPattern> _allow = [];
+    private readonly Dictionary<HostName, List<IPAddress>> _pins = [];
+    private readonly Dictionary<HostName, List<IPAddress>> _addHosts = [];
+
+    public NetworkPolicy(bool intercept, IEnumerable<HostPattern>? allow = null, bool allowPrivate = false)
+    {
+        Intercept = intercept;
+        AllowPrivate = allowPrivate;
+        if (allow is not null)
+        {
+            foreach (var pattern in allow)
+            {
+                AddPattern(pattern);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The policy for a sandbox's flags: interception is on with any allow-list entry, secret, hook
+    /// rule, or <c>--network-intercept</c>; a secret's hosts join the allow-list.
+    /// </summary>
+    public static NetworkPolicy FromFlags(
+        IEnumerable<string> allowHosts,
+        IEnumerable<SecretSpec>? secrets = null,
+        bool hasHooks = false,
+        bool networkIntercept = false,
+        IEnumerable<KeyValuePair<HostName, IPAddress>>? addHosts = null,
+        bool allowPrivate = false)
+    {
+        var patterns = HostPattern.ParseList(allowHosts).ToList();
+        var secretList = secrets?.ToList() ?? [];
+        patterns.AddRange(secretList.SelectMany(s => s.Hosts));
+        var policy = new NetworkPolicy(patterns.Count > 0 || secretList.Count > 0 || hasHooks || networkIntercept, patterns, allowPrivate);
+        foreach (var (name, address) in addHosts ?? [])
+        {
+            policy.AddHost(name, address);
+        }
+
+        return policy;
+    }
+
+    /// <summary>Whether requests are intercepted and held to the allow-list (see remarks).</summary>
+    public bool Intercept { get; }
+
+    /// <summary>When set, non-public destination addresses are allowed (still subject to pinning).</summary>
+    public bool AllowPrivate { get; }
+
+    /// <summary>The current allow-list, canonical pattern text, in insertion order.</summary>
+    public IReadOnlyList<string> AllowList
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _allow.Select(p => p.Value).ToList();
+            }
+        }
+    }
+
+    /// <summary>Adds patterns (comma lists accepted); returns the list after the change.</summary>
+    /// <exception cref="FormatException">A pattern is invalid; nothing was added.</exception>
+    public IReadOnlyList<string> Allow(IEnumerable<string> patterns)
+    {
+        var parsed = HostPattern.ParseList(patterns);
+        lock (_gate)
+        {
+            foreach (var p in parsed)
+            {
+                AddPattern(p);
+            }
+
+            return _allow.Select(p => p.Value).ToList();
+        }
+    }
+
+    /// <summary>Removes patterns (exact canonical match); returns the list after the change.</summary>
+    public IReadOnlyList<string> Disallow(IEnumerable<string> patterns)
+    {
+        var parsed = HostPattern.ParseList(patterns);
+        lock (_gate)
+        {
+            _allow.RemoveAll(parsed.Contains);
+            return _allow.Select(p => p.Value).ToList();
+        }
+    }
+
+    /// <summary>
+    /// A static mapping (<c>--add-host name:ip</c>). The guest's resolver answers it, and it makes
+    /// this address legal for this name even when it is private or loopback.
+    /// </summary>
+    public void AddHost(HostName name, IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(address);
+        lock (_gate)
+        {
+            AddAddress(_addHosts, name, Normalize(address));
+        }
+    }
+
+    /// <summary>Records addresses the DNS responder gave the guest for a name.</summary>
+    public void Pin(HostName name, IEnumerable<IPAddress> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(addresses);
+        lock (_gate)
+        {
+            foreach (var address in addresses)
+            {
+                AddAddress(_pins, name, Normalize(address));
+            }
+        }
+    }
+
+    /// <summary>The <see cref="AddHost"/> addresses for a name (empty when none); the DNS responder answers these.</summary>
+    public IReadOnlyList<IPAddress> StaticAddresses(HostName name)
+    {
+        lock (_gate)
+        {
+            return _addHosts.TryGetValue(name, out var list) ? list.ToList() : [];
+        }
+    }
+
+    /// <summary>Whether requests to this host are allowed at all (before any address is considered).</summary>
+    public PolicyDecision IsHostAllowed(HostName host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (!Intercept)
+        {
+            return PolicyDecision.Allow("interception is off: every host is allowed");
+        }
+
+        lock (_gate)
+        {
+            foreach (var pattern in _allow)
+            {
+                if (pattern.Matches(host))
+                {
+                    return PolicyDecision.Allow($"{host} matches allow-list entry '{pattern.Value}'");
+                }
+            }
+
+            return _allow.Count == 0
+                ? PolicyDecision.Deny($"{host} is not allowed: the sandbox's allow-list is empty (add it with --allow-host or `matchlock allow-list add`)")
+                : PolicyDecision.Deny($"{host} is not in the sandbox's allow-list ({string.Join(", ", _allow.Select(p => p.Value))})");
+        }
+    }
+
+    /// <summary>
+    /// Whether a connection for <paramref name="host"/> may go to <paramref name="address"/>: the
+    /// address must be one the guest was given for that name (pin or add-host; for an IP-literal host,
+    /// the literal itself), and must be public unless add-host mapped or <see cref="AllowPrivate"/>.
+    /// </summary>
+    public PolicyDecision CheckDestination(HostName host, IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(address);
+        address = Normalize(address);
+        bool mapped;
+        lock (_gate)
+        {
+            mapped = _addHosts.TryGetValue(host, out var statics) && statics.Contains(address);
+            if (!mapped)
+            {
+                if (host.IsIPAddress)
+                {
+                    if (!Normalize(host.Address).Equals(address))
+                    {
+                        return PolicyDecision.Deny($"the request names {host} but the connection went to {address}");
+                    }
+                }
+                else if (!(_pins.TryGetValue(host, out var pinned) && pinned.Contains(address)))
+                {
+                    return _pins.ContainsKey(host) || _addHosts.ContainsKey(host)
+                        ? PolicyDecision.Deny($"{host} resolves to {string.Join(", ", AddressesLocked(host))} in this sandbox, not {address}: connections go only to the addresses the sandbox's DNS gave out")
+                        : PolicyDecision.Deny($"{host} was not resolved through the sandbox's DNS, so {address} is not a known address for it");
+                }
+            }
+        }
+
+        if (mapped)
+        {
+            return PolicyDecision.Allow($"{address} is mapped to {host} by --add-host");
+        }
+
+        var range = AddressClassifier.NonPublicRange(address);
+        if (range is not null && !AllowPrivate)
+        {
+            return PolicyDecision.Deny($"{host} resolves to {address}, which is in {range}; sandboxes may not reach it (map it explicitly with --add-host to allow)");
+        }
+
+        return PolicyDecision.Allow($"{address} is an address the sandbox's DNS gave for {host}");
+    }
+
+    /// <summary>
+    /// Whether raw TCP (neither TLS nor HTTP) may be relayed to <paramref name="destination"/>. With
+    /// interception on, only to an address the sandbox got for an allowed name or an add-host address;
+    /// with it off, to any public address. Returns the name that made it legal, when there is one.
+    /// </summary>
+    public PolicyDecision CheckPassthrough(IPAddress destination, out HostName? name)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        destination = Normalize(destination);
+        name = null;
+        lock (_gate)
+        {
+            foreach (var (host, list) in _addHosts)
+            {
+                if (list.Contains(destination))
+                {
+                    name = host;
+                    return PolicyDecision.Allow($"{destination} is mapped to {host} by --add-host");
+                }
+            }
+
+            foreach (var (host, list) in _pins)
+            {
+                if (list.Contains(destination) && (!Intercept || _allow.Any(p => p.Matches(host))))
+                {
+                    name = host;
+                    break;
+                }
+            }
+        }
+
+        if (name is null && Intercept)
+        {
+            return PolicyDecision.Deny($"raw TCP to {destination} is not allowed: it is not an address the sandbox's DNS gave for an allowed host");
+        }
+
+        var range = AddressClassifier.NonPublicRange(destination);
+        if (range is not null && !AllowPrivate)
+        {
+            return PolicyDecision.Deny($"raw TCP to {destination} is not allowed: it is in {range}");
+        }
+
+        return PolicyDecision.Allow(name is null ? $"interception is off and {destination} is public" : $"{destination} was given out for {name}");
+    }
+
+    private void AddPattern(HostPattern pattern)
+    {
+        if (!_allow.Contains(pattern))
+        {
+            _allow.Add(pattern);
+        }
+    }
+
+    private List<IPAddress> AddressesLocked(HostName host) =>
+        (_addHosts.TryGetValue(host, out var a) ? a : []).Concat(_pins.TryGetValue(host, out var p) ? p : []).Distinct().ToList();
+
+    private static void AddAddress(Dictionary<HostName, List<IPAddress>> map, HostName name, IPAddress address)
+    {
+        if (!map.TryGetValue(name, out var list))
+        {
+            map[name] = list = [];
+        }
+
+        if (list.Contains(address))
+        {
+            return;
+        }
+
+        if (list.Count >= MaxPinsPerName)
+        {
+            list.RemoveAt(0);
+        }
+
+        list.Add(address);
+    }
+
+    /// <summary>IPv4-mapped IPv6 compares as the IPv4 address; scope ids are dropped.</summary>
+    private static IPAddress Normalize(IPAddress address) =>
+        address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
+        : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
+        : address;
+}

@@ -1,0 +1,104 @@
+using System.Security.Cryptography;
+
+namespace Matchlock.Core.Network.Policy;
+
+/// <summary>
+/// The secrets of one sandbox with their placeholders (<c>SANDBOX_SECRET_</c> + 32 hex, random per
+/// secret per sandbox). The guest's environment gets <c>NAME=placeholder</c>; the proxy swaps
+/// placeholders for values on the way out, only for the hosts each secret names.
+/// </summary>
+public sealed class SandboxSecrets
+{
+    /// <summary>The prefix every placeholder starts with.</summary>
+    public const string PlaceholderPrefix = "SANDBOX_SECRET_";
+
+    /// <summary>Prefix plus 32 hex characters.</summary>
+    public const int PlaceholderLength = 15 + 32;
+
+    private readonly Dictionary<string, Entry> _byPlaceholder;
+
+    private SandboxSecrets(List<Entry> entries)
+    {
+        Entries = entries;
+        _byPlaceholder = entries.ToDictionary(e => e.Placeholder, StringComparer.Ordinal);
+    }
+
+    public static SandboxSecrets Empty { get; } = new([]);
+
+    /// <summary>One secret and its placeholder. <see cref="ToString"/> shows no value.</summary>
+    public sealed class Entry
+    {
+        internal Entry(SecretSpec spec, string placeholder)
+        {
+            Spec = spec;
+            Placeholder = placeholder;
+        }
+
+        public SecretSpec Spec { get; }
+
+        public string Name => Spec.Name;
+
+        public string Placeholder { get; }
+
+        public override string ToString() => $"{Spec} as {Placeholder}";
+    }
+
+    public IReadOnlyList<Entry> Entries { get; }
+
+    /// <summary>Assigns a fresh placeholder to each secret.</summary>
+    /// <exception cref="ArgumentException">Two secrets share a name.</exception>
+    public static SandboxSecrets Create(IEnumerable<SecretSpec> secrets)
+    {
+        ArgumentNullException.ThrowIfNull(secrets);
+        var list = secrets.ToList();
+        var duplicate = list.GroupBy(s => s.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"secret {duplicate.Key} is given more than once", nameof(secrets));
+        }
+
+        return new SandboxSecrets(list.Select(s => new Entry(s, PlaceholderPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)))).ToList());
+    }
+
+    /// <summary>The variables the guest's environment gets: NAME → placeholder.</summary>
+    public IReadOnlyDictionary<string, string> GuestEnvironment =>
+        Entries.ToDictionary(e => e.Name, e => e.Placeholder, StringComparer.Ordinal);
+
+    /// <summary>Every placeholder of ours that occurs in <paramref name="text"/> (each once).</summary>
+    public void FindPlaceholders(ReadOnlySpan<char> text, HashSet<Entry> found)
+    {
+        ArgumentNullException.ThrowIfNull(found);
+        if (_byPlaceholder.Count == 0)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            var i = text.IndexOf(PlaceholderPrefix, StringComparison.Ordinal);
+            if (i < 0)
+            {
+                return;
+            }
+
+            if (text.Length - i >= PlaceholderLength &&
+                _byPlaceholder.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(text.Slice(i, PlaceholderLength), out var entry))
+            {
+                found.Add(entry);
+            }
+
+            text = text[(i + PlaceholderPrefix.Length)..];
+        }
+    }
+
+    /// <summary>Replaces the placeholders of <paramref name="entries"/> in <paramref name="text"/> with their values.</summary>
+    internal static string Substitute(string text, IEnumerable<Entry> entries)
+    {
+        foreach (var e in entries)
+        {
+            text = text.Replace(e.Placeholder, e.Spec.Value, StringComparison.Ordinal);
+        }
+
+        return text;
+    }
+}

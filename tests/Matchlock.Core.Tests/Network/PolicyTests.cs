@@ -1,0 +1,217 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using Matchlock.Core.Network.Policy;
+using Matchlock.Core.Network.Proxy;
+
+namespace Matchlock.Core.Tests.Network;
+
+/// <summary>Unit tier: host names, patterns, address ranges, pinning, secrets, sniffing. No sockets.</summary>
+public sealed class PolicyTests
+{
+    private static HostName H(string s) => HostName.Parse(s);
+
+    [Theory]
+    [InlineData("API.Example.COM.", "api.example.com")]
+    [InlineData("bücher.example", "xn--bcher-kva.example")]
+    [InlineData("[::1]", "::1")]
+    [InlineData("::FFFF:127.0.0.1", "::ffff:127.0.0.1")]
+    [InlineData("127.1", "127.0.0.1")]
+    [InlineData("0x7f.0.0.1", "127.0.0.1")]
+    [InlineData("_dmarc.x.com", "_dmarc.x.com")]
+    public void HostNameIsCanonical(string input, string canonical) => Assert.Equal(canonical, H(input).Value);
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData("a..b", "empty label")]
+    [InlineData("a b.com", "' '")]
+    [InlineData("-x.com", "'-'")]
+    [InlineData("1.2.3.999", "IPv4")]
+    [InlineData("[::1", "']'")]
+    [InlineData("fe80::1%eth0", "zone")]
+    public void HostNameRejectsGarbageWithAReason(string input, string fragment)
+    {
+        var e = Assert.Throws<FormatException>(() => H(input));
+        Assert.Contains(fragment, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void IPv6HostHasBracketsInUris() => Assert.Equal("[::1]", H("::1").UriHost);
+
+    [Theory]
+    [InlineData("*", "anything.at.all", true)]
+    [InlineData("*.x.com", "a.x.com", true)]
+    [InlineData("*.x.com", "a.b.x.com", true)]
+    [InlineData("*.x.com", "x.com", false)]
+    [InlineData("*.x.com", "evilx.com", false)]
+    [InlineData("api.*", "api.x.com", true)]
+    [InlineData("api.*", "apix.com", false)]
+    [InlineData("api-*.x.com", "api-eu.x.com", true)]
+    [InlineData("api-*.x.com", "api-eu.y.x.com", false)]
+    [InlineData("API.X.com", "api.x.COM.", true)]
+    [InlineData("*.X.COM", "A.x.com", true)]
+    [InlineData("x.com", "y.x.com", false)]
+    [InlineData("10.0.0.1", "10.0.0.1", true)]
+    [InlineData("*.x.com", "10.0.0.1", false)]
+    public void GlobsMatchPerReference(string pattern, string host, bool expected) =>
+        Assert.Equal(expected, HostPattern.Parse(pattern).Matches(H(host)));
+
+    [Fact]
+    public void InterceptionWithEmptyAllowListAllowsNothing()
+    {
+        var policy = new NetworkPolicy(intercept: true);
+        var d = policy.IsHostAllowed(H("example.com"));
+        Assert.False(d.Allowed);
+        Assert.Contains("allow-list is empty", d.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WithoutInterceptionEveryHostIsAllowedButPrivateAddressesAreNot()
+    {
+        var policy = new NetworkPolicy(intercept: false);
+        Assert.True(policy.IsHostAllowed(H("example.com")).Allowed);
+        policy.Pin(H("example.com"), [IPAddress.Parse("93.184.216.34")]);
+        policy.Pin(H("intranet.example"), [IPAddress.Parse("10.1.2.3")]);
+        Assert.True(policy.CheckDestination(H("example.com"), IPAddress.Parse("93.184.216.34")).Allowed);
+        var d = policy.CheckDestination(H("intranet.example"), IPAddress.Parse("10.1.2.3"));
+        Assert.False(d.Allowed);
+        Assert.Contains("RFC 1918", d.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AllowAndDisallowChangeTheListAtRuntime()
+    {
+        var policy = new NetworkPolicy(intercept: true);
+        Assert.Equal(["a.com", "*.b.com"], policy.Allow(["a.com,*.B.com"]));
+        Assert.True(policy.IsHostAllowed(H("x.b.com")).Allowed);
+        Assert.Equal(["a.com"], policy.Disallow(["*.b.com"]));
+        Assert.False(policy.IsHostAllowed(H("x.b.com")).Allowed);
+    }
+
+    [Fact]
+    public void FromFlagsTurnsInterceptionOnAndJoinsSecretHosts()
+    {
+        var secret = SecretSpec.Parse("TOKEN=v@api.test");
+        var policy = NetworkPolicy.FromFlags([], [secret]);
+        Assert.True(policy.Intercept);
+        Assert.Equal(["api.test"], policy.AllowList);
+        Assert.False(NetworkPolicy.FromFlags([]).Intercept);
+        Assert.True(NetworkPolicy.FromFlags([], networkIntercept: true).Intercept);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", "loopback")]
+    [InlineData("10.0.0.1", "RFC 1918")]
+    [InlineData("172.20.0.1", "RFC 1918")]
+    [InlineData("192.168.1.1", "RFC 1918")]
+    [InlineData("100.64.0.1", "carrier-grade NAT")]
+    [InlineData("169.254.169.254", "metadata")]
+    [InlineData("169.254.1.1", "link-local")]
+    [InlineData("0.0.0.0", "unspecified")]
+    [InlineData("224.0.0.1", "multicast")]
+    [InlineData("::1", "loopback")]
+    [InlineData("::", "unspecified")]
+    [InlineData("fe80::1", "link-local")]
+    [InlineData("fd00::1", "unique local")]
+    [InlineData("ff02::1", "multicast")]
+    [InlineData("::ffff:169.254.169.254", "metadata")]
+    [InlineData("::ffff:10.0.0.1", "RFC 1918")]
+    [InlineData("64:ff9b::a9fe:a9fe", "NAT64")]
+    public void NonPublicAddressesAreRefusedWithTheirRange(string address, string fragment)
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*")]);
+        var ip = IPAddress.Parse(address);
+        policy.Pin(H("x.test"), [ip]);
+        var d = policy.CheckDestination(H("x.test"), ip);
+        Assert.False(d.Allowed);
+        Assert.Contains(fragment, d.Reason, StringComparison.Ordinal);
+        Assert.False(policy.CheckDestination(HostName.FromAddress(ip), ip).Allowed);
+    }
+
+    [Fact]
+    public void AddHostMakesLoopbackLegalForThatNameOnly()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*")]);
+        policy.AddHost(H("db.test"), IPAddress.Loopback);
+        Assert.True(policy.CheckDestination(H("db.test"), IPAddress.Loopback).Allowed);
+        Assert.True(policy.CheckDestination(H("db.test"), IPAddress.Parse("::ffff:127.0.0.1")).Allowed);
+        Assert.False(policy.CheckDestination(H("other.test"), IPAddress.Loopback).Allowed);
+    }
+
+    [Fact]
+    public void AllowPrivateStillRequiresPinning()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*")], allowPrivate: true);
+        policy.Pin(H("api.test"), [IPAddress.Parse("10.0.0.2")]);
+        Assert.True(policy.CheckDestination(H("api.test"), IPAddress.Parse("10.0.0.2")).Allowed);
+        var d = policy.CheckDestination(H("api.test"), IPAddress.Parse("10.0.0.3"));
+        Assert.False(d.Allowed);
+        Assert.Contains("resolves to 10.0.0.2", d.Reason, StringComparison.Ordinal);
+        Assert.Contains("not resolved", policy.CheckDestination(H("never.test"), IPAddress.Parse("10.0.0.3")).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PassthroughOnlyToAddressesOfAllowedNames()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("ok.test")], allowPrivate: true);
+        policy.Pin(H("ok.test"), [IPAddress.Parse("10.0.0.5")]);
+        policy.Pin(H("no.test"), [IPAddress.Parse("10.0.0.6")]);
+        Assert.True(policy.CheckPassthrough(IPAddress.Parse("10.0.0.5"), out var name).Allowed);
+        Assert.Equal("ok.test", name!.Value);
+        Assert.False(policy.CheckPassthrough(IPAddress.Parse("10.0.0.6"), out _).Allowed);
+        Assert.False(policy.CheckPassthrough(IPAddress.Parse("10.0.0.7"), out _).Allowed);
+    }
+
+    [Fact]
+    public void SecretParsesValueFromArgumentOrEnvironment()
+    {
+        var a = SecretSpec.Parse("API_KEY=s3cr@t@api.test,*.api.test");
+        Assert.Equal("s3cr@t", a.Value);
+        Assert.Equal(["api.test", "*.api.test"], a.Hosts.Select(h => h.Value));
+        var b = SecretSpec.Parse("API_KEY@api.test", n => n == "API_KEY" ? "from-env" : null);
+        Assert.Equal("from-env", b.Value);
+        var missing = Assert.Throws<FormatException>(() => SecretSpec.Parse("NOPE@api.test", _ => null));
+        Assert.Contains("environment variable NOPE is not set", missing.Message, StringComparison.Ordinal);
+        Assert.Throws<FormatException>(() => SecretSpec.Parse("API_KEY=x"));
+        Assert.DoesNotContain("s3cr@t", a.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PlaceholdersArePerSecretAndWellFormed()
+    {
+        var secrets = SandboxSecrets.Create([SecretSpec.Parse("A=1@a.test"), SecretSpec.Parse("B=2@b.test")]);
+        var env = secrets.GuestEnvironment;
+        Assert.Matches("^SANDBOX_SECRET_[0-9a-f]{32}$", env["A"]);
+        Assert.NotEqual(env["A"], env["B"]);
+        var found = new HashSet<SandboxSecrets.Entry>();
+        secrets.FindPlaceholders($"Bearer {env["B"]} and SANDBOX_SECRET_notours", found);
+        Assert.Equal("B", Assert.Single(found).Name);
+        Assert.DoesNotContain("=2", secrets.Entries[1].ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HookPathIsPrefixWithoutStarAndGlobWithIt()
+    {
+        Assert.True(HookRule.PathMatches("/v1", "/v1/chat"));
+        Assert.True(HookRule.PathMatches("/v1", "/v1"));
+        Assert.False(HookRule.PathMatches("/v1", "/v10"));
+        Assert.True(HookRule.PathMatches("/v1/*/stream", "/v1/abc/def/stream"));
+        Assert.False(HookRule.PathMatches("/v1/*/stream", "/v1/abc/streams"));
+    }
+
+    [Fact]
+    public void BodyRewriterReplacesBytes()
+    {
+        var rewriter = new BodyRewriter([new BodyReplacement("cat", "dog"), new BodyReplacement("dog", "bird")]);
+        Assert.Equal("bird bird", Encoding.UTF8.GetString(rewriter.Apply("cat dog"u8)));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x16, 0x03, 0x01 }, "Tls")]
+    [InlineData(new byte[] { (byte)'G', (byte)'E', (byte)'T', (byte)' ' }, "Http")]
+    [InlineData(new byte[] { (byte)'G', (byte)'E' }, null)]
+    [InlineData(new byte[] { (byte)'h', (byte)'i' }, "Other")]
+    [InlineData(new byte[] { (byte)'S', (byte)'S', (byte)'H', (byte)'-' }, "Other")]
+    public void SnifferClassifiesFirstBytes(byte[] bytes, string? expected) =>
+        Assert.Equal(expected, ProtocolSniffer.Classify(new ReadOnlySequence<byte>(bytes))?.ToString());
+}

@@ -15,7 +15,7 @@ public sealed partial class Sandbox
         var request = new ExecRequest
         {
             Argv = spec.Argv,
-            Env = spec.Env,
+            Env = WithSandboxEnvironment(spec.Env),
             WorkingDir = spec.WorkingDir,
             CreateWorkingDir = spec.CreateWorkingDir,
             User = spec.User,
@@ -26,6 +26,18 @@ public sealed partial class Sandbox
             KillGraceMs = (int)spec.KillGrace.TotalMilliseconds,
         };
         return new ExecSession(await OpenAsync(request, cancellationToken), spec);
+    }
+
+    /// <summary>The sealed network's variables (secret placeholders, CA) first, so the command's own settings win.</summary>
+    private IReadOnlyList<string> WithSandboxEnvironment(IReadOnlyList<string> env)
+    {
+        if (_networking is null)
+        {
+            return env;
+        }
+
+        var own = env.Select(e => e.Split('=', 2)[0]).ToHashSet(StringComparer.Ordinal);
+        return [.. _networking.GuestEnvironment.Where(e => !own.Contains(e.Split('=', 2)[0])), .. env];
     }
 
     /// <summary>

@@ -60,9 +60,13 @@ public sealed partial class Sandbox
         {
             await _connection.DisposeAsync();
             await _vm.DisposeAsync();
-            if (_network is not null)
+            // After the VM: QEMU inside keeps the namespace alive until it exits.
+            if (_networking is not null)
             {
-                // After the VM: QEMU inside keeps the namespace alive until it exits.
+                await _networking.DisposeAsync();
+            }
+            else if (_network is not null)
+            {
                 await _network.DisposeAsync();
             }
 

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Matchlock.Core.Images;
 using Matchlock.Core.Kernel;
+using Matchlock.Core.Network;
 using Matchlock.Core.Network.Plumbing;
+using Matchlock.Core.Network.Policy;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Messages;
@@ -18,11 +20,15 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly MuxConnection _connection;
     private readonly string _vmDir;
     private readonly SandboxNetwork? _network;
+    private readonly SandboxNetworking? _networking;
     private int _disposed;
 
-    private Sandbox(string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice, SandboxNetwork? network)
+    private Sandbox(
+        string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
+        SandboxNetwork? network, SandboxNetworking? networking)
     {
         _network = network;
+        _networking = networking;
         Id = id;
         _vmDir = vmDir;
         Spec = spec;
@@ -51,6 +57,9 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     public int VmmPid => _vm.Pid;
 
+    /// <summary>The sealed network (policy, events, secrets); null with <see cref="SandboxSpec.NoNetwork"/>.</summary>
+    public SandboxNetworking? Networking => _networking;
+
     /// <summary>Boots a sandbox and waits until its guest serves requests.</summary>
     /// <exception cref="ImageNotFoundException">The image is not in the local store.</exception>
     /// <exception cref="SandboxException">The VM could not start or never became ready; nothing is left behind.</exception>
@@ -74,12 +83,18 @@ public sealed partial class Sandbox : IAsyncDisposable
         IVmInstance? vm = null;
         MuxConnection? connection = null;
         SandboxNetwork? network = null;
+        SandboxNetworking? networking = null;
         try
         {
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
             if (spec.NetworkFactory is { } makeNetwork)
             {
                 network = await makeNetwork(id, cancellationToken);
+            }
+            else if (!spec.NoNetwork)
+            {
+                networking = await SandboxNetworking.CreateAsync(id, vmDir, spec.Network, cancellationToken);
+                network = networking.Plumbing;
             }
 
             var upper = Path.Combine(vmDir, "upper.ext4");
@@ -111,7 +126,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network);
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking);
             await sandbox.ConfigureAsync(cancellationToken);
             // The guest reports its phases and their total; older guests only the phases.
             var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
@@ -149,7 +164,11 @@ public sealed partial class Sandbox : IAsyncDisposable
                 await vm.DisposeAsync();
             }
 
-            if (network is not null)
+            if (networking is not null)
+            {
+                await networking.DisposeAsync();
+            }
+            else if (network is not null)
             {
                 await network.DisposeAsync();
             }
@@ -208,6 +227,12 @@ public sealed partial class Sandbox : IAsyncDisposable
             CpuMax = Spec.CpuMax(),
             Network = _network?.GuestConfiguration,
             DnsServers = _network is null ? [] : [_network.Options.Gateway.ToString()],
+            // The addresses the sandbox DNS gives too (a loopback mapping appears as its guest stand-in).
+            Hosts = _networking is null
+                ? []
+                : [.. Spec.Network.AddHosts.Select(kv => HostName.Parse(kv.Key)).Distinct()
+                    .SelectMany(h => _networking.Policy.StaticAddresses(h).Select(a => new HostEntry(h.Value, a.ToString())))],
+            CaCertificatePem = _networking?.CaCertificatePem,
         };
         await RequestAsync(request, cancellationToken);
     }

@@ -36,6 +36,25 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Loopback_add_hosts_reach_the_guest_as_a_stand_in_the_proxy_dials_back_to_loopback()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("api.test")]);
+        var api = HostName.Parse("api.test");
+        policy.AddHost(api, IPAddress.Loopback);
+        policy.AddHost(HostName.Parse("db.test"), IPAddress.Parse("10.1.2.3"));
+
+        var guestSees = Assert.Single(policy.StaticAddresses(api));
+        Assert.Equal(IPAddress.Parse("198.18.0.1"), guestSees);
+        Assert.True(policy.CheckDestination(api, guestSees).Allowed);
+        Assert.Equal(IPAddress.Loopback, policy.UpstreamAddress(guestSees));
+        // Other mappings are given as they are; unknown addresses are dialled unchanged.
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], policy.StaticAddresses(HostName.Parse("db.test")));
+        Assert.Equal(IPAddress.Parse("198.18.0.9"), policy.UpstreamAddress(IPAddress.Parse("198.18.0.9")));
+        // The stand-in is legal only for its name.
+        Assert.False(policy.CheckDestination(HostName.Parse("db.test"), guestSees).Allowed);
+    }
+
+    [Fact]
     public void IPv6HostHasBracketsInUris() => Assert.Equal("[::1]", H("::1").UriHost);
 
     [Theory]

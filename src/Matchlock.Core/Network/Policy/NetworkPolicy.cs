@@ -36,6 +36,9 @@ public sealed class NetworkPolicy
     private readonly Dictionary<HostName, List<IPAddress>> _pins = [];
     private readonly Dictionary<HostName, List<IPAddress>> _addHosts = [];
 
+    // Guest-visible stand-ins for add-host loopback addresses (see AddHost), and what they stand for.
+    private readonly Dictionary<IPAddress, IPAddress> _aliases = [];
+
     public NetworkPolicy(bool intercept, IEnumerable<HostPattern>? allow = null, bool allowPrivate = false)
     {
         Intercept = intercept;
@@ -122,13 +125,40 @@ public sealed class NetworkPolicy
     /// A static mapping (<c>--add-host name:ip</c>). The guest's resolver answers it, and it makes
     /// this address legal for this name even when it is private or loopback.
     /// </summary>
+    /// <remarks>
+    /// A loopback address cannot be given to the guest as is (there it means the guest itself), so
+    /// the guest gets a stand-in from 198.18.0.0/15 (RFC 2544, never routed) that leaves through
+    /// its NIC to our proxy, which dials the real address (<see cref="UpstreamAddress"/>). That is
+    /// how a sandbox reaches a service on the host's loopback — only when mapped explicitly.
+    /// </remarks>
     public void AddHost(HostName name, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(address);
+        address = Normalize(address);
         lock (_gate)
         {
-            AddAddress(_addHosts, name, Normalize(address));
+            if (IPAddress.IsLoopback(address))
+            {
+                var existing = _aliases.FirstOrDefault(kv => kv.Value.Equals(address)).Key;
+                var n = _aliases.Count + 1;
+                var alias = existing ?? new IPAddress([198, 18, (byte)(n >> 8), (byte)(n & 0xff)]);
+                _aliases[alias] = address;
+                address = alias;
+            }
+
+            AddAddress(_addHosts, name, address);
+        }
+    }
+
+    /// <summary>The address to dial for a guest-visible one: the real loopback address behind an add-host stand-in, else the same.</summary>
+    public IPAddress UpstreamAddress(IPAddress guestAddress)
+    {
+        ArgumentNullException.ThrowIfNull(guestAddress);
+        var normalized = Normalize(guestAddress);
+        lock (_gate)
+        {
+            return _aliases.TryGetValue(normalized, out var real) ? real : guestAddress;
         }
     }
 
@@ -193,7 +223,9 @@ public sealed class NetworkPolicy
         bool mapped;
         lock (_gate)
         {
-            mapped = _addHosts.TryGetValue(host, out var statics) && statics.Contains(address);
+            // The stand-in of a loopback mapping, or (only reachable from the host side) the real address.
+            mapped = _addHosts.TryGetValue(host, out var statics)
+                && (statics.Contains(address) || statics.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(address)));
             if (!mapped)
             {
                 if (host.IsIPAddress)
@@ -240,7 +272,7 @@ public sealed class NetworkPolicy
         {
             foreach (var (host, list) in _addHosts)
             {
-                if (list.Contains(destination))
+                if (list.Contains(destination) || list.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(destination)))
                 {
                     name = host;
                     return PolicyDecision.Allow($"{destination} is mapped to {host} by --add-host");

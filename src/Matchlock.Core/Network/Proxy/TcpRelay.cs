@@ -1,3 +1,4 @@
+using System.Net;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -27,12 +28,13 @@ internal sealed class TcpRelay(NetworkPolicy policy, EventPublisher events)
             return;
         }
 
-        using var upstream = new Socket(destination.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var dial = new IPEndPoint(policy.UpstreamAddress(destination.Address), destination.Port);
+        using var upstream = new Socket(dial.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
             timeout.CancelAfter(ConnectTimeout);
-            await upstream.ConnectAsync(destination, timeout.Token);
+            await upstream.ConnectAsync(dial, timeout.Token);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {

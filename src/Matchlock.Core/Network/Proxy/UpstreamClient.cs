@@ -88,10 +88,10 @@ internal sealed class UpstreamClient : IDisposable
             throw new HttpRequestException($"refused: {decision.Reason}");
         }
 
-        var socket = new Socket(target.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(_policy.UpstreamAddress(target.Address).AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(target.Address, context.DnsEndPoint.Port), cancellationToken);
+            await socket.ConnectAsync(new IPEndPoint(_policy.UpstreamAddress(target.Address), context.DnsEndPoint.Port), cancellationToken);
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch

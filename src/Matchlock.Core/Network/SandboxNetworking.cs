@@ -81,7 +81,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         var secretSpecs = spec.Secrets.Select(s => SecretSpec.Parse(s)).ToList();
         var addHosts = spec.AddHosts.Select(kv => KeyValuePair.Create(HostName.Parse(kv.Key), kv.Value)).ToList();
-        var policy = NetworkPolicy.FromFlags(spec.AllowHosts, secretSpecs, hasHooks: false, spec.Intercept, addHosts);
+        var policy = NetworkPolicy.FromFlags(spec.AllowHosts, secretSpecs, hasHooks: spec.Hooks.Count > 0, spec.Intercept, addHosts);
         var secrets = SandboxSecrets.Create(secretSpecs);
         var resolve = spec.DnsServers.Count > 0
             ? DnsResolvers.Upstream([.. spec.DnsServers.Select(a => new IPEndPoint(a, 53))], UpstreamDnsTimeout)
@@ -113,6 +113,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
                 {
                     Policy = policy,
                     Secrets = secrets,
+                    Hooks = spec.Hooks,
                     Authority = authority,
                     UpstreamCaFile = spec.UpstreamCaFile,
                     Events = events,

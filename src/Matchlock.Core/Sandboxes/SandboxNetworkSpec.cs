@@ -30,8 +30,11 @@ public sealed record SandboxNetworkSpec
     /// <summary>Extra CA (PEM) trusted for upstream TLS (<c>--upstream-ca</c>): corporate proxies, test servers.</summary>
     public string? UpstreamCaFile { get; init; }
 
-    /// <summary>Interception is on with any allow-list entry, secret or <see cref="Intercept"/>.</summary>
-    public bool Intercepting => Intercept || AllowHosts.Count > 0 || Secrets.Count > 0;
+    /// <summary>Rule-based hooks the proxy applies (REFERENCE "Hook rules"); any rule turns interception on.</summary>
+    public IReadOnlyList<Network.Policy.HookRule> Hooks { get; init; } = [];
+
+    /// <summary>Interception is on with any allow-list entry, secret, hook or <see cref="Intercept"/>.</summary>
+    public bool Intercepting => Intercept || AllowHosts.Count > 0 || Secrets.Count > 0 || Hooks.Count > 0;
 
     /// <summary>Splits repeatable, comma-separated flag values into trimmed non-empty items.</summary>
     public static IReadOnlyList<string> SplitList(IEnumerable<string>? values) =>

@@ -65,7 +65,7 @@ public sealed record SandboxSpec
             throw new ArgumentException($"--disk-size must be between 16 and 16777216 MB; got {DiskSizeMb}");
         }
 
-        if (NoNetwork && (Network.AllowHosts.Count > 0 || Network.Secrets.Count > 0 || Network.Intercept))
+        if (NoNetwork && Network.Intercepting)
         {
             throw new ArgumentException("--no-network gives the VM no network interface; it cannot be combined with --allow-host, --secret or --network-intercept");
         }

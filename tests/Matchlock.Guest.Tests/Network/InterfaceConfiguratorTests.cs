@@ -68,16 +68,16 @@ public sealed partial class InterfaceConfiguratorTests
         Assert.Throws<ArgumentException>(() => InterfaceConfigurator.Apply(new GuestNetworkConfig { Address = "10.77.0.2", PrefixLength = 30, Gateway = "x" }));
     }
 
+    /// <summary>
+    /// Runs a shell command through the guest's own spawner: this test process runs the guest's
+    /// reaper (waitpid on any child), which would steal the exit status from System.Diagnostics.Process
+    /// and make the runtime abort ("Error while reaping child").
+    /// </summary>
     private static string Run(string command)
     {
-        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(command);
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{command}: {error}");
+        using var child = ProcessTestSupport.NewSpawner().Spawn(ProcessTestSupport.Shell(command));
+        var (status, output, error) = ProcessTestSupport.RunToEndAsync(child).GetAwaiter().GetResult();
+        Assert.True(status.ExitCode == 0, $"{command}: {error}");
         return output;
     }
 

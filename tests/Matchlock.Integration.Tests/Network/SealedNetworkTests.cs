@@ -37,6 +37,9 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
 
     public string? SkipReason { get; private set; }
 
+    /// <summary>Completed by the SSE test to let the upstream send its second event.</summary>
+    public TaskCompletionSource SseGate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public async ValueTask InitializeAsync()
     {
         await _home.InitializeAsync();
@@ -75,10 +78,31 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
             });
         }));
         _upstream = builder.Build();
+        _upstream.UseWebSockets();
         _upstream.Run(async ctx =>
         {
             var r = ctx.Request;
             Received.Enqueue($"{r.Method} {r.Host} {r.Path}{r.QueryString} | {r.Headers.Authorization}");
+            if (r.Path == "/ws" && ctx.WebSockets.IsWebSocketRequest)
+            {
+                using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
+                var buffer = new byte[4096];
+                var message = await ws.ReceiveAsync(buffer, CancellationToken.None);
+                await ws.SendAsync(buffer.AsMemory(0, message.Count), message.MessageType, true, CancellationToken.None);
+                await ws.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+                return;
+            }
+
+            if (r.Path == "/sse")
+            {
+                ctx.Response.ContentType = "text/event-stream";
+                await ctx.Response.WriteAsync("data: hello one\n\n");
+                await ctx.Response.Body.FlushAsync();
+                await SseGate.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                await ctx.Response.WriteAsync("data: hello two\n\n");
+                return;
+            }
+
             ctx.Response.ContentType = "text/plain";
             await ctx.Response.WriteAsync($"hello from {r.Host.Host} over {r.Protocol}\n");
         });
@@ -96,6 +120,11 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
                 Secrets = [$"API_KEY={SecretValue}@api.test"],
                 AddHosts = [.. new[] { "api.test", "other.test", "x.glob.test" }.Select(h => KeyValuePair.Create(h, IPAddress.Loopback))],
                 UpstreamCaFile = caFile,
+                Hooks =
+                [
+                    new HookRule { Name = "shout", Phase = HookPhase.After, Action = HookAction.Mutate, Path = "/sse", BodyReplacements = [new BodyReplacement("hello", "HOWDY")] },
+                    new HookRule { Name = "no-admin", Phase = HookPhase.Before, Action = HookAction.Block, Path = "/admin" },
+                ],
             },
         };
         var env = SandboxEnvironment.CreateDefault() with
@@ -228,5 +257,58 @@ public sealed class SealedNetworkTests(SealedNetworkFixture net) : IClassFixture
         Assert.EndsWith("403", metadata.Output.Trim(), StringComparison.Ordinal);
         var ip = await net.ShAsync("curl -sS -m 10 -w '\\n%{http_code}' http://192.0.2.10/");
         Assert.EndsWith("403", ip.Output.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Server_sent_events_arrive_one_by_one_with_the_hook_transform_applied()
+    {
+        net.Ensure();
+        var ct = TestContext.Current.CancellationToken;
+        await using var session = await net.Sandbox.StartExecAsync(
+            new ExecSpec { Argv = ["curl", "-sS", "-N", Url("api.test", "/sse")], Env = ["PATH=/usr/bin:/bin"] }, ct);
+        var reader = new StreamReader(session.Stdout);
+        // The first event must arrive while the upstream still holds the second back: not buffered.
+        var first = await reader.ReadLineAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct);
+        Assert.Equal("data: HOWDY one", first);
+        net.SseGate.TrySetResult();
+        var rest = await reader.ReadToEndAsync(ct);
+        Assert.Contains("data: HOWDY two", rest, StringComparison.Ordinal);
+        Assert.Equal(0, (await session.WaitAsync(ct)).ExitCode);
+    }
+
+    [Fact]
+    public async Task A_websocket_echo_goes_through_the_proxy_and_block_hooks_answer_403()
+    {
+        net.Ensure();
+        // No WebSocket client in the image: a hand-made upgrade and one masked text frame over Python's ssl.
+        var script = $$"""
+            import base64, os, socket, ssl
+            ctx = ssl.create_default_context()
+            s = ctx.wrap_socket(socket.create_connection(("api.test", {{net.Port}})), server_hostname="api.test")
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(("GET /ws HTTP/1.1\r\nHost: api.test:{{net.Port}}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(1)
+            print(head.split(b"\r\n")[0].decode())
+            payload = b"ping through the sandbox"
+            mask = os.urandom(4)
+            s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            frame = s.recv(2)
+            n = frame[1] & 0x7f
+            data = b""
+            while len(data) < n:
+                data += s.recv(n - len(data))
+            print(data.decode())
+            """;
+        var ws = await net.ShAsync($"python3 - <<'EOF'\n{script}\nEOF");
+        Assert.True(ws.Code == 0, ws.Output);
+        Assert.Contains("101", ws.Output, StringComparison.Ordinal);
+        Assert.Contains("ping through the sandbox", ws.Output, StringComparison.Ordinal);
+
+        var admin = await net.ShAsync($"curl -sS -w '\n%{{http_code}}' {Url("api.test", "/admin")}");
+        Assert.EndsWith("403", admin.Output.Trim(), StringComparison.Ordinal);
+        Assert.DoesNotContain(net.Received, line => line.Contains("/admin", StringComparison.Ordinal));
     }
 }

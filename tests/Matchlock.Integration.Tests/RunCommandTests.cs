@@ -205,6 +205,9 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
         var run = home.RunAsync(["run", "--image", "busybox", "--", "sh", "-c", "echo started; sleep 300"],
             started: p => cli = p, stdoutSink: new SignalingStream("started", started));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
+        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+        var netns = "/var/run/netns/matchlock-" + vmId;
+        Assert.True(File.Exists(netns), $"the run's network namespace {netns} should exist while it runs");
         Assert.Equal(0, Interop.Kill(cli!.Id, 9));
         await run;
 
@@ -217,10 +220,12 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
 
         Assert.Empty(home.QemuProcesses());
 
-        // The next run sweeps the dead owner's directory.
+        // The next run sweeps the dead owner's directory and its network namespace (tap and
+        // nftables table live inside it and go with it).
         var next = await Run("--", "true");
         Assert.True(next.ExitCode == 0, next.ToString());
         home.AssertNothingLeft();
+        Assert.False(File.Exists(netns), $"{netns} was left behind by the killed run");
     }
 
     [Theory]

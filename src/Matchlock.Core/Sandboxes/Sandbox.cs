@@ -68,8 +68,8 @@ public sealed partial class Sandbox : IAsyncDisposable
         spec.Validate();
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
-        StaleVmSweeper.Sweep(env.VmsDir);
-        await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken);
+        var swept = StaleVmSweeper.Sweep(env.VmsDir);
+        await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken, swept);
 
         var image = env.Images.Resolve(spec.Image);
         var kernel = env.Kernels.Find();

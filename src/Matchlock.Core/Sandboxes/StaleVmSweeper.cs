@@ -9,11 +9,13 @@ namespace Matchlock.Core.Sandboxes;
 /// </summary>
 internal static class StaleVmSweeper
 {
-    public static void Sweep(string vmsDir)
+    /// <summary>Removes dead owners' VMs; returns their ids (their network namespaces are dead too: <see cref="SweepNetworksAsync"/>).</summary>
+    public static IReadOnlyList<string> Sweep(string vmsDir)
     {
+        var removed = new List<string>();
         if (!Directory.Exists(vmsDir))
         {
-            return;
+            return removed;
         }
 
         foreach (var dir in Directory.EnumerateDirectories(vmsDir))
@@ -25,6 +27,7 @@ internal static class StaleVmSweeper
             }
 
             KillOrphanedVmm(dir, id);
+            removed.Add(id);
             try
             {
                 Directory.Delete(dir, recursive: true);
@@ -34,6 +37,8 @@ internal static class StaleVmSweeper
                 // Another process is sweeping the same directory; it will finish the job.
             }
         }
+
+        return removed;
     }
 
     /// <summary>
@@ -43,9 +48,15 @@ internal static class StaleVmSweeper
     /// MATCHLOCK_HOME (namespaces are host-wide), so it is left alone while young, and removed
     /// only once old and empty (no process inside; <see cref="SandboxNetwork.SweepAsync"/> checks).
     /// </summary>
-    public static Task<IReadOnlyList<string>> SweepNetworksAsync(string vmsDir, CancellationToken cancellationToken) =>
+    /// <param name="removed">Ids <see cref="Sweep"/> just removed: dead, although their records are gone.</param>
+    public static Task<IReadOnlyList<string>> SweepNetworksAsync(string vmsDir, CancellationToken cancellationToken, IReadOnlyCollection<string>? removed = null) =>
         SandboxNetwork.SweepAsync(id =>
         {
+            if (removed?.Contains(id) == true)
+            {
+                return false;
+            }
+
             var dir = Path.Combine(vmsDir, id);
             if (Directory.Exists(dir))
             {

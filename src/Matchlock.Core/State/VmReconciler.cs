@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Globalization;
+using Matchlock.Core.Network.Plumbing;
+
+namespace Matchlock.Core.State;
+
+/// <summary>What <see cref="VmReconciler.RemoveAsync"/> did: removed, or what is still held.</summary>
+/// <param name="Leftovers">Resources that could not be released; empty when the record was deleted.</param>
+public sealed record VmRemoval(string Id, IReadOnlyList<string> Leftovers)
+{
+    public bool Removed => Leftovers.Count == 0;
+}
+
+/// <summary>
+/// Releases what a VM whose owner is gone still holds (DESIGN D9, <c>rm</c>/<c>prune</c>), in
+/// dependency order: the VMM (it keeps the namespace and disks in use), the network namespace,
+/// the files; then the record. A record is deleted only when everything is released, so a failed
+/// release can be retried (as root, say) and is never forgotten.
+/// </summary>
+public static class VmReconciler
+{
+    /// <summary>Releases and forgets one VM; refuses a VM whose owner still runs.</summary>
+    /// <exception cref="VmStateException">Unknown id, or its owner is alive.</exception>
+    public static async Task<VmRemoval> RemoveAsync(VmStateStore store, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var vm = store.GetRequired(id);
+        if (vm.Status.NeedsOwner())
+        {
+            throw new VmStateException($"{id} is {vm.Status.Name()} (owner pid {vm.OwnerPid}); stop it first (Ctrl-C its `matchlock run`, or kill {vm.OwnerPid})");
+        }
+
+        var leftovers = new List<string>();
+        var resources = store.Resources(id);
+        foreach (var r in resources.Where(r => r.Kind == VmResourceKind.QemuPid))
+        {
+            if (KillVmm(r.Value, id) is { } left)
+            {
+                leftovers.Add(left);
+            }
+        }
+
+        // A VMM still running keeps the namespace and the disks busy: release nothing more.
+        if (leftovers.Count == 0)
+        {
+            foreach (var r in resources.Where(r => r.Kind == VmResourceKind.Netns))
+            {
+                if (await RemoveNamespaceAsync(r.Value, id, cancellationToken) is { } left)
+                {
+                    leftovers.Add(left);
+                }
+            }
+
+            foreach (var r in resources.Where(r => r.Kind is VmResourceKind.Disk or VmResourceKind.Socket))
+            {
+                if (DeleteFile(r.Value) is { } left)
+                {
+                    leftovers.Add(left);
+                }
+            }
+
+            if (DeleteDirectory(vm.VmDir) is { } dirLeft)
+            {
+                leftovers.Add(dirLeft);
+            }
+        }
+
+        if (leftovers.Count > 0)
+        {
+            return new VmRemoval(id, leftovers);
+        }
+
+        if (vm.RecordedStatus != VmStatus.Cleaned)
+        {
+            store.Transition(id, VmStatus.Cleaned);
+        }
+
+        store.Delete(id);
+        return new VmRemoval(id, []);
+    }
+
+    /// <summary>Kills the recorded VMM only when its command line names this VM (a PID may have been reused).</summary>
+    private static string? KillVmm(string pidText, string id)
+    {
+        if (!int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+        {
+            return null;
+        }
+
+        string cmdline;
+        try
+        {
+            cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // gone
+        }
+
+        if (!cmdline.Contains(id, StringComparison.Ordinal))
+        {
+            return null; // the PID now belongs to someone else
+        }
+
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+            if (process.WaitForExit(5000))
+            {
+                return null;
+            }
+        }
+        catch (ArgumentException)
+        {
+            return null; // exited meanwhile
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or UnauthorizedAccessException)
+        {
+            return $"QEMU pid {pid} (cannot kill it: {ex.Message})";
+        }
+
+        return $"QEMU pid {pid} (still running 5 s after SIGKILL)";
+    }
+
+    private static async Task<string?> RemoveNamespaceAsync(string name, string id, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(SandboxNetwork.NetnsDir, name);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        // The sweep removes only namespaces with no process inside, and only this VM's.
+        var vmId = name.StartsWith(SandboxNetwork.NamePrefix, StringComparison.Ordinal) ? name[SandboxNetwork.NamePrefix.Length..] : name;
+        await SandboxNetwork.SweepAsync(other => other != vmId || vmId != id, cancellationToken);
+        return File.Exists(path) ? $"network namespace {name} (a process is still inside, or removing it needs root: `sudo ip netns del {name}`)" : null;
+    }
+
+    private static string? DeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"{path} ({ex.Message})";
+        }
+    }
+
+    private static string? DeleteDirectory(string dir)
+    {
+        try
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"{dir} ({ex.Message})";
+        }
+    }
+}

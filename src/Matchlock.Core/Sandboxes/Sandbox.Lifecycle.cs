@@ -36,6 +36,23 @@ public sealed partial class Sandbox
         }
     }
 
+    /// <summary>Stopped, and with <c>--rm</c> cleaned and forgotten once its directory is gone; never throws.</summary>
+    private void RecordStopped()
+    {
+        if (_state is null)
+        {
+            return;
+        }
+
+        _state.Stopped();
+        if (Spec.RemoveOnDispose && !System.IO.Directory.Exists(_vmDir) && (_network is null || !File.Exists(_network.NamespacePath)))
+        {
+            _state.CleanedAndForgotten();
+        }
+
+        _state.Dispose();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -43,6 +60,7 @@ public sealed partial class Sandbox
             return;
         }
 
+        _state?.Stopping();
         try
         {
             if (Spec.RemoveOnDispose)
@@ -74,6 +92,8 @@ public sealed partial class Sandbox
             {
                 TryDeleteDirectory(_vmDir);
             }
+
+            RecordStopped();
         }
     }
 }

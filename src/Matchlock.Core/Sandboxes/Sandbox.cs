@@ -4,6 +4,7 @@ using Matchlock.Core.Kernel;
 using Matchlock.Core.Network;
 using Matchlock.Core.Network.Plumbing;
 using Matchlock.Core.Network.Policy;
+using Matchlock.Core.State;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Messages;
@@ -21,6 +22,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly string _vmDir;
     private readonly SandboxNetwork? _network;
     private readonly SandboxNetworking? _networking;
+    private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
 
     private Sandbox(
@@ -70,6 +72,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         var swept = StaleVmSweeper.Sweep(env.VmsDir);
         await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken, swept);
+        SandboxStateRecorder.ForgetSwept(env.StatePath, swept);
 
         var image = env.Images.Resolve(spec.Image);
         var kernel = env.Kernels.Find();
@@ -84,9 +87,24 @@ public sealed partial class Sandbox : IAsyncDisposable
         MuxConnection? connection = null;
         SandboxNetwork? network = null;
         SandboxNetworking? networking = null;
+        SandboxStateRecorder? state = null;
         try
         {
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
+
+            // State (DESIGN D9): registered before anything is acquired, each resource recorded before it exists.
+            state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
+                id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
+                spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
+            if (spec.NetworkFactory is not null || !spec.NoNetwork)
+            {
+                state?.AddResource(VmResourceKind.Netns, SandboxNetwork.NamePrefix + id);
+            }
+
+            state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
+            state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "chan.sock"));
+            state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "qmp.sock"));
+
             if (spec.NetworkFactory is { } makeNetwork)
             {
                 network = await makeNetwork(id, cancellationToken);
@@ -119,6 +137,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 Network = network?.Attachment,
             };
             vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
+            state?.AddResource(VmResourceKind.QemuPid, vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var vmmStarted = clock.Elapsed;
 
             connection = new MuxConnection(vm.Channel, isHost: true);
@@ -149,10 +168,13 @@ public sealed partial class Sandbox : IAsyncDisposable
                 File.Delete(upper);
             }
 
+            state?.Running();
+            sandbox._state = state;
             return sandbox;
         }
         catch (Exception ex)
         {
+            state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
             var consoleTail = vm?.ReadConsoleTail(30);
             if (connection is not null)
             {
@@ -174,6 +196,12 @@ public sealed partial class Sandbox : IAsyncDisposable
             }
 
             TryDeleteDirectory(vmDir);
+            if (!System.IO.Directory.Exists(vmDir))
+            {
+                state?.CleanedAndForgotten();
+            }
+
+            state?.Dispose();
             if (ex is OperationCanceledException or ImageNotFoundException)
             {
                 throw;

@@ -20,6 +20,9 @@ public sealed record SandboxEnvironment
 
     public required string CacheDir { get; init; }
 
+    /// <summary>The VM state database (<c>state.db</c>); null keeps no state (tests, embedders).</summary>
+    public string? StatePath { get; init; }
+
     /// <summary>The defaults: <see cref="MatchlockPaths"/>, QEMU microvm, Debian's cloud kernel.</summary>
     public static SandboxEnvironment CreateDefault() => new()
     {
@@ -29,5 +32,6 @@ public sealed record SandboxEnvironment
         GuestBinaryPath = GuestBinary.Locate,
         VmsDir = MatchlockPaths.VmsDir,
         CacheDir = MatchlockPaths.CacheDir,
+        StatePath = State.VmStateStore.DefaultPath,
     };
 }

@@ -1,0 +1,119 @@
+using Matchlock.Core.Network.Plumbing;
+using Microsoft.Data.Sqlite;
+
+namespace Matchlock.Core.State;
+
+/// <summary>
+/// What a <see cref="Sandboxes.Sandbox"/> writes to the state database during its life: the
+/// registration and resources while it starts (failures there fail the start: a VM nobody can
+/// find is a VM nobody reconciles), then its transitions. Transitions written while stopping
+/// never throw: if one is lost the record stays live-looking, <c>ls</c> shows it crashed once the
+/// owner is gone, and <c>prune</c> reconciles it.
+/// </summary>
+internal sealed class SandboxStateRecorder : IDisposable
+{
+    private readonly VmStateStore _store;
+    private readonly string _id;
+
+    private SandboxStateRecorder(VmStateStore store, string id)
+    {
+        _store = store;
+        _id = id;
+    }
+
+    /// <summary>Registers the VM in <see cref="VmStatus.Creating"/>; null when <paramref name="path"/> is null (state not kept).</summary>
+    public static SandboxStateRecorder? Register(string? path, VmRegistration vm)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        var store = VmStateStore.Open(path);
+        try
+        {
+            store.Register(vm);
+            return new SandboxStateRecorder(store, vm.Id);
+        }
+        catch (SqliteException ex)
+        {
+            store.Dispose();
+            throw new VmStateException($"cannot record {vm.Id} in the VM state database {path}: {ex.Message}", ex);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Forgets VMs the stale-VM sweep just removed (directory and VMM gone), unless their network
+    /// namespace is still there: then the record is what <c>prune</c> needs to find it.
+    /// </summary>
+    public static void ForgetSwept(string? path, IReadOnlyList<string> swept)
+    {
+        if (path is null || swept.Count == 0)
+        {
+            return;
+        }
+
+        using var store = VmStateStore.Open(path);
+        foreach (var id in swept)
+        {
+            if (File.Exists(Path.Combine(SandboxNetwork.NetnsDir, SandboxNetwork.NamePrefix + id)) || store.Get(id) is not { } vm)
+            {
+                continue;
+            }
+
+            if (vm.RecordedStatus != VmStatus.Cleaned)
+            {
+                store.Transition(id, VmStatus.Cleaned, "swept: its owner was gone");
+            }
+
+            store.Delete(id);
+        }
+    }
+
+    public void AddResource(VmResourceKind kind, string value) => _store.AddResource(_id, kind, value);
+
+    public void Running() => _store.Transition(_id, VmStatus.Running);
+
+    public void Failed(string reason) => TryTransition(VmStatus.Failed, reason);
+
+    public void Stopping() => TryTransition(VmStatus.Stopping, null);
+
+    public void Stopped() => TryTransition(VmStatus.Stopped, null);
+
+    /// <summary>Everything is released: record it, then forget the VM (<c>--rm</c>, or a failed start).</summary>
+    public void CleanedAndForgotten()
+    {
+        if (TryTransition(VmStatus.Cleaned, null))
+        {
+            try
+            {
+                _store.Delete(_id);
+            }
+            catch (Exception ex) when (ex is VmStateException or SqliteException)
+            {
+                // Left as a cleaned record; prune deletes it.
+            }
+        }
+    }
+
+    public void Dispose() => _store.Dispose();
+
+    private bool TryTransition(VmStatus to, string? reason)
+    {
+        try
+        {
+            _store.Transition(_id, to, reason);
+            return true;
+        }
+        catch (Exception ex) when (ex is VmStateException or SqliteException)
+        {
+            // See the class remarks: a lost transition shows as crashed and is reconciled by prune.
+            return false;
+        }
+    }
+}

@@ -144,7 +144,7 @@ public sealed class VmStateStore : IDisposable
         }
 
         using var tx = _connection.BeginTransaction(deferred: false);
-        var from = RecordedStatus(id, tx) ?? throw UnknownId(id);
+        var from = RecordedStatus(id, tx) ?? throw UnknownId(id, tx);
         if (!VmStatuses.CanMove(from, to))
         {
             throw new VmStateException($"{id} cannot go from {from.Name()} to {to.Name()}");
@@ -159,7 +159,7 @@ public sealed class VmStateStore : IDisposable
     public void AddResource(string id, VmResourceKind kind, string value)
     {
         using var tx = _connection.BeginTransaction(deferred: false);
-        _ = RecordedStatus(id, tx) ?? throw UnknownId(id);
+        _ = RecordedStatus(id, tx) ?? throw UnknownId(id, tx);
         Exec(tx, "INSERT OR IGNORE INTO resources(vm_id, kind, value) VALUES ($id, $k, $v)", ("$id", id), ("$k", KindName(kind)), ("$v", value));
         tx.Commit();
     }
@@ -266,9 +266,9 @@ public sealed class VmStateStore : IDisposable
         Exec(tx, "INSERT INTO lifecycle(vm_id, status, time, reason) VALUES ($id, $s, $t, $r)",
             ("$id", id), ("$s", status.Name()), ("$t", FormatTime(DateTimeOffset.UtcNow)), ("$r", reason));
 
-    private VmStateException UnknownId(string id)
+    private VmStateException UnknownId(string id, SqliteTransaction? tx = null)
     {
-        using var command = Command("SELECT id FROM vms ORDER BY created, id");
+        using var command = Command("SELECT id FROM vms ORDER BY created, id", tx);
         var known = new List<string>();
         using (var reader = command.ExecuteReader())
         {

@@ -2,6 +2,7 @@ using Matchlock.Core.Images;
 using Matchlock.Core.Images.Registry;
 using Matchlock.Core.Kernel;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Core.State;
 using Matchlock.Core.Vm;
 
 namespace Matchlock.Cli;
@@ -15,7 +16,7 @@ internal static class CliErrors
         {
             ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
-                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException => ex.Message,
+                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException => ex.Message,
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

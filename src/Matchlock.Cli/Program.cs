@@ -16,6 +16,10 @@ internal static class Program
             DiagnoseCommand.Create(),
             VersionCommand.Create(),
         };
+        foreach (var command in StateCommands.Create())
+        {
+            root.Subcommands.Add(command);
+        }
 
         // We handle SIGINT/SIGTERM ourselves: the first Ctrl-C goes to the command in the guest.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = null };

@@ -1,0 +1,242 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Matchlock.Core.State;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// The VM state commands (REFERENCE "CLI"): <c>list|ls</c>, <c>get</c>, <c>inspect</c>, <c>rm</c>,
+/// <c>prune</c>, <c>log</c>. They read and reconcile <c>state.db</c> (DESIGN D9); none of them
+/// needs the VM's owner.
+/// </summary>
+internal static class StateCommands
+{
+    public static IEnumerable<Command> Create() => [List(), Get(), Inspect(), Remove(), Prune(), Log()];
+
+    private static Command List()
+    {
+        var running = new Option<bool>("--running") { Description = "Only running VMs" };
+        var command = new Command("list", "List VMs: ID STATUS IMAGE CREATED PID") { running };
+        command.Aliases.Add("ls");
+        command.SetAction(parse => Guard(() =>
+        {
+            using var store = VmStateStore.Open();
+            var rows = store.List()
+                .Where(vm => !parse.GetValue(running) || vm.Status == VmStatus.Running)
+                .Select(vm => new[]
+                {
+                    vm.Id, vm.Status.Name(), vm.Image,
+                    vm.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                    vm.OwnerPid.ToString(CultureInfo.InvariantCulture),
+                })
+                .ToList();
+            Table.Write(Console.Out, ["ID", "STATUS", "IMAGE", "CREATED", "PID"], rows);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Get()
+    {
+        var id = new Argument<string>("id") { Description = "VM id (vm-xxxxxxxx)" };
+        var command = new Command("get", "Print a VM's state as JSON") { id };
+        command.SetAction(parse => Guard(() =>
+        {
+            using var store = VmStateStore.Open();
+            WriteJson(store, store.GetRequired(parse.GetValue(id)!), details: false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Inspect()
+    {
+        var id = new Argument<string>("id") { Description = "VM id (vm-xxxxxxxx)" };
+        var command = new Command("inspect", "Print a VM's state, resources and lifecycle history as JSON") { id };
+        command.SetAction(parse => Guard(() =>
+        {
+            using var store = VmStateStore.Open();
+            WriteJson(store, store.GetRequired(parse.GetValue(id)!), details: true);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Remove()
+    {
+        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.ZeroOrMore, Description = "VM ids to remove" };
+        var stopped = new Option<bool>("--stopped") { Description = "Remove every VM that is not running (stopped, failed, crashed)" };
+        var command = new Command("rm", "Remove VMs: release what they hold (VMM, network namespace, files), then their records") { ids, stopped };
+        command.SetAction(async (parse, ct) =>
+        {
+            var given = parse.GetValue(ids) ?? [];
+            if ((given.Length > 0) == parse.GetValue(stopped))
+            {
+                Console.Error.WriteLine("matchlock: rm takes VM ids or --stopped (not both)");
+                return ExitCodes.MatchlockError;
+            }
+
+            return await GuardAsync(async () =>
+            {
+                using var store = VmStateStore.Open();
+                var targets = given.Length > 0 ? given : [.. store.List().Where(vm => !vm.Status.NeedsOwner()).Select(vm => vm.Id)];
+                return await RemoveAllAsync(store, targets, ct);
+            });
+        });
+        return command;
+    }
+
+    private static Command Prune()
+    {
+        var command = new Command("prune", "Reconcile: release and forget every VM whose owner is gone (stopped, failed, crashed)");
+        command.SetAction(async (_, ct) => await GuardAsync(async () =>
+        {
+            using var store = VmStateStore.Open();
+            var targets = store.List().Where(vm => !vm.Status.NeedsOwner()).Select(vm => vm.Id).ToList();
+            var status = await RemoveAllAsync(store, targets, ct);
+            Console.Error.WriteLine($"Pruned {targets.Count} VM{(targets.Count == 1 ? "" : "s")}" + (status == 0 ? "" : " (some could not be released; see above)"));
+            return status;
+        }));
+        return command;
+    }
+
+    private static Command Log()
+    {
+        var id = new Argument<string>("id") { Description = "VM id (vm-xxxxxxxx)" };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing as the console log grows, until the VM stops" };
+        var command = new Command("log", "Print a VM's console log (vm.log)") { id, follow };
+        command.SetAction(async (parse, ct) => await GuardAsync(async () =>
+        {
+            using var store = VmStateStore.Open();
+            var vm = store.GetRequired(parse.GetValue(id)!);
+            var path = Path.Combine(vm.VmDir, "vm.log");
+            if (!File.Exists(path))
+            {
+                throw new VmStateException($"{vm.Id} has no console log ({path} is gone: the VM was removed with its directory)");
+            }
+
+            await using var log = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            await using var stdout = Console.OpenStandardOutput();
+            await log.CopyToAsync(stdout, ct);
+            while (parse.GetValue(follow) && store.Get(vm.Id) is { } now && now.Status.NeedsOwner())
+            {
+                await Task.Delay(200, ct);
+                await log.CopyToAsync(stdout, ct);
+            }
+
+            await log.CopyToAsync(stdout, ct); // what was written while it stopped
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task<int> RemoveAllAsync(VmStateStore store, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var status = 0;
+        foreach (var id in ids)
+        {
+            try
+            {
+                var removal = await VmReconciler.RemoveAsync(store, id, ct);
+                if (removal.Removed)
+                {
+                    Console.WriteLine(id);
+                }
+                else
+                {
+                    Console.Error.WriteLine($"matchlock: kept the record of {id}: still left: {string.Join("; ", removal.Leftovers)}");
+                    status = ExitCodes.MatchlockError;
+                }
+            }
+            catch (VmStateException ex)
+            {
+                Console.Error.WriteLine($"matchlock: {ex.Message}");
+                status = ExitCodes.MatchlockError;
+            }
+        }
+
+        return status;
+    }
+
+    private static void WriteJson(VmStateStore store, VmRecord vm, bool details)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using (var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("id", vm.Id);
+            json.WriteString("status", vm.Status.Name());
+            if (vm.Reason is { } reason)
+            {
+                json.WriteString("reason", reason);
+            }
+
+            json.WriteString("image", vm.Image);
+            json.WriteString("created", vm.Created);
+            json.WriteNumber("pid", vm.OwnerPid);
+            json.WriteString("hostname", vm.Hostname);
+            json.WriteNumber("cpus", vm.Cpus);
+            json.WriteNumber("memory_mb", vm.MemoryMb);
+            json.WriteString("vm_dir", vm.VmDir);
+            if (details)
+            {
+                json.WriteString("recorded_status", vm.RecordedStatus.Name());
+                json.WriteString("owner_start_time", vm.OwnerStartTime);
+                json.WriteStartArray("resources");
+                foreach (var r in store.Resources(vm.Id))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("kind", VmStateStore.ResourceKindName(r.Kind));
+                    json.WriteString("value", r.Value);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                json.WriteStartArray("history");
+                foreach (var e in store.History(vm.Id))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("status", e.Status.Name());
+                    json.WriteString("time", e.Time);
+                    if (e.Reason is { } why)
+                    {
+                        json.WriteString("reason", why);
+                    }
+
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteEndObject();
+        }
+
+        stdout.Write("\n"u8);
+    }
+
+    private static int Guard(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return CliErrors.Report(ex);
+        }
+    }
+
+    private static async Task<int> GuardAsync(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return CliErrors.Report(ex);
+        }
+    }
+}

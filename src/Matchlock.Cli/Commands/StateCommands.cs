@@ -73,7 +73,7 @@ internal static class StateCommands
             var given = parse.GetValue(ids) ?? [];
             if ((given.Length > 0) == parse.GetValue(stopped))
             {
-                Console.Error.WriteLine("matchlock: rm takes VM ids or --stopped (not both)");
+                Console.Error.WriteLine("matchlock: rm needs VM ids or --stopped (not both); `matchlock ls` lists them");
                 return ExitCodes.MatchlockError;
             }
 

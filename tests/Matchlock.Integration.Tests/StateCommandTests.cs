@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Matchlock.Integration.Tests;
+
+/// <summary>
+/// The state commands against real runs (DESIGN D9): every run is in state.db while it lives, a
+/// killed owner shows as crashed, and <c>prune</c>/<c>rm</c> release what it held, then forget it.
+/// </summary>
+public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<MatchlockHome>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_running_vm_is_listed_shows_crashed_when_its_cli_is_killed_and_prune_leaves_nothing()
+    {
+        VmPrerequisites.Ensure();
+        var started = new TaskCompletionSource();
+        Process? cli = null;
+        var run = home.RunAsync(["run", "--image", "busybox", "--", "sh", "-c", "echo started; sleep 300"],
+            started: p => cli = p, stdoutSink: new SignalingStream("started", started));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
+        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+
+        var running = await home.RunAsync(["ls", "--running"]);
+        Assert.True(running.ExitCode == 0, running.ToString());
+        Assert.Matches($@"{vmId}\s+running\s+busybox\s+\S+ \S+\s+{cli!.Id}", running.Stdout);
+
+        Assert.Equal(0, Interop.Kill(cli.Id, 9));
+        await run;
+        var listed = await home.RunAsync(["ls"]);
+        Assert.Matches($@"{vmId}\s+crashed\s", listed.Stdout);
+        Assert.DoesNotContain(vmId, (await home.RunAsync(["ls", "--running"])).Stdout, StringComparison.Ordinal);
+
+        var prune = await home.RunAsync(["prune"]);
+        Assert.True(prune.ExitCode == 0, prune.ToString());
+        Assert.Contains(vmId, prune.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
+        home.AssertNothingLeft();
+        Assert.False(File.Exists("/var/run/netns/matchlock-" + vmId), "prune left the network namespace");
+    }
+
+    [Fact]
+    public async Task A_kept_vm_is_stopped_with_its_history_and_rm_removes_it()
+    {
+        VmPrerequisites.Ensure();
+        var r = await home.RunAsync(["run", "--rm=false", "--image", "busybox", "--", "true"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+
+        var inspect = await home.RunAsync(["inspect", vmId]);
+        Assert.True(inspect.ExitCode == 0, inspect.ToString());
+        using (var json = JsonDocument.Parse(inspect.Stdout))
+        {
+            Assert.Equal("stopped", json.RootElement.GetProperty("status").GetString());
+            Assert.Equal(
+                ["creating", "running", "stopping", "stopped"],
+                json.RootElement.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("status").GetString()));
+        }
+
+        var unknown = await home.RunAsync(["get", "vm-00000000"]);
+        Assert.True(unknown.ExitCode == 125, unknown.ToString());
+        Assert.Contains("no such VM: vm-00000000", unknown.Stderr, StringComparison.Ordinal);
+
+        var rm = await home.RunAsync(["rm", vmId]);
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
+        home.AssertNothingLeft();
+    }
+}

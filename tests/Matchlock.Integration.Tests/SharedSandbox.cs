@@ -22,6 +22,7 @@ public sealed class SharedSandbox : IAsyncLifetime
         {
             Images = new ImageStore(Path.Combine(_home.Root, "images")),
             VmsDir = _home.VmsDir,
+            StatePath = Path.Combine(_home.Root, "state.db"),
         };
         Sandbox = await Sandbox.CreateAsync(new SandboxSpec { Image = "busybox", MemoryMb = 256 }, env, CancellationToken.None);
     }

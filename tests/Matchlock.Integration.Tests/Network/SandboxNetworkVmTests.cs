@@ -56,6 +56,7 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
         {
             Images = new ImageStore(Path.Combine(_home.Root, "images")),
             VmsDir = _home.VmsDir,
+            StatePath = Path.Combine(_home.Root, "state.db"),
         };
 
         string netnsPath;

@@ -131,6 +131,7 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
         {
             Images = new ImageStore(Path.Combine(_home.Root, "images")),
             VmsDir = _home.VmsDir,
+            StatePath = Path.Combine(_home.Root, "state.db"),
         };
         Sandbox = await Sandbox.CreateAsync(spec, env, TestContext.Current.CancellationToken);
     }

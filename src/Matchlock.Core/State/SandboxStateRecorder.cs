@@ -66,12 +66,7 @@ internal sealed class SandboxStateRecorder : IDisposable
                 continue;
             }
 
-            if (vm.RecordedStatus != VmStatus.Cleaned)
-            {
-                store.Transition(id, VmStatus.Cleaned, "swept: its owner was gone");
-            }
-
-            store.Delete(id);
+            store.Forget(vm.Id, "swept: its owner was gone");
         }
     }
 
@@ -88,16 +83,13 @@ internal sealed class SandboxStateRecorder : IDisposable
     /// <summary>Everything is released: record it, then forget the VM (<c>--rm</c>, or a failed start).</summary>
     public void CleanedAndForgotten()
     {
-        if (TryTransition(VmStatus.Cleaned, null))
+        try
         {
-            try
-            {
-                _store.Delete(_id);
-            }
-            catch (Exception ex) when (ex is VmStateException or SqliteException)
-            {
-                // Left as a cleaned record; prune deletes it.
-            }
+            _store.Forget(_id);
+        }
+        catch (Exception ex) when (ex is VmStateException or SqliteException)
+        {
+            // See the class remarks: the record stays, shows as crashed, and prune reconciles it.
         }
     }
 

@@ -70,12 +70,7 @@ public static class VmReconciler
             return new VmRemoval(id, leftovers);
         }
 
-        if (vm.RecordedStatus != VmStatus.Cleaned)
-        {
-            store.Transition(id, VmStatus.Cleaned);
-        }
-
-        store.Delete(id);
+        store.Forget(id);
         return new VmRemoval(id, []);
     }
 

@@ -231,6 +231,30 @@ public sealed class VmStateStore : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// For a VM whose resources are all released: records <see cref="VmStatus.Cleaned"/> and
+    /// deletes the record, in one transaction. False when it is already gone (another
+    /// <c>prune</c> got there first), which is the same outcome.
+    /// </summary>
+    public bool Forget(string id, string? reason = null)
+    {
+        using var tx = _connection.BeginTransaction(deferred: false);
+        if (RecordedStatus(id, tx) is not { } status)
+        {
+            return false;
+        }
+
+        if (status != VmStatus.Cleaned)
+        {
+            Exec(tx, "UPDATE vms SET status = 'cleaned', reason = $r WHERE id = $id", ("$id", id), ("$r", reason));
+            AppendLog(tx, id, VmStatus.Cleaned, reason);
+        }
+
+        Exec(tx, "DELETE FROM vms WHERE id = $id", ("$id", id));
+        tx.Commit();
+        return true;
+    }
+
     /// <summary>True when the recorded owner process (PID and start time) still runs.</summary>
     public bool IsOwnerAlive(VmRecord vm) => IsOwnerAlive(vm.OwnerPid, vm.OwnerStartTime);
 

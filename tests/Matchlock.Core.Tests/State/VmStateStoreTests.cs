@@ -198,6 +198,47 @@ public sealed class VmStateStoreTests : IDisposable
         Assert.NotNull(store.Get("vm-0000000b"));
     }
 
+    [Fact]
+    public async Task Two_removals_of_the_same_vm_at_once_never_fail_halfway_and_it_is_gone()
+    {
+        var vmDir = _dir.Combine("vms", "vm-0000000c");
+        Directory.CreateDirectory(vmDir);
+        using (var setup = VmStateStore.Open(DbPath))
+        {
+            setup.Register(Vm("vm-0000000c") with { VmDir = vmDir });
+            setup.Transition("vm-0000000c", VmStatus.Stopped);
+        }
+
+        var removals = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        {
+            using var store = VmStateStore.Open(DbPath);
+            try
+            {
+                return await VmReconciler.RemoveAsync(store, "vm-0000000c", TestContext.Current.CancellationToken);
+            }
+            catch (VmStateException ex) when (ex.Message.StartsWith("no such VM", StringComparison.Ordinal))
+            {
+                return null; // the other one had already finished: the same outcome
+            }
+        }, TestContext.Current.CancellationToken)));
+
+        Assert.Contains(removals, r => r is not null);
+        Assert.All(removals.OfType<VmRemoval>(), r => Assert.True(r.Removed, string.Join("; ", r.Leftovers)));
+        using var check = VmStateStore.Open(DbPath);
+        Assert.Null(check.Get("vm-0000000c"));
+    }
+
+    [Fact]
+    public void Forget_records_cleaned_then_deletes_and_is_idempotent()
+    {
+        using var store = VmStateStore.Open(DbPath);
+        store.Register(Vm("vm-0000000d"));
+        store.Transition("vm-0000000d", VmStatus.Failed, "boom");
+        Assert.True(store.Forget("vm-0000000d"));
+        Assert.False(store.Forget("vm-0000000d"));
+        Assert.Null(store.Get("vm-0000000d"));
+    }
+
     private long UserVersion()
     {
         using var c = new SqliteConnection($"Data Source={DbPath};Pooling=False");

@@ -45,9 +45,9 @@ public sealed partial class Sandbox
         }
 
         _state.Stopped();
-        if (Spec.RemoveOnDispose && !System.IO.Directory.Exists(_vmDir) && (_network is null || !File.Exists(_network.NamespacePath)))
+        if (Spec.RemoveOnDispose)
         {
-            _state.CleanedAndForgotten();
+            _state.ForgetIfReleased(_vmDir);
         }
 
         _state.Dispose();

@@ -196,11 +196,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             }
 
             TryDeleteDirectory(vmDir);
-            if (!System.IO.Directory.Exists(vmDir))
-            {
-                state?.CleanedAndForgotten();
-            }
-
+            state?.ForgetIfReleased(vmDir);
             state?.Dispose();
             if (ex is OperationCanceledException or ImageNotFoundException)
             {

@@ -80,9 +80,17 @@ internal sealed class SandboxStateRecorder : IDisposable
 
     public void Stopped() => TryTransition(VmStatus.Stopped, null);
 
-    /// <summary>Everything is released: record it, then forget the VM (<c>--rm</c>, or a failed start).</summary>
-    public void CleanedAndForgotten()
+    /// <summary>
+    /// After a <c>--rm</c> run or a failed start: forgets the VM when everything it held is gone
+    /// (its directory, its network namespace); otherwise the record stays for <c>prune</c>.
+    /// </summary>
+    public void ForgetIfReleased(string vmDir)
     {
+        if (Directory.Exists(vmDir) || File.Exists(Path.Combine(SandboxNetwork.NetnsDir, SandboxNetwork.NamePrefix + _id)))
+        {
+            return;
+        }
+
         try
         {
             _store.Forget(_id);

@@ -41,6 +41,24 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
     }
 
     [Fact]
+    public async Task A_failed_start_leaves_no_record()
+    {
+        VmPrerequisites.Ensure();
+
+        // Static busybox as /init boots but never speaks our protocol: the start fails and is cleaned up.
+        var r = await home.RunAsync(
+            ["run", "--image", "busybox", "--", "true"],
+            env: new Dictionary<string, string> { ["MATCHLOCK_GUEST_BIN"] = "/bin/busybox", ["MATCHLOCK_BOOT_TIMEOUT"] = "5" },
+            timeout: TimeSpan.FromMinutes(2));
+        Assert.True(r.ExitCode == 125, r.ToString());
+
+        var listed = await home.RunAsync(["ls"]);
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.DoesNotContain("vm-", listed.Stdout, StringComparison.Ordinal);
+        home.AssertNothingLeft();
+    }
+
+    [Fact]
     public async Task A_kept_vm_is_stopped_with_its_history_and_rm_removes_it()
     {
         VmPrerequisites.Ensure();

@@ -33,6 +33,14 @@ public sealed class VmStateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Processes_opening_a_new_database_at_once_migrate_it_once()
+    {
+        var opens = Enumerable.Range(0, 6).Select(_ => Task.Run(() => VmStateStore.Open(DbPath).Dispose(), TestContext.Current.CancellationToken));
+        await Task.WhenAll(opens);
+        Assert.Equal(1L, UserVersion());
+    }
+
+    [Fact]
     public void A_database_from_a_newer_matchlock_is_refused_with_a_clear_message()
     {
         VmStateStore.Open(DbPath).Dispose();

@@ -5,11 +5,18 @@ namespace Matchlock.Cli;
 
 internal static class Program
 {
+    /// <summary>The arguments as given: <c>run -d</c> re-executes itself with them.</summary>
+    public static IReadOnlyList<string> Args { get; private set; } = [];
+
     public static async Task<int> Main(string[] args)
     {
+        Args = args;
         var root = new RootCommand("Matchlock: run AI agents' code in ephemeral microVMs")
         {
             RunCommand.Create(),
+            OwnerCommands.CreateExec(),
+            OwnerCommands.CreateAllowList(),
+            OwnerCommands.CreateKill(),
             PullCommand.CreatePull(),
             PullCommand.CreateBuild(),
             ImageCommands.Create(),

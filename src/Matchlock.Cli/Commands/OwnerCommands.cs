@@ -91,7 +91,8 @@ internal static class OwnerCommands
         {
             await using var client = await OwnerClient.ConnectAsync(id, cancellationToken: ct);
             var list = add ? await client.AllowAsync(hosts, ct) : await client.DisallowAsync(hosts, ct);
-            Console.Out.WriteLine($"{(add ? "added" : "deleted")}: {string.Join(", ", hosts)}");
+            var changed = hosts.SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Console.Out.WriteLine($"{(add ? "added" : "deleted")}: {string.Join(", ", changed)}");
             Console.Out.WriteLine($"allowed hosts: {(list.Count == 0 ? "(none)" : string.Join(", ", list))}");
             return 0;
         }
@@ -134,12 +135,7 @@ internal static class OwnerCommands
             var result = await started.WaitAsync(CancellationToken.None);
             await Task.WhenAll(copyOut, copyErr);
             raw?.Dispose();
-            if (result.Error is { } why)
-            {
-                Console.Error.WriteLine($"matchlock: {why}");
-            }
-
-            return result.ExitCode;
+            return result.ExitCode; // a command that could not start said why on its stderr (127/126)
         }
         catch (Exception ex)
         {

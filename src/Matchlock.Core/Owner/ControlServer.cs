@@ -25,6 +25,8 @@ internal sealed class ControlServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<MuxConnection> _connections = []; // guarded by itself
     private Task? _acceptLoop;
+    private int _inFlight; // requests being handled; dispose lets them send their last reply
+    private readonly HashSet<ExecSession> _execs = []; // running commands; guarded by itself
 
     private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path)
     {
@@ -113,6 +115,19 @@ internal sealed class ControlServer : IAsyncDisposable
 
     private async Task HandleAsync(MuxStream stream)
     {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await HandleCoreAsync(stream);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task HandleCoreAsync(MuxStream stream)
+    {
         ControlReply reply;
         ControlRequest? request = null;
         try
@@ -184,7 +199,27 @@ internal sealed class ControlServer : IAsyncDisposable
             Cols = request.Cols,
         };
 
-        await using var session = await _sandbox.StartExecAsync(spec, _stop.Token);
+        await using var session = await _sandbox.StartExecAsync(spec, CancellationToken.None);
+        lock (_execs)
+        {
+            _execs.Add(session);
+        }
+
+        try
+        {
+            return await RunExecAsync(stream, spec, session);
+        }
+        finally
+        {
+            lock (_execs)
+            {
+                _execs.Remove(session);
+            }
+        }
+    }
+
+    private static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
+    {
         var stdout = RelayAsync(session.Stdout, stream, StreamChannel.Stdout);
         var stderr = RelayAsync(session.Stderr, stream, StreamChannel.Stderr);
         var controls = RelayControlsAsync(stream, session);
@@ -195,7 +230,8 @@ internal sealed class ControlServer : IAsyncDisposable
 
         // The client going away (its connection drops, or it resets the stream) faults Reply on
         // our side of the stream: the command is then cancelled, as a closed terminal would.
-        var wait = session.WaitAsync(_stop.Token);
+        // Not cancelled by the owner stopping: the guest's shutdown ends the command, and its status is still reported.
+        var wait = session.WaitAsync(CancellationToken.None);
         if (await Task.WhenAny(wait, stream.Reply) != wait)
         {
             await session.CancelAsync(spec.KillGrace, CancellationToken.None);
@@ -203,16 +239,7 @@ internal sealed class ControlServer : IAsyncDisposable
             throw new MuxConnectionClosedException("the client went away during exec");
         }
 
-        ExecResult result;
-        try
-        {
-            result = await wait;
-        }
-        catch (OperationCanceledException)
-        {
-            throw new SandboxException("the sandbox is stopping");
-        }
-
+        var result = await wait;
         await Task.WhenAll(stdout, stderr);
         _ = controls;
         return new ControlReply { Ok = true, ExitCode = result.ExitCode, Signal = result.Signal, Error = result.Error };
@@ -287,13 +314,53 @@ internal sealed class ControlServer : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Graceful stop of the commands clients started: SIGTERM to each one's process group, SIGKILL
+    /// after <paramref name="grace"/>, and their clients get the status. Done here rather than by
+    /// the guest's shutdown, which closes the channel before its processes end.
+    /// </summary>
+    public async Task TerminateExecsAsync(TimeSpan grace)
+    {
+        ExecSession[] running;
+        lock (_execs)
+        {
+            running = [.. _execs];
+        }
+
+        foreach (var session in running)
+        {
+            await session.CancelAsync(grace, CancellationToken.None);
+        }
+
+        var deadline = DateTime.UtcNow + grace + TimeSpan.FromSeconds(1);
+        while (DateTime.UtcNow < deadline && Volatile.Read(ref _inFlight) > 0)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>
+    /// Takes no new connections; open ones keep working, so commands still running when the
+    /// guest is asked to stop can report how they ended (the point of a graceful shutdown).
+    /// </summary>
+    public async Task StopAcceptingAsync()
     {
         await _stop.CancelAsync();
         _listener.Dispose();
         if (_acceptLoop is not null)
         {
             await _acceptLoop;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAcceptingAsync();
+
+        // Commands the guest's shutdown just ended are still relaying their last output and status.
+        for (var waited = 0; Volatile.Read(ref _inFlight) > 0 && waited < 2000; waited += 20)
+        {
+            await Task.Delay(20);
         }
 
         MuxConnection[] open;

@@ -51,9 +51,12 @@ public sealed class SandboxOwner : IAsyncDisposable
     {
         try
         {
-            // First: no new execs start while the guest shuts down; running ones end with the guest.
-            await _server.DisposeAsync();
+            // No new clients while the guest shuts down; running commands get SIGTERM and the
+            // grace from the guest, and their clients still learn how they ended.
+            await _server.StopAcceptingAsync();
+            await _server.TerminateExecsAsync(GracefulShutdown);
             await _sandbox.StopAsync(GracefulShutdown);
+            await _server.DisposeAsync();
         }
         finally
         {

@@ -35,7 +35,14 @@ internal static class Program
                 Console.Error.WriteLine($"matchlock: {error.Message}");
             }
 
-            Console.Error.WriteLine($"See 'matchlock {string.Join(' ', parse.CommandResult.Command.Name)} --help'.");
+            // The whole path ("allow-list add"), not just the innermost name.
+            var path = new List<string>();
+            for (var result = parse.CommandResult; result.Command is not RootCommand; result = (System.CommandLine.Parsing.CommandResult)result.Parent!)
+            {
+                path.Insert(0, result.Command.Name);
+            }
+
+            Console.Error.WriteLine($"See 'matchlock {string.Join(' ', path)} --help'.");
             return ExitCodes.MatchlockError;
         }
 

@@ -69,6 +69,27 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
             Assert.True(delete.ExitCode == 0, delete.ToString());
             Assert.Equal("deleted: example.com\nallowed hosts: api.example.org\n", delete.Stdout);
 
+            // Another user: the 0700 VM directory stops it; and were the socket reachable, the
+            // owner's SO_PEERCRED check closes the connection unanswered.
+            var nobody = await AsNobody(["exec", id, "--", "true"]);
+            Assert.True(nobody.ExitCode == 125, nobody.ToString());
+            Assert.Contains("belongs to another user", nobody.Stderr, StringComparison.Ordinal);
+            var socket = Path.Combine(vmDir, "control.sock");
+            File.SetUnixFileMode(vmDir, (UnixFileMode)0b111_101_101);
+            File.SetUnixFileMode(socket, (UnixFileMode)0b110_110_110);
+            try
+            {
+                var refused = await AsNobody(["exec", id, "--", "sh", "-c", "echo ran"]);
+                Assert.True(refused.ExitCode == 125, refused.ToString());
+                Assert.DoesNotContain("ran", refused.Stdout, StringComparison.Ordinal);
+                Assert.Contains("closed the connection", refused.Stderr, StringComparison.Ordinal);
+            }
+            finally
+            {
+                File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.SetUnixFileMode(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
             var unknown = await Exec("vm-00000000", "true");
             Assert.True(unknown.ExitCode == 125, unknown.ToString());
             Assert.Contains("no sandbox vm-00000000", unknown.Stderr, StringComparison.Ordinal);
@@ -144,6 +165,26 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
 
         home.AssertNothingLeft();
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id), "the sandbox's network namespace was left behind");
+    }
+
+    /// <summary>The CLI as uid/gid 65534 (setpriv, util-linux), with this home.</summary>
+    private async Task<CliResult> AsNobody(string[] args)
+    {
+        var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["--reuid=65534", "--regid=65534", "--clear-groups", VmPrerequisites.MatchlockBin, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["MATCHLOCK_HOME"] = home.Root;
+        psi.Environment["HOME"] = "/tmp";
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
+        var stderr = process.StandardError.ReadToEndAsync(Ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return new CliResult(process.ExitCode, System.Text.Encoding.UTF8.GetBytes(await stdout), await stderr);
     }
 
     private static async Task WaitGoneAsync(int pid)

@@ -48,7 +48,9 @@ public sealed class OwnerClient : IAsyncDisposable
         {
             socket.Dispose();
             throw new OwnerUnavailableException(
-                $"sandbox {id} is not running a control socket ({ex.SocketErrorCode}): it was started without --rm=false/-d, or its owner has exited", ex);
+                ex.SocketErrorCode == SocketError.AccessDenied
+                    ? $"sandbox {id} belongs to another user ({path} is not accessible to you)"
+                    : $"sandbox {id} is not running a control socket ({ex.SocketErrorCode}): it was started without --rm=false/-d, or its owner has exited", ex);
         }
 
         var connection = new MuxConnection(new NetworkStream(socket, ownsSocket: true), isHost: true);

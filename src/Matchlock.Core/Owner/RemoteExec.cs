@@ -51,7 +51,8 @@ public sealed class RemoteExec : IAsyncDisposable
         }
         catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
         {
-            throw new OwnerUnavailableException("the sandbox's owner went away while the command was running: " + ex.Message, ex);
+            // Also what a peer of another uid sees: the owner closes such connections unanswered.
+            throw new OwnerUnavailableException("the sandbox's owner closed the connection (it stopped, or it refuses this user): " + ex.Message, ex);
         }
 
         if (!reply.Ok || reply.ExitCode is not { } exit)

@@ -77,9 +77,10 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
     public async Task<int> RunAsync()
     {
         var detached = IsDetachedChild;
-        if (detached)
+        if (detached && !OwnerNative.StartNewSession())
         {
-            OwnerNative.StartNewSession();
+            // Only a group leader gets here, i.e. not the child DetachAsync starts (someone set the variable by hand).
+            Console.Error.WriteLine("matchlock: could not start a new session (already a process group leader); the owner stays in this one");
         }
 
         using var stop = new CancellationTokenSource();

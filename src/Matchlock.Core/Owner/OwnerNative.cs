@@ -22,16 +22,10 @@ public static partial class OwnerNative
 
     /// <summary>
     /// Detaches this process from its terminal and process group (setsid(2)): a Ctrl-C typed
-    /// where <c>run -d</c> was started must not reach the owner. Fails (EPERM) only for a group
-    /// leader, which a child started by .NET's Process never is.
+    /// where <c>run -d</c> was started must not reach the owner. Returns false (EPERM) for a
+    /// process group leader, which a child started by .NET's Process never is.
     /// </summary>
-    public static void StartNewSession()
-    {
-        if (setsid() < 0)
-        {
-            throw new IOException($"setsid failed (errno {Marshal.GetLastPInvokeError()})");
-        }
-    }
+    public static bool StartNewSession() => setsid() >= 0;
 
     /// <summary>Points stdin, stdout and stderr at /dev/null (dup2(2)), once a detached owner has said all it will say.</summary>
     public static void RedirectStdioToDevNull()

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Matchlock.Cli.Terminal;
 using Matchlock.Core.Owner;
 using Matchlock.Core.Sandboxes;
 
@@ -115,6 +116,7 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
         }
 
         SandboxOwner.StopReason reason;
+        var command = Task.CompletedTask;
         await using (owner)
         {
             if (sandbox.AccelNotice is { } notice)
@@ -124,7 +126,7 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
 
             if (exec is not null)
             {
-                StartCommand(sandbox, exec, detached);
+                command = StartCommand(sandbox, exec, detached);
             }
 
             if (detached)
@@ -144,42 +146,59 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
                 : $"matchlock: stopping sandbox {sandbox.Id} (graceful shutdown {grace.TotalSeconds:0.###} s)");
         }
 
+        // Let an attached command notice the end and give the terminal its modes back.
+        await Task.WhenAny(command, Task.Delay(TimeSpan.FromSeconds(2)));
         return reason == SandboxOwner.StopReason.VmExited ? ExitCodes.MatchlockError : 0;
     }
 
     /// <summary>
-    /// The command given to a long-lived <c>run</c> starts in the background: in the foreground its
-    /// output comes here, detached it goes to <c>command.log</c> in the VM directory.
+    /// The command given to a long-lived <c>run</c> starts in the background of the owner. In the
+    /// foreground it is attached to this terminal (with <c>-i</c>/<c>-it</c> it gets stdin and a
+    /// PTY; window resizes are not followed on this path); detached, it has no stdin and its
+    /// output goes to <c>command.log</c> in the VM directory. Either way the sandbox keeps
+    /// running when it ends.
     /// </summary>
-    private static void StartCommand(Sandbox sandbox, ExecSpec exec, bool detached)
+    private static Task StartCommand(Sandbox sandbox, ExecSpec exec, bool detached)
     {
-        _ = Task.Run(async () =>
+        return Task.Run(async () =>
         {
             Stream stdout, stderr;
+            Stream? stdin = null;
             if (detached)
             {
                 stdout = stderr = new FileStream(Path.Combine(sandbox.Directory, "command.log"), FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+                exec = exec with { Tty = false, Stdin = false };
             }
             else
             {
                 stdout = Console.OpenStandardOutput();
                 stderr = Console.OpenStandardError();
+                if (exec.Stdin)
+                {
+                    // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
+                    stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+                }
             }
 
+            var raw = exec.Tty ? RawTerminal.TryEnter() : null;
             await using (stdout)
             {
                 try
                 {
-                    // No terminal and no stdin: the owner's terminal serves signals, not the command.
-                    var result = await sandbox.ExecAsync(exec with { Tty = false, Stdin = false }, null, stdout, stderr, CancellationToken.None);
+                    var result = await sandbox.ExecAsync(exec, stdin, stdout, stderr, CancellationToken.None);
+                    raw?.Dispose();
                     if (!detached)
                     {
-                        Console.Error.WriteLine($"matchlock: the command exited with status {result.ExitCode}; sandbox {sandbox.Id} keeps running");
+                        Console.Error.WriteLine($"matchlock: the command exited with status {result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");
                     }
                 }
                 catch (Exception ex) when (ex is SandboxException or GuestOperationException or IOException)
                 {
                     // The sandbox stopped under the command: the owner reports that.
+                }
+                finally
+                {
+                    raw?.Dispose();
                 }
             }
         });

@@ -5,11 +5,18 @@ namespace Matchlock.Cli;
 
 internal static class Program
 {
+    /// <summary>The arguments as given: <c>run -d</c> re-executes itself with them.</summary>
+    public static IReadOnlyList<string> Args { get; private set; } = [];
+
     public static async Task<int> Main(string[] args)
     {
+        Args = args;
         var root = new RootCommand("Matchlock: run AI agents' code in ephemeral microVMs")
         {
             RunCommand.Create(),
+            OwnerCommands.CreateExec(),
+            OwnerCommands.CreateAllowList(),
+            OwnerCommands.CreateKill(),
             PullCommand.CreatePull(),
             PullCommand.CreateBuild(),
             ImageCommands.Create(),
@@ -32,7 +39,14 @@ internal static class Program
                 Console.Error.WriteLine($"matchlock: {error.Message}");
             }
 
-            Console.Error.WriteLine($"See 'matchlock {string.Join(' ', parse.CommandResult.Command.Name)} --help'.");
+            // The whole path ("allow-list add"), not just the innermost name.
+            var path = new List<string>();
+            for (var result = parse.CommandResult; result.Command is not RootCommand; result = (System.CommandLine.Parsing.CommandResult)result.Parent!)
+            {
+                path.Insert(0, result.Command.Name);
+            }
+
+            Console.Error.WriteLine($"See 'matchlock {string.Join(' ', path)} --help'.");
             return ExitCodes.MatchlockError;
         }
 

@@ -33,9 +33,11 @@ internal static class RunCommand
     private static async Task<int> RunAsync(ParseResult parse, RunOptions o, CancellationToken ct)
     {
         SandboxSpec spec;
-        ExecSpec exec;
+        ExecSpec? exec;
         bool tty, interactive;
         int? timeout;
+        var detach = parse.GetValue(o.Detach);
+        var longLived = detach || !parse.GetValue(o.Remove);
         try
         {
             tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (REFERENCE)
@@ -60,7 +62,9 @@ internal static class RunCommand
                     UpstreamCaFile = parse.GetValue(o.UpstreamCa),
                 },
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
-                RemoveOnDispose = parse.GetValue(o.Remove),
+                // A long-lived sandbox is removed when its owner stops it (kill, signal): keeping a
+                // stopped VM for a later `start` needs the state database, which is not there yet.
+                RemoveOnDispose = longLived || parse.GetValue(o.Remove),
             };
             spec.Validate();
 
@@ -68,9 +72,10 @@ internal static class RunCommand
             var overrides = (parse.GetValue(o.EnvFile) ?? []).SelectMany(EnvironmentBuilder.ReadEnvFile)
                 .Concat(parse.GetValue(o.Env) ?? []);
             var size = tty ? RawTerminal.GetSize() : null;
-            exec = new ExecSpec
+            var args = parse.GetValue(o.Command) ?? [];
+            exec = longLived && args.Length == 0 ? null : new ExecSpec
             {
-                Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), parse.GetValue(o.Command) ?? []),
+                Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), args),
                 Env = EnvironmentBuilder.Build(image.Config.Env, overrides, Environment.GetEnvironmentVariable),
                 WorkingDir = parse.GetValue(o.Workdir) ?? image.Config.WorkingDir ?? "/",
                 CreateWorkingDir = true, // as docker run does for -w and for an image WORKDIR that is missing
@@ -91,7 +96,15 @@ internal static class RunCommand
             return CliErrors.Report(ex);
         }
 
-        return await new RunSession(spec, exec, timeout).RunAsync();
+        if (longLived)
+        {
+            var grace = parse.GetValue(o.GracefulShutdown) is { } g && Duration.TryParse(g, out var d) ? d : TimeSpan.FromSeconds(2);
+            return detach && !OwnerSession.IsDetachedChild
+                ? await OwnerSession.DetachAsync(ct)
+                : await new OwnerSession(spec, exec, grace).RunAsync();
+        }
+
+        return await new RunSession(spec, exec!, timeout).RunAsync();
     }
 
     private static System.Net.IPAddress ParseDnsServer(string value) =>

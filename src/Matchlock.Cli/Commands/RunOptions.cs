@@ -8,6 +8,8 @@ internal sealed class RunOptions
 {
     public Option<string> Image { get; } = new("--image") { Description = "Image to run (see `matchlock image ls`)", Required = true };
     public Option<bool> Remove { get; } = new("--rm") { Description = "Remove the VM and its disks when the command ends", DefaultValueFactory = _ => true };
+    public Option<bool> Detach { get; } = new("--detach", "-d") { Description = "Keep the sandbox running in the background; print its id once it runs (implies --rm=false)" };
+    public Option<string?> GracefulShutdown { get; } = new("--graceful-shutdown") { Description = "When a long-lived sandbox stops, time its processes get after SIGTERM (e.g. 10s, 500ms, 1m; default 2s)" };
     public Option<bool> Interactive { get; } = new("--interactive", "-i") { Description = "Keep stdin open and stream it to the command" };
     public Option<bool> Tty { get; } = new("--tty", "-t") { Description = "Allocate a pseudo-terminal (with -i)" };
     public Option<string[]> Env { get; } = new("--env", "-e") { Description = "Set KEY=VALUE (KEY alone: take it from this environment)", AllowMultipleArgumentsPerToken = false };
@@ -41,6 +43,13 @@ internal sealed class RunOptions
                 r.AddError("--timeout must be a positive number of seconds");
             }
         });
+        GracefulShutdown.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } v && !Duration.TryParse(v, out _))
+            {
+                r.AddError($"--graceful-shutdown must be a duration like 10s, 500ms or 1m30s; got \"{v}\"");
+            }
+        });
         Accel.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<string?>() is { } v && v is not ("auto" or "kvm" or "tcg"))
@@ -52,7 +61,7 @@ internal sealed class RunOptions
 
     public IEnumerable<Symbol> All() =>
     [
-        Image, Pull, Remove, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
+        Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
         Timeout, Hostname, NoNetwork, AllowHost, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Accel, Command,
     ];
 

@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Matchlock.Cli.Terminal;
+using Matchlock.Core.Owner;
+using Matchlock.Core.Sandboxes;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// Clients of a long-lived sandbox's owner (DESIGN D9): <c>exec</c>, <c>allow-list</c>, <c>kill</c>.
+/// They talk to <c>~/.matchlock/vms/&lt;id&gt;/control.sock</c>; an unknown id or a gone owner
+/// is matchlock's failure (125), otherwise <c>exec</c> exits with the command's status.
+/// </summary>
+internal static class OwnerCommands
+{
+    public static Command CreateExec()
+    {
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "Keep stdin open and stream it to the command" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "Allocate a pseudo-terminal (with -i)" };
+        var workdir = new Option<string?>("--workdir", "-w") { Description = "Working directory in the guest (default: the image's)" };
+        var user = new Option<string?>("--user", "-u") { Description = "uid, uid:gid or user name (default: the image's)" };
+        var env = new Option<string[]>("--env", "-e") { Description = "Set KEY=VALUE (KEY alone: take it from this environment)" };
+        var id = new Argument<string>("id") { Description = "The sandbox's VM id (printed by run -d / --rm=false)" };
+        var command = new Argument<string[]>("command") { Arity = ArgumentArity.OneOrMore, Description = "Command and arguments (put them after --)" };
+        var cmd = new Command("exec", "Run a command in a running long-lived sandbox") { interactive, tty, workdir, user, env, id, command };
+        cmd.SetAction((parse, ct) =>
+        {
+            var stdin = parse.GetValue(interactive);
+            var size = stdin && parse.GetValue(tty) ? RawTerminal.GetSize() : null;
+            var request = new ControlRequest
+            {
+                Op = ControlRequest.Exec,
+                Argv = parse.GetValue(command) ?? [],
+                Env = EnvironmentBuilder.Build([], parse.GetValue(env) ?? [], Environment.GetEnvironmentVariable),
+                WorkingDir = parse.GetValue(workdir),
+                User = parse.GetValue(user),
+                Stdin = stdin,
+                Tty = stdin && parse.GetValue(tty), // -t alone does nothing, as with run
+                Rows = size?.Rows ?? 24,
+                Cols = size?.Cols ?? 80,
+            };
+            return ExecAsync(parse.GetValue(id)!, request);
+        });
+        return cmd;
+    }
+
+    public static Command CreateAllowList()
+    {
+        var cmd = new Command("allow-list", "Change the allow-list of a running long-lived sandbox");
+        foreach (var (name, add) in new[] { ("add", true), ("delete", false) })
+        {
+            var id = new Argument<string>("id") { Description = "The sandbox's VM id" };
+            var hosts = new Argument<string[]>("hosts") { Arity = ArgumentArity.OneOrMore, Description = "Host names or patterns (comma lists accepted)" };
+            var sub = new Command(name, add ? "Allow hosts (globs like *.example.com)" : "Remove hosts from the allow-list") { id, hosts };
+            sub.SetAction((parse, ct) => ChangeAllowListAsync(parse.GetValue(id)!, parse.GetValue(hosts) ?? [], add, ct));
+            cmd.Subcommands.Add(sub);
+        }
+
+        return cmd;
+    }
+
+    public static Command CreateKill()
+    {
+        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.OneOrMore, Description = "VM ids of long-lived sandboxes" };
+        var cmd = new Command("kill", "Stop long-lived sandboxes (their processes get the --graceful-shutdown time) and remove them") { ids };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var status = 0;
+            foreach (var id in parse.GetValue(ids) ?? [])
+            {
+                try
+                {
+                    await using var client = await OwnerClient.ConnectAsync(id, cancellationToken: ct);
+                    await client.KillAsync(TimeSpan.FromMinutes(2), ct);
+                    Console.Out.WriteLine(id);
+                }
+                catch (Exception ex)
+                {
+                    status = Report(ex);
+                }
+            }
+
+            return status;
+        });
+        return cmd;
+    }
+
+    private static async Task<int> ChangeAllowListAsync(string id, string[] hosts, bool add, CancellationToken ct)
+    {
+        try
+        {
+            await using var client = await OwnerClient.ConnectAsync(id, cancellationToken: ct);
+            var list = add ? await client.AllowAsync(hosts, ct) : await client.DisallowAsync(hosts, ct);
+            var changed = hosts.SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Console.Out.WriteLine($"{(add ? "added" : "deleted")}: {string.Join(", ", changed)}");
+            Console.Out.WriteLine($"allowed hosts: {(list.Count == 0 ? "(none)" : string.Join(", ", list))}");
+            return 0;
+        }
+        catch (Exception ex)
+        {
+            return Report(ex);
+        }
+    }
+
+    private static async Task<int> ExecAsync(string id, ControlRequest request)
+    {
+        RemoteExec? session = null;
+        var interrupts = 0;
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; OnSignal(2); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
+        try
+        {
+            await using var client = await OwnerClient.ConnectAsync(id);
+            using var raw = request.Tty ? RawTerminal.TryEnter() : null;
+            await using var started = await client.StartExecAsync(request, CancellationToken.None);
+            Volatile.Write(ref session, started);
+            using var winch = request.Tty
+                ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
+                {
+                    ctx.Cancel = true;
+                    if (RawTerminal.GetSize() is { } size)
+                    {
+                        _ = started.ResizeAsync(size.Rows, size.Cols, CancellationToken.None).AsTask();
+                    }
+                })
+                : null;
+
+            var copyOut = CopyAsync(started.Stdout, Console.OpenStandardOutput());
+            var copyErr = CopyAsync(started.Stderr, Console.OpenStandardError());
+            if (request.Stdin)
+            {
+                _ = PumpStdinAsync(started);
+            }
+
+            var result = await started.WaitAsync(CancellationToken.None);
+            await Task.WhenAll(copyOut, copyErr);
+            raw?.Dispose();
+            return result.ExitCode; // a command that could not start said why on its stderr (127/126)
+        }
+        catch (Exception ex)
+        {
+            return Report(ex);
+        }
+
+        // The first Ctrl-C (or SIGTERM) goes to the command; a second one abandons it (the owner cancels it).
+        void OnSignal(int signal)
+        {
+            if (Volatile.Read(ref session) is not { } s)
+            {
+                Environment.Exit(ExitCodes.Interrupted);
+                return;
+            }
+
+            if (Interlocked.Increment(ref interrupts) == 1)
+            {
+                _ = s.SignalAsync(signal, CancellationToken.None).AsTask();
+            }
+            else
+            {
+                _ = s.DisposeAsync().AsTask();
+            }
+        }
+    }
+
+    private static int Report(Exception ex)
+    {
+        if (ex is OwnerUnavailableException or OwnerOperationException or OwnerProtocolException or TimeoutException)
+        {
+            Console.Error.WriteLine($"matchlock: {ex.Message}");
+            return ExitCodes.MatchlockError;
+        }
+
+        return CliErrors.Report(ex);
+    }
+
+    private static async Task CopyAsync(Stream from, Stream to)
+    {
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            await to.WriteAsync(buffer.AsMemory(0, n));
+            await to.FlushAsync();
+        }
+    }
+
+    private static async Task PumpStdinAsync(RemoteExec session)
+    {
+        try
+        {
+            // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
+            await using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            await session.PumpStdinAsync(stdin, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or Matchlock.Protocol.MuxStreamResetException or Matchlock.Protocol.MuxConnectionClosedException)
+        {
+            // The command ended before its input did.
+        }
+    }
+}

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Matchlock.Cli.Terminal;
+using Matchlock.Core.Owner;
+using Matchlock.Core.Sandboxes;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// <c>matchlock run --rm=false</c> and <c>run -d</c>: this process becomes the owner of a
+/// long-lived sandbox (DESIGN D9), serving its control socket until <c>matchlock kill</c>,
+/// SIGINT/SIGTERM/SIGHUP, or the VM's own exit; then it stops the guest with the graceful
+/// shutdown time and removes everything.
+/// </summary>
+/// <remarks>
+/// <c>-d</c> re-executes this binary (<see cref="Environment.ProcessPath"/>: under NativeAOT the
+/// binary itself) with the same arguments and <see cref="DetachedVariable"/> set. The child starts
+/// a new session (no terminal, no Ctrl-C from it), boots, and prints one ready line on its stdout,
+/// a pipe to the parent; then it points its stdio at /dev/null. The parent relays the child's
+/// stderr until that line, prints the id and exits 0, or, if the child exits first, its status.
+/// </remarks>
+internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan grace)
+{
+    private const string DetachedVariable = "MATCHLOCK_OWNER_DETACHED";
+    private const string ReadyPrefix = "matchlock-owner-ready ";
+
+    public static bool IsDetachedChild => Environment.GetEnvironmentVariable(DetachedVariable) == "1";
+
+    /// <summary>The parent of <c>run -d</c>: starts the owner and returns once it runs.</summary>
+    public static async Task<int> DetachAsync(CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path to re-execute it"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in Program.Args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.Environment[DetachedVariable] = "1";
+        using var child = Process.Start(psi) ?? throw new InvalidOperationException("could not start the sandbox owner");
+        child.StandardInput.Close();
+        var stderr = Console.OpenStandardError();
+        var relay = RelayAsync(child.StandardError.BaseStream, stderr);
+        try
+        {
+            while (await child.StandardOutput.ReadLineAsync(ct) is { } line)
+            {
+                if (line.StartsWith(ReadyPrefix, StringComparison.Ordinal))
+                {
+                    var id = line[ReadyPrefix.Length..];
+                    Console.Out.WriteLine(id);
+                    Console.Out.Flush();
+                    Console.Error.WriteLine($"connect: matchlock exec {id} -- sh\nstop: matchlock kill {id}");
+                    return 0;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C here while the owner boots: it is in its own session, so stop it ourselves
+            // (its QEMU dies with it through the parent-death signal; the next run sweeps the rest).
+            child.Kill();
+            Console.Error.WriteLine("matchlock: interrupted while starting the sandbox");
+            return ExitCodes.Interrupted;
+        }
+
+        // Its stdout ended without the ready line: the owner failed and said why on stderr.
+        await child.WaitForExitAsync(CancellationToken.None);
+        await relay.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+        return child.ExitCode != 0 ? child.ExitCode : ExitCodes.MatchlockError;
+    }
+
+    public async Task<int> RunAsync()
+    {
+        var detached = IsDetachedChild;
+        if (detached && !OwnerNative.StartNewSession())
+        {
+            // Only a group leader gets here, i.e. not the child DetachAsync starts (someone set the variable by hand).
+            Console.Error.WriteLine("matchlock: could not start a new session (already a process group leader); the owner stays in this one");
+        }
+
+        using var stop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; stop.Cancel(); });
+
+        Sandbox sandbox;
+        try
+        {
+            sandbox = await Sandbox.CreateAsync(spec, cancellationToken: stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("matchlock: interrupted while starting the sandbox; nothing was left running");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception ex)
+        {
+            return CliErrors.Report(ex);
+        }
+
+        SandboxOwner owner;
+        try
+        {
+            owner = SandboxOwner.Start(sandbox, grace);
+        }
+        catch (Exception ex)
+        {
+            await sandbox.DisposeAsync();
+            return CliErrors.Report(ex);
+        }
+
+        SandboxOwner.StopReason reason;
+        var command = Task.CompletedTask;
+        await using (owner)
+        {
+            if (sandbox.AccelNotice is { } notice)
+            {
+                Console.Error.WriteLine(notice);
+            }
+
+            if (exec is not null)
+            {
+                command = StartCommand(sandbox, exec, detached);
+            }
+
+            if (detached)
+            {
+                Console.Out.WriteLine(ReadyPrefix + sandbox.Id);
+                Console.Out.Flush();
+                OwnerNative.RedirectStdioToDevNull();
+            }
+            else
+            {
+                Console.Error.WriteLine($"matchlock: sandbox {sandbox.Id} is running\nconnect: matchlock exec {sandbox.Id} -- sh\nstop: matchlock kill {sandbox.Id}");
+            }
+
+            reason = await owner.WaitAsync(stop.Token);
+            Console.Error.WriteLine(reason == SandboxOwner.StopReason.VmExited
+                ? $"matchlock: the VM of sandbox {sandbox.Id} exited by itself; cleaning up"
+                : $"matchlock: stopping sandbox {sandbox.Id} (graceful shutdown {grace.TotalSeconds:0.###} s)");
+        }
+
+        // Let an attached command notice the end and give the terminal its modes back.
+        await Task.WhenAny(command, Task.Delay(TimeSpan.FromSeconds(2)));
+        return reason == SandboxOwner.StopReason.VmExited ? ExitCodes.MatchlockError : 0;
+    }
+
+    /// <summary>
+    /// The command given to a long-lived <c>run</c> starts in the background of the owner. In the
+    /// foreground it is attached to this terminal (with <c>-i</c>/<c>-it</c> it gets stdin and a
+    /// PTY; window resizes are not followed on this path); detached, it has no stdin and its
+    /// output goes to <c>command.log</c> in the VM directory. Either way the sandbox keeps
+    /// running when it ends.
+    /// </summary>
+    private static Task StartCommand(Sandbox sandbox, ExecSpec exec, bool detached)
+    {
+        return Task.Run(async () =>
+        {
+            Stream stdout, stderr;
+            Stream? stdin = null;
+            if (detached)
+            {
+                stdout = stderr = new FileStream(Path.Combine(sandbox.Directory, "command.log"), FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+                exec = exec with { Tty = false, Stdin = false };
+            }
+            else
+            {
+                stdout = Console.OpenStandardOutput();
+                stderr = Console.OpenStandardError();
+                if (exec.Stdin)
+                {
+                    // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
+                    stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+                }
+            }
+
+            var raw = exec.Tty ? RawTerminal.TryEnter() : null;
+            await using (stdout)
+            {
+                try
+                {
+                    var result = await sandbox.ExecAsync(exec, stdin, stdout, stderr, CancellationToken.None);
+                    raw?.Dispose();
+                    if (!detached)
+                    {
+                        Console.Error.WriteLine($"matchlock: the command exited with status {result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");
+                    }
+                }
+                catch (Exception ex) when (ex is SandboxException or GuestOperationException or IOException)
+                {
+                    // The sandbox stopped under the command: the owner reports that.
+                }
+                finally
+                {
+                    raw?.Dispose();
+                }
+            }
+        });
+    }
+
+    private static async Task RelayAsync(Stream from, Stream to)
+    {
+        var buffer = new byte[16 * 1024];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            await to.WriteAsync(buffer.AsMemory(0, n));
+            await to.FlushAsync();
+        }
+    }
+}

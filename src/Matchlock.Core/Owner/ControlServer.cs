@@ -1,0 +1,380 @@
+using System.Net.Sockets;
+using Matchlock.Core.Sandboxes;
+using Matchlock.Protocol;
+using Matchlock.Protocol.Framing;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Owner;
+
+/// <summary>
+/// Serves <c>control.sock</c> in the VM directory of a long-lived sandbox (DESIGN D9). Each
+/// client connection is a <see cref="MuxConnection"/>: every request is one stream, so one
+/// client can run several execs at once, each with its own stdin/stdout/stderr and credit.
+/// </summary>
+/// <remarks>
+/// Access: the socket is created inside the VM directory (0700) and chmod'ed 0600, and every
+/// peer's uid is checked with SO_PEERCRED, so only the owner's user (or root) can drive it.
+/// </remarks>
+internal sealed class ControlServer : IAsyncDisposable
+{
+    public const string FileName = "control.sock";
+
+    private readonly Sandbox _sandbox;
+    private readonly Action _onKill;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<MuxConnection> _connections = []; // guarded by itself
+    private Task? _acceptLoop;
+    private int _inFlight; // requests being handled; dispose lets them send their last reply
+    private readonly HashSet<ExecSession> _execs = []; // running commands; guarded by itself
+
+    private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path)
+    {
+        _sandbox = sandbox;
+        _onKill = onKill;
+        _listener = listener;
+        SocketPath = path;
+    }
+
+    public string SocketPath { get; }
+
+    /// <summary>Binds the socket and starts accepting.</summary>
+    public static ControlServer Start(Sandbox sandbox, Action onKill)
+    {
+        var path = Path.Combine(sandbox.Directory, FileName);
+        File.Delete(path);
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(16);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        var server = new ControlServer(sandbox, onKill, listener, path);
+        server._acceptLoop = Task.Run(server.AcceptLoopAsync);
+        return server;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var ownUid = OwnerNative.EffectiveUid;
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            var peer = OwnerNative.PeerUid(client);
+            if (peer != ownUid && peer != 0)
+            {
+                client.Dispose(); // another user's process: it gets nothing, not even an error message
+                continue;
+            }
+
+            var connection = new MuxConnection(new NetworkStream(client, ownsSocket: true), isHost: false, HandleAsync);
+            lock (_connections)
+            {
+                _connections.Add(connection);
+            }
+
+            connection.Start();
+            _ = ForgetWhenClosedAsync(connection);
+        }
+    }
+
+    private async Task ForgetWhenClosedAsync(MuxConnection connection)
+    {
+        try
+        {
+            await connection.Completion;
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxProtocolException or IOException)
+        {
+            // The client went away (or spoke garbage); its streams are aborted with it.
+        }
+
+        lock (_connections)
+        {
+            _connections.Remove(connection);
+        }
+
+        await connection.DisposeAsync();
+    }
+
+    private async Task HandleAsync(MuxStream stream)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await HandleCoreAsync(stream);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task HandleCoreAsync(MuxStream stream)
+    {
+        ControlReply reply;
+        ControlRequest? request = null;
+        try
+        {
+            request = OwnerJsonContext.ReadRequest(stream.Request);
+            reply = request.Op switch
+            {
+                ControlRequest.Exec => await ExecAsync(stream, request),
+                ControlRequest.Allow => ChangeAllowList(request, add: true),
+                ControlRequest.Disallow => ChangeAllowList(request, add: false),
+                ControlRequest.Kill => new ControlReply { Ok = true },
+                _ => new ControlReply { Error = $"unknown control operation \"{request.Op}\"" },
+            };
+        }
+        catch (Exception ex) when (ex is OwnerProtocolException or ArgumentException or FormatException or SandboxException or GuestOperationException)
+        {
+            reply = new ControlReply { Error = ex.Message };
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
+        {
+            return; // the client is gone; nobody to answer
+        }
+
+        try
+        {
+            await stream.SendReplyAsync(OwnerJsonContext.Serialize(reply), CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or InvalidOperationException)
+        {
+            // The client went away before the answer.
+        }
+
+        if (request?.Op == ControlRequest.Kill)
+        {
+            _onKill(); // after the answer: stopping closes this connection
+        }
+    }
+
+    private ControlReply ChangeAllowList(ControlRequest request, bool add)
+    {
+        if (_sandbox.Networking is not { } networking)
+        {
+            return new ControlReply { Error = "this sandbox has no network (--no-network): there is no allow-list to change" };
+        }
+
+        var hosts = request.Hosts ?? [];
+        if (hosts.Count == 0)
+        {
+            return new ControlReply { Error = "no hosts given" };
+        }
+
+        var list = add ? networking.Policy.Allow(hosts) : networking.Policy.Disallow(hosts);
+        return new ControlReply { Ok = true, AllowList = list };
+    }
+
+    /// <summary>Runs a command for the client, relaying its streams and controls, and returns how it ended.</summary>
+    private async Task<ControlReply> ExecAsync(MuxStream stream, ControlRequest request)
+    {
+        var image = _sandbox.Image.Config;
+        var spec = new ExecSpec
+        {
+            Argv = request.Argv is { Count: > 0 } argv ? argv : throw new ArgumentException("exec needs a command"),
+            Env = EnvironmentBuilder.Build(image.Env, request.Env ?? [], _ => null),
+            WorkingDir = request.WorkingDir ?? image.WorkingDir ?? "/",
+            User = request.User ?? image.User,
+            Tty = request.Tty,
+            Stdin = request.Stdin,
+            Rows = request.Rows,
+            Cols = request.Cols,
+        };
+
+        await using var session = await _sandbox.StartExecAsync(spec, CancellationToken.None);
+        lock (_execs)
+        {
+            _execs.Add(session);
+        }
+
+        try
+        {
+            return await RunExecAsync(stream, spec, session);
+        }
+        finally
+        {
+            lock (_execs)
+            {
+                _execs.Remove(session);
+            }
+        }
+    }
+
+    private static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
+    {
+        var stdout = RelayAsync(session.Stdout, stream, StreamChannel.Stdout);
+        var stderr = RelayAsync(session.Stderr, stream, StreamChannel.Stderr);
+        var controls = RelayControlsAsync(stream, session);
+        if (spec.Stdin)
+        {
+            _ = RelayStdinAsync(stream, session);
+        }
+
+        // The client going away (its connection drops, or it resets the stream) faults Reply on
+        // our side of the stream: the command is then cancelled, as a closed terminal would.
+        // Not cancelled by the owner stopping: the guest's shutdown ends the command, and its status is still reported.
+        var wait = session.WaitAsync(CancellationToken.None);
+        if (await Task.WhenAny(wait, stream.Reply) != wait)
+        {
+            await session.CancelAsync(spec.KillGrace, CancellationToken.None);
+            await Task.WhenAny(wait, Task.Delay(spec.KillGrace + TimeSpan.FromSeconds(1)));
+            throw new MuxConnectionClosedException("the client went away during exec");
+        }
+
+        var result = await wait;
+        await Task.WhenAll(stdout, stderr);
+        _ = controls;
+        return new ControlReply { Ok = true, ExitCode = result.ExitCode, Signal = result.Signal, Error = result.Error };
+    }
+
+    /// <summary>Copies one output of the command to the client; if the client is gone, keeps draining so the command never blocks on it.</summary>
+    private static async Task RelayAsync(Stream from, MuxStream to, byte channel)
+    {
+        var buffer = new byte[64 * 1024];
+        var clientGone = false;
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            clientGone = clientGone || !await TryAsync(() => to.WriteAsync(channel, buffer.AsMemory(0, n), CancellationToken.None));
+        }
+
+        if (!clientGone)
+        {
+            await TryAsync(() => to.WriteEofAsync(channel, CancellationToken.None));
+        }
+    }
+
+    private static async Task<bool> TryAsync(Func<ValueTask> send)
+    {
+        try
+        {
+            await send();
+            return true;
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task RelayStdinAsync(MuxStream from, ExecSession session)
+    {
+        try
+        {
+            await session.PumpStdinAsync(from.GetReadStream(StreamChannel.Stdin), CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or MuxStreamResetException or MuxConnectionClosedException)
+        {
+            // The command ended, or the client went away, before its input did.
+        }
+    }
+
+    /// <summary>Resize and signal messages from the client go to the command as they come.</summary>
+    private static async Task RelayControlsAsync(MuxStream from, ExecSession session)
+    {
+        try
+        {
+            await foreach (var raw in from.Controls.ReadAllAsync())
+            {
+                switch (ProtocolSerializer.ReadControl(raw))
+                {
+                    case ResizeControl r:
+                        await session.ResizeAsync(r.Rows, r.Cols, CancellationToken.None);
+                        break;
+                    case SignalControl s:
+                        await session.SignalAsync(s.Signal, CancellationToken.None);
+                        break;
+                    case CancelControl c:
+                        await session.CancelAsync(TimeSpan.FromMilliseconds(c.GraceMs), CancellationToken.None);
+                        break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is MuxProtocolException or MuxStreamResetException or MuxConnectionClosedException)
+        {
+            // A bad control message or a vanished client ends the relay, not the command.
+        }
+    }
+
+    /// <summary>
+    /// Graceful stop of the commands clients started: SIGTERM to each one's process group, SIGKILL
+    /// after <paramref name="grace"/>, and their clients get the status. Done here rather than by
+    /// the guest's shutdown, which closes the channel before its processes end.
+    /// </summary>
+    public async Task TerminateExecsAsync(TimeSpan grace)
+    {
+        ExecSession[] running;
+        lock (_execs)
+        {
+            running = [.. _execs];
+        }
+
+        foreach (var session in running)
+        {
+            await session.CancelAsync(grace, CancellationToken.None);
+        }
+
+        var deadline = DateTime.UtcNow + grace + TimeSpan.FromSeconds(1);
+        while (DateTime.UtcNow < deadline && Volatile.Read(ref _inFlight) > 0)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>
+    /// Takes no new connections; open ones keep working, so commands still running when the
+    /// guest is asked to stop can report how they ended (the point of a graceful shutdown).
+    /// </summary>
+    public async Task StopAcceptingAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAcceptingAsync();
+
+        // Commands the guest's shutdown just ended are still relaying their last output and status.
+        for (var waited = 0; Volatile.Read(ref _inFlight) > 0 && waited < 2000; waited += 20)
+        {
+            await Task.Delay(20);
+        }
+
+        MuxConnection[] open;
+        lock (_connections)
+        {
+            open = [.. _connections];
+        }
+
+        foreach (var connection in open)
+        {
+            await connection.DisposeAsync();
+        }
+
+        File.Delete(SocketPath);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,134 @@
+using System.Net.Sockets;
+using Matchlock.Core.Sandboxes;
+using Matchlock.Protocol;
+
+namespace Matchlock.Core.Owner;
+
+/// <summary>
+/// A connection to the owner of a long-lived sandbox, through its <c>control.sock</c>
+/// (DESIGN D9). Used by <c>matchlock exec</c>, <c>allow-list</c> and <c>kill</c>.
+/// </summary>
+public sealed class OwnerClient : IAsyncDisposable
+{
+    private readonly MuxConnection _connection;
+
+    private readonly string _vmDir;
+
+    private OwnerClient(string id, string vmDir, MuxConnection connection)
+    {
+        Id = id;
+        _vmDir = vmDir;
+        _connection = connection;
+    }
+
+    public string Id { get; }
+
+    /// <summary>Connects to the owner of <paramref name="id"/> under <paramref name="vmsDir"/> (default: <see cref="MatchlockPaths.VmsDir"/>).</summary>
+    /// <exception cref="OwnerUnavailableException">No such VM, or its owner is not running.</exception>
+    public static async Task<OwnerClient> ConnectAsync(string id, string? vmsDir = null, CancellationToken cancellationToken = default)
+    {
+        if (!VmId.IsValid(id))
+        {
+            throw new OwnerUnavailableException($"\"{id}\" is not a VM id (they look like vm-1a2b3c4d)");
+        }
+
+        var vmDir = Path.Combine(vmsDir ?? MatchlockPaths.VmsDir, id);
+        var path = Path.Combine(vmDir, ControlServer.FileName);
+        if (!Directory.Exists(vmDir))
+        {
+            throw new OwnerUnavailableException($"no sandbox {id} (no {vmDir}); start one with `matchlock run -d --image …`");
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new OwnerUnavailableException(
+                ex.SocketErrorCode == SocketError.AccessDenied
+                    ? $"sandbox {id} belongs to another user ({path} is not accessible to you)"
+                    : $"sandbox {id} is not running a control socket ({ex.SocketErrorCode}): it was started without --rm=false/-d, or its owner has exited", ex);
+        }
+
+        var connection = new MuxConnection(new NetworkStream(socket, ownsSocket: true), isHost: true);
+        connection.Start();
+        return new OwnerClient(id, vmDir, connection);
+    }
+
+    /// <summary>Starts a command in the sandbox; the caller drives its streams.</summary>
+    public async Task<RemoteExec> StartExecAsync(ControlRequest request, CancellationToken cancellationToken)
+    {
+        var stream = await OpenAsync(request with { Op = ControlRequest.Exec }, cancellationToken);
+        return new RemoteExec(stream, request.Stdin);
+    }
+
+    /// <summary>Adds hosts to the allow-list; returns the list after the change.</summary>
+    public Task<IReadOnlyList<string>> AllowAsync(IReadOnlyList<string> hosts, CancellationToken cancellationToken) =>
+        ChangeAsync(ControlRequest.Allow, hosts, cancellationToken);
+
+    /// <summary>Removes hosts from the allow-list; returns the list after the change.</summary>
+    public Task<IReadOnlyList<string>> DisallowAsync(IReadOnlyList<string> hosts, CancellationToken cancellationToken) =>
+        ChangeAsync(ControlRequest.Disallow, hosts, cancellationToken);
+
+    /// <summary>
+    /// Asks the owner to stop the sandbox (gracefully, with its --graceful-shutdown) and waits
+    /// until it is gone: its VM directory removed, so nothing of it is left when this returns.
+    /// </summary>
+    /// <exception cref="TimeoutException">The owner accepted but the VM directory outlived <paramref name="wait"/>.</exception>
+    public async Task KillAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        await RequestAsync(new ControlRequest { Op = ControlRequest.Kill }, cancellationToken);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(wait);
+        try
+        {
+            while (Directory.Exists(_vmDir))
+            {
+                await Task.Delay(50, deadline.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"sandbox {Id} accepted kill but {_vmDir} is still there after {wait.TotalSeconds:0} s");
+        }
+    }
+
+    private async Task<IReadOnlyList<string>> ChangeAsync(string op, IReadOnlyList<string> hosts, CancellationToken cancellationToken)
+    {
+        var reply = await RequestAsync(new ControlRequest { Op = op, Hosts = hosts }, cancellationToken);
+        return reply.AllowList ?? [];
+    }
+
+    private async Task<ControlReply> RequestAsync(ControlRequest request, CancellationToken cancellationToken)
+    {
+        await using var stream = await OpenAsync(request, cancellationToken);
+        ControlReply reply;
+        try
+        {
+            reply = OwnerJsonContext.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
+        {
+            throw new OwnerUnavailableException($"the owner of {Id} went away before answering: {ex.Message}", ex);
+        }
+
+        return reply.Ok ? reply : throw new OwnerOperationException(reply.Error ?? "the owner refused the request");
+    }
+
+    private async Task<MuxStream> OpenAsync(ControlRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _connection.OpenAsync(OwnerJsonContext.Serialize(request), cancellationToken);
+        }
+        catch (MuxConnectionClosedException ex)
+        {
+            throw new OwnerUnavailableException($"the owner of {Id} closed the connection: {ex.Message}", ex);
+        }
+    }
+
+    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+}

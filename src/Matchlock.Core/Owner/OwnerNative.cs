@@ -1,0 +1,53 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Matchlock.Core.Owner;
+
+/// <summary>The few libc calls an owner needs that .NET does not expose.</summary>
+public static partial class OwnerNative
+{
+    private const int SolSocket = 1;   // <asm-generic/socket.h>
+    private const int SoPeerCred = 17; // socket(7): struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+
+    /// <summary>The effective uid of this process.</summary>
+    public static uint EffectiveUid => geteuid();
+
+    /// <summary>The uid of the process at the other end of a connected UNIX socket (socket(7), SO_PEERCRED).</summary>
+    public static uint PeerUid(Socket socket)
+    {
+        Span<byte> cred = stackalloc byte[12];
+        var n = socket.GetRawSocketOption(SolSocket, SoPeerCred, cred);
+        return n < 12 ? throw new IOException("SO_PEERCRED returned a short struct ucred") : BitConverter.ToUInt32(cred[4..8]);
+    }
+
+    /// <summary>
+    /// Detaches this process from its terminal and process group (setsid(2)): a Ctrl-C typed
+    /// where <c>run -d</c> was started must not reach the owner. Returns false (EPERM) for a
+    /// process group leader, which a child started by .NET's Process never is.
+    /// </summary>
+    public static bool StartNewSession() => setsid() >= 0;
+
+    /// <summary>Points stdin, stdout and stderr at /dev/null (dup2(2)), once a detached owner has said all it will say.</summary>
+    public static void RedirectStdioToDevNull()
+    {
+        using var devNull = File.Open("/dev/null", FileMode.Open, FileAccess.ReadWrite);
+        var fd = (int)devNull.SafeFileHandle.DangerousGetHandle();
+        for (var target = 0; target <= 2; target++)
+        {
+            if (dup2(fd, target) < 0)
+            {
+                throw new IOException($"dup2 onto fd {target} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+    }
+
+    // Safe: no pointers; errno is read through SetLastError.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int dup2(int oldfd, int newfd);
+}

@@ -1,0 +1,84 @@
+using Matchlock.Core.Sandboxes;
+using Matchlock.Protocol;
+using Matchlock.Protocol.Framing;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Owner;
+
+/// <summary>A command running in a long-lived sandbox, seen through its owner: the client half of <see cref="ExecSession"/>.</summary>
+public sealed class RemoteExec : IAsyncDisposable
+{
+    private readonly MuxStream _stream;
+    private readonly bool _stdin;
+
+    internal RemoteExec(MuxStream stream, bool stdin)
+    {
+        _stream = stream;
+        _stdin = stdin;
+        Stdout = stream.GetReadStream(StreamChannel.Stdout);
+        Stderr = stream.GetReadStream(StreamChannel.Stderr);
+    }
+
+    public Stream Stdout { get; }
+
+    public Stream Stderr { get; }
+
+    /// <summary>Copies <paramref name="source"/> to the command's stdin, then sends end-of-file.</summary>
+    public async Task PumpStdinAsync(Stream source, CancellationToken cancellationToken)
+    {
+        if (!_stdin)
+        {
+            throw new InvalidOperationException("this exec was started without stdin");
+        }
+
+        await using var stdin = _stream.GetWriteStream(StreamChannel.Stdin);
+        await source.CopyToAsync(stdin, 64 * 1024, cancellationToken);
+    }
+
+    public ValueTask SignalAsync(int signal, CancellationToken cancellationToken) => SendAsync(new SignalControl(signal), cancellationToken);
+
+    public ValueTask ResizeAsync(int rows, int cols, CancellationToken cancellationToken) => SendAsync(new ResizeControl(rows, cols), cancellationToken);
+
+    /// <summary>Waits for the command to end and returns how it ended.</summary>
+    /// <exception cref="OwnerUnavailableException">The owner went away (sandbox killed) while it ran.</exception>
+    /// <exception cref="OwnerOperationException">The command could not be started.</exception>
+    public async Task<ExecResult> WaitAsync(CancellationToken cancellationToken)
+    {
+        ControlReply reply;
+        try
+        {
+            reply = OwnerJsonContext.ReadReply(await _stream.Reply.WaitAsync(cancellationToken));
+        }
+        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
+        {
+            // Also what a peer of another uid sees: the owner closes such connections unanswered.
+            throw new OwnerUnavailableException("the sandbox's owner closed the connection (it stopped, or it refuses this user): " + ex.Message, ex);
+        }
+
+        if (!reply.Ok || reply.ExitCode is not { } exit)
+        {
+            throw new OwnerOperationException("exec failed: " + (reply.Error ?? "no reason given"));
+        }
+
+        return new ExecResult(exit, reply.Signal, TimeSpan.Zero, reply.Error);
+    }
+
+    public ValueTask DisposeAsync() => _stream.DisposeAsync();
+
+    private async ValueTask SendAsync(ExecControl control, CancellationToken cancellationToken)
+    {
+        if (_stream.Reply.IsCompleted)
+        {
+            return;
+        }
+
+        try
+        {
+            await _stream.SendControlAsync(ProtocolSerializer.Serialize(control), cancellationToken);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or MuxConnectionClosedException)
+        {
+            // Raced with the end of the command.
+        }
+    }
+}

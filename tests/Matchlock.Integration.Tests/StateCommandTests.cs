@@ -59,29 +59,33 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
     }
 
     [Fact]
-    public async Task A_kept_vm_is_stopped_with_its_history_and_rm_removes_it()
+    public async Task A_detached_vm_is_running_with_its_history_and_gone_from_the_state_once_killed()
     {
         VmPrerequisites.Ensure();
-        var r = await home.RunAsync(["run", "--rm=false", "--image", "busybox", "--", "true"]);
+        var r = await home.RunAsync(["run", "-d", "--image", "busybox"], timeout: TimeSpan.FromMinutes(2));
         Assert.True(r.ExitCode == 0, r.ToString());
-        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+        var vmId = r.Stdout.Trim();
 
         var inspect = await home.RunAsync(["inspect", vmId]);
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         using (var json = JsonDocument.Parse(inspect.Stdout))
         {
-            Assert.Equal("stopped", json.RootElement.GetProperty("status").GetString());
+            Assert.Equal("running", json.RootElement.GetProperty("status").GetString());
             Assert.Equal(
-                ["creating", "running", "stopping", "stopped"],
+                ["creating", "running"],
                 json.RootElement.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("status").GetString()));
         }
+
+        Assert.Contains(vmId, (await home.RunAsync(["ls", "--running"])).Stdout, StringComparison.Ordinal);
+        // A running VM's owner holds it: rm refuses rather than pulling it from under the owner.
+        Assert.NotEqual(0, (await home.RunAsync(["rm", vmId])).ExitCode);
 
         var unknown = await home.RunAsync(["get", "vm-00000000"]);
         Assert.True(unknown.ExitCode == 125, unknown.ToString());
         Assert.Contains("no such VM: vm-00000000", unknown.Stderr, StringComparison.Ordinal);
 
-        var rm = await home.RunAsync(["rm", vmId]);
-        Assert.True(rm.ExitCode == 0, rm.ToString());
+        var kill = await home.RunAsync(["kill", vmId], timeout: TimeSpan.FromMinutes(2));
+        Assert.True(kill.ExitCode == 0, kill.ToString());
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }

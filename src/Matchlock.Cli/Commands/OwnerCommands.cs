@@ -125,8 +125,8 @@ internal static class OwnerCommands
                 })
                 : null;
 
-            var copyOut = CopyAsync(started.Stdout, Console.OpenStandardOutput());
-            var copyErr = CopyAsync(started.Stderr, Console.OpenStandardError());
+            var copyOut = StdioStreams.CopyFlushingAsync(started.Stdout, Console.OpenStandardOutput());
+            var copyErr = StdioStreams.CopyFlushingAsync(started.Stderr, Console.OpenStandardError());
             if (request.Stdin)
             {
                 _ = PumpStdinAsync(started);
@@ -173,23 +173,12 @@ internal static class OwnerCommands
         return CliErrors.Report(ex);
     }
 
-    private static async Task CopyAsync(Stream from, Stream to)
-    {
-        var buffer = new byte[64 * 1024];
-        int n;
-        while ((n = await from.ReadAsync(buffer)) > 0)
-        {
-            await to.WriteAsync(buffer.AsMemory(0, n));
-            await to.FlushAsync();
-        }
-    }
-
     private static async Task PumpStdinAsync(RemoteExec session)
     {
         try
         {
             // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
-            await using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            await using var stdin = StdioStreams.OpenStdin();
             await session.PumpStdinAsync(stdin, CancellationToken.None);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or Matchlock.Protocol.MuxStreamResetException or Matchlock.Protocol.MuxConnectionClosedException)

@@ -176,7 +176,7 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
                 if (exec.Stdin)
                 {
                     // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
-                    stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+                    stdin = StdioStreams.OpenStdin();
                 }
             }
 

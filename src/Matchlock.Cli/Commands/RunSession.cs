@@ -86,8 +86,8 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
 
         var stdout = Console.OpenStandardOutput();
         var stderr = Console.OpenStandardError();
-        var copyOut = CopyAsync(session.Stdout, stdout);
-        var copyErr = CopyAsync(session.Stderr, stderr);
+        var copyOut = StdioStreams.CopyFlushingAsync(session.Stdout, stdout);
+        var copyErr = StdioStreams.CopyFlushingAsync(session.Stderr, stderr);
         if (exec.Stdin)
         {
             _ = PumpStdinAsync(session);
@@ -144,24 +144,13 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
         }
     }
 
-    private static async Task CopyAsync(Stream from, Stream to)
-    {
-        var buffer = new byte[64 * 1024];
-        int n;
-        while ((n = await from.ReadAsync(buffer)) > 0)
-        {
-            await to.WriteAsync(buffer.AsMemory(0, n));
-            await to.FlushAsync();
-        }
-    }
-
     private static async Task PumpStdinAsync(ExecSession session)
     {
         try
         {
             // fd 0 itself: Console.OpenStandardInput() on a terminal is .NET's line-editing reader,
             // which sets its own terminal mode and echoes what it reads (doubling the guest's echo).
-            await using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            await using var stdin = StdioStreams.OpenStdin();
             await session.PumpStdinAsync(stdin, CancellationToken.None);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)

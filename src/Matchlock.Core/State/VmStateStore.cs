@@ -327,24 +327,11 @@ public sealed class VmStateStore : IDisposable
         _ => throw new VmStateException($"unknown resource kind '{name}' in the state database (written by a newer matchlock?)"),
     };
 
-    private SqliteCommand Command(string sql, SqliteTransaction? tx = null, params (string Name, object? Value)[] parameters)
-    {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = tx;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
+    private SqliteCommand Command(string sql, SqliteTransaction? tx = null, params (string Name, object? Value)[] parameters) =>
+        _connection.Command(sql, tx, parameters);
 
-        return command;
-    }
-
-    private void Exec(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(sql, tx, parameters);
-        command.ExecuteNonQuery();
-    }
+    private void Exec(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
+        _connection.Execute(sql, tx, parameters);
 
     private static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction tx)
     {
@@ -354,16 +341,9 @@ public sealed class VmStateStore : IDisposable
         return command.ExecuteScalar();
     }
 
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = tx;
-        command.ExecuteNonQuery();
-    }
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null) => connection.Execute(sql, tx);
 
-    private static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+    private static string FormatTime(DateTimeOffset time) => SqliteStatements.FormatTime(time);
 
-    private static DateTimeOffset ParseTime(string text) =>
-        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+    private static DateTimeOffset ParseTime(string text) => SqliteStatements.ParseTime(text);
 }

@@ -84,8 +84,10 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
         Assert.True(unknown.ExitCode == 125, unknown.ToString());
         Assert.Contains("no such VM: vm-00000000", unknown.Stderr, StringComparison.Ordinal);
 
-        var kill = await home.RunAsync(["kill", vmId], timeout: TimeSpan.FromMinutes(2));
+        Assert.Equal(125, (await home.RunAsync(["kill"])).ExitCode); // ids or --all
+        var kill = await home.RunAsync(["kill", "--all"], timeout: TimeSpan.FromMinutes(2));
         Assert.True(kill.ExitCode == 0, kill.ToString());
+        Assert.Equal(vmId, kill.Stdout.Trim());
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }

@@ -61,12 +61,21 @@ internal static class OwnerCommands
 
     public static Command CreateKill()
     {
-        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.OneOrMore, Description = "VM ids of long-lived sandboxes" };
-        var cmd = new Command("kill", "Stop long-lived sandboxes (their processes get the --graceful-shutdown time) and remove them") { ids };
+        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.ZeroOrMore, Description = "VM ids of long-lived sandboxes" };
+        var all = new Option<bool>("--all") { Description = "Stop every running long-lived sandbox" };
+        var cmd = new Command("kill", "Stop long-lived sandboxes (their processes get the --graceful-shutdown time) and remove them") { ids, all };
         cmd.SetAction(async (parse, ct) =>
         {
+            var given = parse.GetValue(ids) ?? [];
+            if (given.Length > 0 == parse.GetValue(all))
+            {
+                Console.Error.WriteLine("matchlock: give VM ids or --all (not both); see `matchlock ls --running`");
+                return ExitCodes.MatchlockError;
+            }
+
+            var targets = given.Length > 0 ? given : RunningLongLived();
             var status = 0;
-            foreach (var id in parse.GetValue(ids) ?? [])
+            foreach (var id in targets)
             {
                 try
                 {
@@ -83,6 +92,15 @@ internal static class OwnerCommands
             return status;
         });
         return cmd;
+    }
+
+    /// <summary>Running sandboxes that have an owner serving a control socket (foreground `--rm` runs have none: stop those with Ctrl-C).</summary>
+    private static string[] RunningLongLived()
+    {
+        using var state = Matchlock.Core.State.VmStateStore.Open();
+        return [.. state.List()
+            .Where(vm => vm.Status == Matchlock.Core.State.VmStatus.Running && File.Exists(Path.Combine(vm.VmDir, "control.sock")))
+            .Select(vm => vm.Id)];
     }
 
     private static async Task<int> ChangeAllowListAsync(string id, string[] hosts, bool add, CancellationToken ct)

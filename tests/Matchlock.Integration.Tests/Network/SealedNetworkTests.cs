@@ -166,6 +166,26 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The VM's events.jsonl once it contains <paramref name="expected"/> (the log is written in the
+    /// background, batch by batch), or as it is after 10 s.
+    /// </summary>
+    public async Task<string> EventsContainingAsync(string expected)
+    {
+        var path = Path.Combine(Sandbox.Directory, "events.jsonl");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var text = File.Exists(path) ? await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken) : "";
+            if (text.Contains(expected, StringComparison.Ordinal) || clock.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return text;
+            }
+
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+    }
+
     /// <summary>Runs a shell snippet in the guest; returns (exit code, stdout + stderr).</summary>
     public async Task<(int Code, string Output)> ShAsync(string script)
     {
@@ -232,7 +252,7 @@ public sealed class SealedNetworkTests(SealedNetworkFixture net) : IClassFixture
         Assert.EndsWith("403", leak.Output.Trim(), StringComparison.Ordinal);
         Assert.DoesNotContain(net.Received, line => line.Contains("/leak", StringComparison.Ordinal));
 
-        var events = await File.ReadAllTextAsync(Path.Combine(net.Sandbox.Directory, "events.jsonl"), TestContext.Current.CancellationToken);
+        var events = await net.EventsContainingAsync("secret_injected");
         Assert.Contains("secret_injected", events, StringComparison.Ordinal);
         Assert.Contains("API_KEY", events, StringComparison.Ordinal);
         Assert.DoesNotContain(SealedNetworkFixture.SecretValue, events, StringComparison.Ordinal);
@@ -245,7 +265,7 @@ public sealed class SealedNetworkTests(SealedNetworkFixture net) : IClassFixture
         var r = await net.ShAsync("getent hosts exfiltrate-this.forbidden.example; echo rc=$?");
         Assert.Contains("rc=2", r.Output, StringComparison.Ordinal);
 
-        var events = await File.ReadAllTextAsync(Path.Combine(net.Sandbox.Directory, "events.jsonl"), TestContext.Current.CancellationToken);
+        var events = await net.EventsContainingAsync("exfiltrate-this.forbidden.example");
         Assert.Contains("exfiltrate-this.forbidden.example", events, StringComparison.Ordinal);
     }
 

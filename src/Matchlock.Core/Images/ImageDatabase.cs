@@ -31,58 +31,12 @@ internal sealed record PublishPlan(
 /// </summary>
 internal sealed class ImageDatabase : IDisposable
 {
-    private const int SchemaVersion = 1;
-
     private readonly SqliteConnection _connection;
 
     private ImageDatabase(SqliteConnection connection) => _connection = connection;
 
-    public static ImageDatabase Open(string path)
-    {
-        var builder = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = 60, // seconds a statement retries while another process writes
-        };
-        var connection = new SqliteConnection(builder.ToString());
-        try
-        {
-            connection.Open();
-            Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=60000;");
-            using (var version = connection.CreateCommand())
-            {
-                version.CommandText = "PRAGMA user_version";
-                var current = Convert.ToInt32(version.ExecuteScalar(), CultureInfo.InvariantCulture);
-                if (current > SchemaVersion)
-                {
-                    throw new ImageStoreException(
-                        $"the image store {path} was written by a newer matchlock (schema {current}, this one knows {SchemaVersion}); upgrade matchlock");
-                }
-
-                if (current < SchemaVersion)
-                {
-                    using var tx = connection.BeginTransaction();
-                    Execute(connection, Schema, tx);
-                    Execute(connection, $"PRAGMA user_version={SchemaVersion}", tx);
-                    tx.Commit();
-                }
-            }
-
-            return new ImageDatabase(connection);
-        }
-        catch (SqliteException e)
-        {
-            connection.Dispose();
-            throw new ImageStoreException($"cannot open the image store database {path}: {e.Message}", e);
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-    }
+    public static ImageDatabase Open(string path) =>
+        new(SqliteStatements.OpenMigrated(path, [Schema], "the image store", (message, inner) => inner is null ? new ImageStoreException(message) : new ImageStoreException(message, inner)));
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS images (
@@ -338,8 +292,6 @@ internal sealed class ImageDatabase : IDisposable
 
     private void Exec(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
         _connection.Execute(sql, tx, parameters);
-
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null) => connection.Execute(sql, tx);
 
     private static string FormatTime(DateTimeOffset time) => SqliteStatements.FormatTime(time);
 

@@ -39,11 +39,7 @@ public sealed partial class ImageStore
         var row = new TagRow(reference.DisplayName, image.Id, Digest: null, ImportSource, DateTimeOffset.UtcNow);
 
         using var imageLock = await AcquireImageLockAsync(image.Id, null, cancellationToken);
-        if (IsComplete(db, image.Id) && db.TryTag([row], out var orphaned))
-        {
-            DeleteRootfsFiles(orphaned);
-        }
-        else
+        if (!(IsComplete(db, image.Id) && TagStored(db, [row])))
         {
             var built = await BuildAsync(image, staging, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();

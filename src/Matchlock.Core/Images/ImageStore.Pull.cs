@@ -55,7 +55,7 @@ public sealed partial class ImageStore
             && db.Tag(parsed.DisplayName) is { } current
             && current.ImageId == imageId && current.Digest == manifest.RepoDigest
             && IsComplete(db, imageId)
-            && (extra is null || db.TryTag(tags.GetRange(1, 1), out _)))
+            && (extra is null || TagStored(db, tags.GetRange(1, 1))))
         {
             return new PullResult(Find(parsed.DisplayName)!, manifest.RepoDigest, UpToDate: true);
         }
@@ -63,10 +63,9 @@ public sealed partial class ImageStore
         StagingDirectory.SweepAbandoned(Root);
         using var gcLock = await AcquireSharedGcLockAsync(observer.Waiting, cancellationToken);
         using var imageLock = await AcquireImageLockAsync(imageId, observer.Waiting, cancellationToken);
-        if (!options.Force && IsComplete(db, imageId) && db.TryTag(tags, out var retired))
+        if (!options.Force && IsComplete(db, imageId) && TagStored(db, tags))
         {
             // Prepared earlier under another name, or by the process we just waited for.
-            DeleteRootfsFiles(retired);
             for (var i = 0; i < manifest.Layers.Count; i++)
             {
                 observer.Layer(i, LayerState.Cached);
@@ -77,7 +76,7 @@ public sealed partial class ImageStore
             using var staging = StagingDirectory.Create(Root);
             try
             {
-                var (image, blobs) = await BuildPulledAsync(client, parsed, manifest, options, observer, staging, cancellationToken);
+                var (image, blobs) = await BuildPulledAsync(db, client, parsed, manifest, options, observer, staging, cancellationToken);
                 cancellationToken.ThrowIfCancellationRequested();
                 var placed = PlaceBlobs(blobs);
                 var row = image with { RootfsFile = PlaceRootfs(image.RootfsFile, imageId) };
@@ -112,6 +111,7 @@ public sealed partial class ImageStore
     /// (its RootfsFile is the staged file's path) and every blob the image references.
     /// </summary>
     private async Task<(ImageRow Image, List<StagedBlob> Blobs)> BuildPulledAsync(
+        ImageDatabase db,
         RegistryClient client,
         ImageReference reference,
         PulledManifest manifest,
@@ -128,7 +128,7 @@ public sealed partial class ImageStore
         blobs.Add(new StagedBlob(new BlobRow(manifest.Digest, manifest.Bytes.Length, manifest.MediaType), manifestFile));
 
         byte[] configBytes;
-        if (!options.Force && HasStoredBlob(manifest.Config.Digest))
+        if (!options.Force && HasStoredBlob(db, manifest.Config.Digest))
         {
             configBytes = await File.ReadAllBytesAsync(BlobPath(manifest.Config.Digest), cancellationToken);
             blobs.Add(new StagedBlob(new BlobRow(manifest.Config.Digest, manifest.Config.Size, manifest.Config.MediaType), null));
@@ -163,7 +163,9 @@ public sealed partial class ImageStore
         }
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        EnsureRoomFor(manifest.Layers.Where(l => options.Force || !HasStoredBlob(l.Digest)).Sum(l => l.Size), reference);
+        // Layers the store already has (shared with other images) are read from it, not downloaded.
+        var stored = manifest.Layers.Select(l => !options.Force && HasStoredBlob(db, l.Digest)).ToArray();
+        EnsureRoomFor(manifest.Layers.Where((_, i) => !stored[i]).Sum(l => l.Size), reference);
         using var downloadsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var slots = new SemaphoreSlim(ConcurrentDownloads);
         var downloads = new BlobDownload?[manifest.Layers.Count];
@@ -171,7 +173,7 @@ public sealed partial class ImageStore
         for (var i = 0; i < manifest.Layers.Count; i++)
         {
             var layer = manifest.Layers[i];
-            if (!options.Force && HasStoredBlob(layer.Digest))
+            if (stored[i])
             {
                 observer.Layer(i, LayerState.Cached);
                 blobs.Add(new StagedBlob(new BlobRow(layer.Digest, layer.Size, layer.MediaType), null));
@@ -287,11 +289,19 @@ public sealed partial class ImageStore
         }
     }
 
-    private bool HasStoredBlob(string digest)
+    /// <summary>Tags an image that is already stored, deleting root filesystems a moved tag left unnamed; false when the image is gone.</summary>
+    private bool TagStored(ImageDatabase db, IReadOnlyList<TagRow> tags)
     {
-        using var db = ImageDatabase.Open(DatabasePath);
-        return db.HasBlob(digest) && File.Exists(BlobPath(digest));
+        if (!db.TryTag(tags, out var orphaned))
+        {
+            return false;
+        }
+
+        DeleteRootfsFiles(orphaned);
+        return true;
     }
+
+    private bool HasStoredBlob(ImageDatabase db, string digest) => db.HasBlob(digest) && File.Exists(BlobPath(digest));
 
     /// <summary>Moves staged blobs into <c>blobs/sha256/</c> (keeping an identical copy already there) and returns their rows.</summary>
     private List<BlobRow> PlaceBlobs(List<StagedBlob> blobs)

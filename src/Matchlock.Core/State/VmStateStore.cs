@@ -14,8 +14,6 @@ public sealed class VmStateStore : IDisposable
 {
     public const string FileName = "state.db";
 
-    private const int SchemaVersion = 1;
-
     private readonly SqliteConnection _connection;
     private readonly Func<int, string?> _processStartTime;
 
@@ -35,31 +33,8 @@ public sealed class VmStateStore : IDisposable
     {
         path ??= DefaultPath;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var builder = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = 60, // seconds a statement retries while another process writes
-        };
-        var connection = new SqliteConnection(builder.ToString());
-        try
-        {
-            connection.Open();
-            Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=60000;");
-            Migrate(connection, path);
-            return new VmStateStore(connection, processStartTime ?? OwnerRecord.ProcessStartTime);
-        }
-        catch (SqliteException e)
-        {
-            connection.Dispose();
-            throw new VmStateException($"cannot open the VM state database {path}: {e.Message}", e);
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
+        var connection = SqliteStatements.OpenMigrated(path, Migrations, "the VM state database", (message, inner) => inner is null ? new VmStateException(message) : new VmStateException(message, inner));
+        return new VmStateStore(connection, processStartTime ?? OwnerRecord.ProcessStartTime);
     }
 
     // Index = version reached by applying it; append, never edit, so old databases migrate step by step.
@@ -92,30 +67,6 @@ public sealed class VmStateStore : IDisposable
             PRIMARY KEY (vm_id, kind, value));
         """,
     ];
-
-    private static void Migrate(SqliteConnection connection, string path)
-    {
-        // IMMEDIATE: two first opens at once must not both run the migration.
-        using var tx = connection.BeginTransaction(deferred: false);
-        var current = Convert.ToInt32(Scalar(connection, "PRAGMA user_version", tx), CultureInfo.InvariantCulture);
-        if (current > SchemaVersion)
-        {
-            throw new VmStateException(
-                $"the VM state database {path} was written by a newer matchlock (schema {current}, this one knows {SchemaVersion}); upgrade matchlock");
-        }
-
-        for (var v = current; v < SchemaVersion; v++)
-        {
-            Execute(connection, Migrations[v], tx);
-        }
-
-        if (current < SchemaVersion)
-        {
-            Execute(connection, $"PRAGMA user_version={SchemaVersion}", tx);
-        }
-
-        tx.Commit();
-    }
 
     public void Dispose() => _connection.Dispose();
 
@@ -332,16 +283,6 @@ public sealed class VmStateStore : IDisposable
 
     private void Exec(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
         _connection.Execute(sql, tx, parameters);
-
-    private static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction tx)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = tx;
-        return command.ExecuteScalar();
-    }
-
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null) => connection.Execute(sql, tx);
 
     private static string FormatTime(DateTimeOffset time) => SqliteStatements.FormatTime(time);
 

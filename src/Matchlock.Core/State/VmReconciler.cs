@@ -162,7 +162,9 @@ public static class VmReconciler
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return $"{dir} ({ex.Message})";
+            // A concurrent removal (another `rm`/`prune`, the owner's own clean-up) may delete the
+            // tree under us: what matters is that it is gone, not who removed it.
+            return Directory.Exists(dir) ? $"{dir} ({ex.Message})" : null;
         }
     }
 }

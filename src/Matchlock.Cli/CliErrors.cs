@@ -16,7 +16,8 @@ internal static class CliErrors
         {
             ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
-                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException => ex.Message,
+                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException
+                or Core.PortForwarding.PortForwardException => ex.Message,
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

@@ -65,6 +65,32 @@ public sealed class OwnerClient : IAsyncDisposable
         return new RemoteExec(stream, request.Stdin);
     }
 
+    /// <summary>Completes when the connection to the owner ends (it stopped, or the sandbox went away).</summary>
+    public Task Closed => _connection.Completion;
+
+    /// <summary>Opens one forwarded connection to a guest port, relayed by the owner (see <see cref="PortForwarding.MuxRelay"/>).</summary>
+    public Task<MuxStream> ConnectPortAsync(int port, CancellationToken cancellationToken) =>
+        OpenAsync(new ControlRequest { Op = ControlRequest.PortConnect, Port = port }, cancellationToken);
+
+    /// <summary>Why a forwarded connection failed, from the owner's reply; null when it ended well or was reset.</summary>
+    public static string? DescribePortFailure(ReadOnlyMemory<byte>? reply)
+    {
+        if (reply is not { } payload)
+        {
+            return null;
+        }
+
+        try
+        {
+            var parsed = OwnerJsonContext.ReadReply(payload);
+            return parsed.Ok ? null : parsed.Error;
+        }
+        catch (OwnerProtocolException ex)
+        {
+            return ex.Message;
+        }
+    }
+
     /// <summary>Adds hosts to the allow-list; returns the list after the change.</summary>
     public Task<IReadOnlyList<string>> AllowAsync(IReadOnlyList<string> hosts, CancellationToken cancellationToken) =>
         ChangeAsync(ControlRequest.Allow, hosts, cancellationToken);

@@ -57,14 +57,17 @@ internal sealed class OwnerSession(
         {
             while (await child.StandardOutput.ReadLineAsync(ct) is { } line)
             {
-                if (line.StartsWith(ReadyPrefix, StringComparison.Ordinal))
+                if (!line.StartsWith(ReadyPrefix, StringComparison.Ordinal))
                 {
-                    var id = line[ReadyPrefix.Length..];
-                    Console.Out.WriteLine(id);
-                    Console.Out.Flush();
-                    Console.Error.WriteLine($"connect: matchlock exec {id} -- sh\nstop: matchlock kill {id}");
-                    return 0;
+                    Console.Error.WriteLine(line); // what the owner has to say before it is ready (e.g. published ports)
+                    continue;
                 }
+
+                var id = line[ReadyPrefix.Length..];
+                Console.Out.WriteLine(id);
+                Console.Out.Flush();
+                Console.Error.WriteLine($"connect: matchlock exec {id} -- sh\nstop: matchlock kill {id}");
+                return 0;
             }
         }
         catch (OperationCanceledException)
@@ -142,7 +145,8 @@ internal sealed class OwnerSession(
                 Console.Error.WriteLine(notice);
             }
 
-            ports?.Attach(sandbox);
+            // Detached, through the ready pipe: the parent prints it before it returns, in order.
+            ports?.Attach(sandbox, detached ? Console.Out : Console.Error);
             if (exec is not null)
             {
                 command = StartCommand(sandbox, exec, detached);

@@ -27,14 +27,16 @@ internal sealed class PublishedPorts : IAsyncDisposable
 
     public IReadOnlyList<PortBinding> Bindings => _forwarder.Bindings;
 
-    /// <summary>The guest is up: waiting and future connections go to it.</summary>
-    public void Attach(Sandbox sandbox)
+    /// <summary>The guest is up: waiting and future connections go to it. Says where it listens on <paramref name="report"/>.</summary>
+    public void Attach(Sandbox sandbox, TextWriter report)
     {
         _sandbox.TrySetResult(sandbox);
         foreach (var binding in Bindings)
         {
-            Console.Error.WriteLine($"matchlock: forwarding {binding.Endpoint} -> {binding.RemotePort} in {sandbox.Id}");
+            report.WriteLine($"matchlock: forwarding {binding.Endpoint} -> {binding.RemotePort} in {sandbox.Id}");
         }
+
+        report.Flush();
     }
 
     private async Task<Protocol.MuxStream> ConnectAsync(int port, CancellationToken cancellationToken)

@@ -71,9 +71,9 @@ internal static class RunCommand
                     UpstreamCaFile = parse.GetValue(o.UpstreamCa),
                 },
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
-                // A long-lived sandbox is removed when its owner stops it (kill, signal): keeping a
-                // stopped VM for a later `start` needs the state database, which is not there yet.
-                RemoveOnDispose = longLived || parse.GetValue(o.Remove),
+                // A long-lived sandbox stays listed as stopped after kill (its directory keeps the
+                // logs and its disk) until `rm` or `prune`, as a docker container does.
+                RemoveOnDispose = !longLived,
             };
             spec.Validate();
 

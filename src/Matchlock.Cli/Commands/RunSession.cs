@@ -64,7 +64,7 @@ internal sealed class RunSession(
             }
 
             ReportTimings(sandbox);
-            ports?.Attach(sandbox);
+            ports?.Attach(sandbox, Console.Error);
             try
             {
                 return await RunCommandAsync(sandbox);

@@ -91,7 +91,7 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                 _ = new InputPump(stream, terminal, isTerminal: true, finished);
             }
 
-            return [new OutputPump(terminal, stream, StreamChannel.Stdout, $"matchlock pty {child.Pid}")];
+            return [new OutputPump(terminal, stream, StreamChannel.Stdout)];
         }
 
         if (child.Stdin is { } stdin)
@@ -101,8 +101,8 @@ internal sealed class ExecHandler(CommandLauncher launcher)
 
         return
         [
-            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout, $"matchlock stdout {child.Pid}"),
-            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr, $"matchlock stderr {child.Pid}"),
+            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout),
+            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr),
         ];
     }
 

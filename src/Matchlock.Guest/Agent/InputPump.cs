@@ -16,12 +16,7 @@ internal sealed class InputPump
 
     internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
     {
-        var thread = new Thread(() => Run(stream, target, isTerminal, stop), maxStackSize: 256 * 1024)
-        {
-            IsBackground = true,
-            Name = "matchlock stdin",
-        };
-        thread.Start();
+        PumpThreads.Shared.Start(() => Run(stream, target, isTerminal, stop));
     }
 
     private static void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)

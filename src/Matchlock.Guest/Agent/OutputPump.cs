@@ -32,13 +32,12 @@ internal sealed class OutputPump
     private bool _detached;
     private bool _writing;
 
-    internal OutputPump(Stream source, MuxStream stream, byte channel, string name)
+    internal OutputPump(Stream source, MuxStream stream, byte channel)
     {
         _source = source;
         _stream = stream;
         _channel = channel;
-        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = name };
-        thread.Start();
+        PumpThreads.Shared.Start(Run);
     }
 
     /// <summary>Completes when the pump will send nothing more (end of output, detached, or the stream failed).</summary>

@@ -110,6 +110,29 @@ public sealed class MuxStream : IAsyncDisposable
         FinishLocally(null);
     }
 
+    /// <summary>
+    /// Ends each of <paramref name="channels"/> (as <see cref="WriteEofAsync"/>) and sends the final
+    /// reply, in one write to the link. Nothing can be sent on this stream afterwards.
+    /// </summary>
+    public async ValueTask SendReplyAsync(ReadOnlyMemory<byte> reply, ReadOnlyMemory<byte> channels, CancellationToken cancellationToken)
+    {
+        foreach (var channel in channels.Span)
+        {
+            if (channel >= StreamChannel.Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(channels), $"channel {channel} does not exist");
+            }
+        }
+
+        if (Interlocked.Exchange(ref _finishedLocally, 1) != 0)
+        {
+            throw new InvalidOperationException($"stream {Id} already finished");
+        }
+
+        await _connection.SendEofsAndReplyAsync(Id, channels.Span, reply.Span, cancellationToken);
+        FinishLocally(null);
+    }
+
     /// <summary>Aborts the stream; the peer sees <see cref="MuxStreamResetException"/>.</summary>
     public async ValueTask ResetAsync(string reason, CancellationToken cancellationToken)
     {

@@ -16,8 +16,8 @@ namespace Matchlock.Guest.Agent;
 /// <c>error</c>/<c>error_code</c> so the host can tell "could not start" from "ran and failed";</item>
 /// <item>pumps: stdout/stderr (or the PTY) to the host with flow control, stdin from the host;</item>
 /// <item>controls while it runs: signal, resize, cancel (SIGTERM, SIGKILL after the grace);</item>
-/// <item>exit: drain the output (see <see cref="OutputPump"/>), EOF on each output channel, then
-/// the reply with exit code, signal and duration.</item>
+/// <item>exit: drain the output (see <see cref="OutputPump"/>), then EOF on each output channel
+/// and the reply with exit code, signal and duration, in one write.</item>
 /// </list>
 /// If the host resets the stream or the link dies, the whole process group is killed.
 /// </summary>
@@ -26,6 +26,9 @@ internal sealed class ExecHandler(CommandLauncher launcher)
     /// <summary>How long output must be idle after the command exited before we stop waiting for
     /// EOF (a background process kept the pipe or terminal open).</summary>
     private static readonly TimeSpan DrainIdle = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Ended explicitly (EOF frames) together with the reply, in one write.</summary>
+    private static readonly ReadOnlyMemory<byte> OutputChannels = new[] { StreamChannel.Stdout, StreamChannel.Stderr };
 
     internal async Task HandleAsync(MuxStream stream, ExecRequest request, CancellationToken linkClosing)
     {
@@ -63,8 +66,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             await DrainAsync(pumps);
             try
             {
-                await stream.WriteEofAsync(StreamChannel.Stdout, linkClosing);
-                await stream.WriteEofAsync(StreamChannel.Stderr, linkClosing);
                 await stream.SendReplyAsync(
                     ProtocolSerializer.Serialize(new GuestReply
                     {
@@ -72,6 +73,7 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                         Signal = status.Signal,
                         DurationMs = (long)duration.TotalMilliseconds,
                     }),
+                    OutputChannels,
                     linkClosing);
             }
             finally
@@ -185,8 +187,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         var exitCode = error is SpawnException spawn ? spawn.ExitCode : 126;
         var message = error.Message + (request.Tty ? "\r\n" : "\n");
         await stream.WriteAsync(request.Tty ? StreamChannel.Stdout : StreamChannel.Stderr, Encoding.UTF8.GetBytes(message), cancellationToken);
-        await stream.WriteEofAsync(StreamChannel.Stdout, cancellationToken);
-        await stream.WriteEofAsync(StreamChannel.Stderr, cancellationToken);
         await stream.SendReplyAsync(
             ProtocolSerializer.Serialize(new GuestReply
             {
@@ -195,6 +195,7 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                 Error = error.Message,
                 ErrorCode = error is SpawnException failed ? failed.Code : ErrorCodes.FromException(error),
             }),
+            OutputChannels,
             cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 
@@ -21,7 +22,7 @@ internal sealed class InputPump
 
     private static void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
     {
-        var buffer = new byte[32 * 1024];
+        var buffer = ArrayPool<byte>.Shared.Rent(32 * 1024); // pooled, as OutputPump's
         var writing = true;
         try
         {
@@ -59,6 +60,7 @@ internal sealed class InputPump
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(buffer);
             if (!isTerminal)
             {
                 target.Dispose(); // EOF for the command

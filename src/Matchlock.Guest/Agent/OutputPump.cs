@@ -1,3 +1,4 @@
+using System.Buffers;
 using Matchlock.Guest.Interop;
 using Matchlock.Protocol;
 
@@ -106,7 +107,10 @@ internal sealed class OutputPump
     private void Run()
     {
         // One frame's worth (MuxOptions.MaxDataFrame): bigger reads would only be split again.
-        var buffer = new byte[64 * 1024];
+        // Pooled: a fresh 64 KiB per pump was most of what an exec allocated, and under TCG a
+        // gen0 collection pauses the guest for ~70 ms (bench/exec/README.md). Every write of it
+        // has completed (we wait for each) before Run returns it.
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         var lastSent = 0L;
         var forwarding = true;
         try
@@ -185,6 +189,7 @@ internal sealed class OutputPump
             _forwarding.TrySetResult();
             _source.Dispose();
             _detach.Dispose();
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

@@ -15,7 +15,9 @@ public sealed class MuxStream : IAsyncDisposable
     private readonly MuxConnection _connection;
     private readonly Inbound[] _inbound = new Inbound[StreamChannel.Count];
     private readonly Outbound[] _outbound = new Outbound[StreamChannel.Count];
-    private readonly Channel<ReadOnlyMemory<byte>> _controls = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(new UnboundedChannelOptions { SingleReader = true });
+    // Not SingleReader: a consumer may take messages from two threads, serialized by its own
+    // lock but with one of them waiting in WaitToReadAsync meanwhile (the guest's ExecControls).
+    private readonly Channel<ReadOnlyMemory<byte>> _controls = Channel.CreateUnbounded<ReadOnlyMemory<byte>>();
     private readonly TaskCompletionSource<ReadOnlyMemory<byte>> _reply = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _finishedLocally; // 1 once we sent a reply or reset: nothing more may be sent
 

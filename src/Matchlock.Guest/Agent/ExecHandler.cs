@@ -57,8 +57,9 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         using (child)
         using (var finished = CancellationTokenSource.CreateLinkedTokenSource(linkClosing))
         {
-            var pumps = StartPumps(stream, request, child, finished.Token);
-            var controls = HandleControlsAsync(stream, child, request, finished.Token);
+            var controls = new ExecControls(stream, child, request);
+            var pumps = StartPumps(stream, request, child, controls, finished.Token);
+            var applying = controls.RunAsync(finished.Token);
             var killOnReset = KillWhenStreamFailsAsync(stream, child, finished.Token);
 
             var status = await child.Exited;
@@ -79,18 +80,19 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             finally
             {
                 await finished.CancelAsync();
-                await Task.WhenAll(controls, killOnReset);
+                await Task.WhenAll(applying, killOnReset);
+                controls.Close();
             }
         }
     }
 
-    private static OutputPump[] StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, CancellationToken finished)
+    private static OutputPump[] StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, ExecControls controls, CancellationToken finished)
     {
         if (child.Terminal is { } terminal)
         {
             if (request.Stdin)
             {
-                _ = new InputPump(stream, terminal, isTerminal: true, finished);
+                _ = new InputPump(stream, terminal, isTerminal: true, controls.ApplyPending, finished);
             }
 
             return [new OutputPump(terminal, stream, StreamChannel.Stdout)];
@@ -98,7 +100,7 @@ internal sealed class ExecHandler(CommandLauncher launcher)
 
         if (child.Stdin is { } stdin)
         {
-            _ = new InputPump(stream, stdin, isTerminal: false, finished);
+            _ = new InputPump(stream, stdin, isTerminal: false, controls.ApplyPending, finished);
         }
 
         return
@@ -127,39 +129,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             }
 
             await Task.WhenAny(all, Task.Delay(50));
-        }
-    }
-
-    private static async Task HandleControlsAsync(MuxStream stream, ChildProcess child, ExecRequest request, CancellationToken finished)
-    {
-        try
-        {
-            await foreach (var message in stream.Controls.ReadAllAsync(finished))
-            {
-                switch (ProtocolSerializer.ReadControl(message))
-                {
-                    case SignalControl signal when signal.Signal is > 0 and < 65:
-                        child.Signal(signal.Signal);
-                        break;
-                    case ResizeControl resize when child.Pty is { } pty:
-                        pty.Resize(ClampSize(resize.Rows, 24), ClampSize(resize.Cols, 80));
-                        break;
-                    case CancelControl cancel:
-                        var grace = TimeSpan.FromMilliseconds(cancel.GraceMs > 0 ? cancel.GraceMs : request.KillGraceMs);
-                        _ = child.CancelAsync(grace);
-                        break;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The exec finished.
-        }
-        catch (Exception e) when (e is MuxProtocolException or NativeCallException)
-        {
-            // A malformed control or a failed resize must not take the exec down; the host
-            // sees the effect (or its absence) in the output.
-            Diagnostics.GuestLog.Warn($"exec {child.Pid}: control ignored: {e.Message}");
         }
     }
 
@@ -199,5 +168,5 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             cancellationToken);
     }
 
-    private static ushort ClampSize(int value, ushort fallback) => value is > 0 and <= ushort.MaxValue ? (ushort)value : fallback;
+    internal static ushort ClampSize(int value, ushort fallback) => value is > 0 and <= ushort.MaxValue ? (ushort)value : fallback;
 }

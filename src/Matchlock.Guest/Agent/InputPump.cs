@@ -15,12 +15,13 @@ internal sealed class InputPump
 {
     private const byte EndOfTransmission = 0x04;
 
-    internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    /// <param name="beforeWrite">Runs before each write to the command: applies the controls that arrived ahead of the data (<see cref="ExecControls"/>).</param>
+    internal InputPump(MuxStream stream, Stream target, bool isTerminal, Action beforeWrite, CancellationToken stop)
     {
-        PumpThreads.Shared.Start(() => Run(stream, target, isTerminal, stop));
+        PumpThreads.Shared.Start(() => Run(stream, target, isTerminal, beforeWrite, stop));
     }
 
-    private static void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    private static void Run(MuxStream stream, Stream target, bool isTerminal, Action beforeWrite, CancellationToken stop)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(32 * 1024); // pooled, as OutputPump's
         var writing = true;
@@ -41,6 +42,7 @@ internal sealed class InputPump
 
                 try
                 {
+                    beforeWrite();
                     target.Write(buffer, 0, n);
                 }
                 catch (IOException)

@@ -177,6 +177,13 @@ public static class VmReconciler
             return null; // gone
         }
 
+        if (cmdline.Length == 0)
+        {
+            // No command line: the process is exiting (its memory is gone, its namespaces not
+            // yet), e.g. QEMU following its SIGKILLed owner. Let it finish before the namespace goes.
+            return WaitUntilGone(pid) ? null : $"QEMU pid {pid} (still exiting after 5 s)";
+        }
+
         if (!cmdline.Contains(id, StringComparison.Ordinal))
         {
             return null; // the PID now belongs to someone else
@@ -203,17 +210,38 @@ public static class VmReconciler
         return $"QEMU pid {pid} (still running 5 s after SIGKILL)";
     }
 
+    private static bool WaitUntilGone(int pid)
+    {
+        for (var waited = 0; waited < 5000; waited += 20)
+        {
+            if (Sandboxes.OwnerRecord.ProcessStartTime(pid) is null)
+            {
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return false;
+    }
+
     private static async Task<string?> RemoveNamespaceAsync(string name, string id, CancellationToken cancellationToken)
     {
         var path = Path.Combine(SandboxNetwork.NetnsDir, name);
-        if (!File.Exists(path))
+
+        // The sweep removes only namespaces with no process inside, and only this VM's. A process
+        // that is still leaving (a VMM dying with its owner) gets a moment before that counts.
+        var vmId = name.StartsWith(SandboxNetwork.NamePrefix, StringComparison.Ordinal) ? name[SandboxNetwork.NamePrefix.Length..] : name;
+        for (var attempt = 0; File.Exists(path) && attempt < 15; attempt++)
         {
-            return null;
+            if (attempt > 0)
+            {
+                await Task.Delay(200, cancellationToken);
+            }
+
+            await SandboxNetwork.SweepAsync(other => other != vmId || vmId != id, cancellationToken);
         }
 
-        // The sweep removes only namespaces with no process inside, and only this VM's.
-        var vmId = name.StartsWith(SandboxNetwork.NamePrefix, StringComparison.Ordinal) ? name[SandboxNetwork.NamePrefix.Length..] : name;
-        await SandboxNetwork.SweepAsync(other => other != vmId || vmId != id, cancellationToken);
         return File.Exists(path) ? $"network namespace {name} (a process is still inside, or removing it needs root: `sudo ip netns del {name}`)" : null;
     }
 

@@ -20,6 +20,7 @@ internal static class Program
             PullCommand.CreatePull(),
             PullCommand.CreateBuild(),
             ImageCommands.Create(),
+            VolumeCommands.Create(),
             DiagnoseCommand.Create(),
             VersionCommand.Create(),
         };

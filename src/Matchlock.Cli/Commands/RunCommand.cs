@@ -61,6 +61,7 @@ internal static class RunCommand
                     Intercept = parse.GetValue(o.NetworkIntercept),
                     UpstreamCaFile = parse.GetValue(o.UpstreamCa),
                 },
+                Disks = [.. (parse.GetValue(o.Disk) ?? []).Select(d => DiskMount.Parse(d))],
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
                 // A long-lived sandbox is removed when its owner stops it (kill, signal): keeping a
                 // stopped VM for a later `start` needs the state database, which is not there yet.

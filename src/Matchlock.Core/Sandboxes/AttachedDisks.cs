@@ -1,0 +1,189 @@
+using Matchlock.Core.Images;
+using Matchlock.Core.Vm;
+using Matchlock.Core.Volumes;
+using Matchlock.Protocol.Messages;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>
+/// A sandbox's <c>--disk</c> images while it runs: resolved to host files, checked, and locked
+/// (flock: exclusive for a writable disk, shared for <c>:ro</c>) so no two sandboxes write one
+/// ext4 at once, which would corrupt it. Owned by the <see cref="Sandbox"/>; dispose it only after
+/// the VMM has exited (QEMU writes the images until then). The locks also die with the process,
+/// so a crashed owner never leaves a volume locked.
+/// </summary>
+internal sealed class AttachedDisks : IDisposable
+{
+    /// <summary>virtio serials <c>mldisk0</c>, <c>mldisk1</c>, …: how the guest finds each disk (CONTRACTS).</summary>
+    public const string SerialPrefix = "mldisk";
+
+    private readonly List<Disk> _disks;
+
+    private AttachedDisks(List<Disk> disks) => _disks = disks;
+
+    public static AttachedDisks None => new([]);
+
+    public bool AnyWritable => _disks.Any(d => !d.Mount.ReadOnly);
+
+    /// <summary>The extra block devices, after the root and upper disks.</summary>
+    public IEnumerable<VmDisk> VmDisks => _disks.Select(d => new VmDisk(d.HostPath, d.Serial, d.Mount.ReadOnly));
+
+    /// <summary>For the configure request, parents before children (a disk at /a/b must be mounted after the one at /a).</summary>
+    public IReadOnlyList<GuestDisk> GuestMounts =>
+        [.. _disks.OrderBy(d => d.Mount.GuestPath.Count(c => c == '/')).ThenBy(d => d.Mount.GuestPath, StringComparer.Ordinal)
+            .Select(d => new GuestDisk(d.Serial, d.Mount.GuestPath, d.Mount.ReadOnly))];
+
+    /// <summary>Host image paths, for the state database.</summary>
+    public IEnumerable<string> HostPaths => _disks.Select(d => d.HostPath);
+
+    /// <summary>Replaces the guest's serials in an error message with the user's <c>--disk</c> values.</summary>
+    public string Describe(string guestMessage) =>
+        _disks.Aggregate(guestMessage, (message, d) => message.Replace($"disk {d.Serial} ", $"--disk {d.Mount} ", StringComparison.Ordinal));
+
+    /// <summary>Resolves and locks every disk; all or nothing.</summary>
+    /// <exception cref="SandboxException">A disk is missing, not an ext4 image, in use, or not accessible; no lock is kept.</exception>
+    public static async Task<AttachedDisks> AcquireAsync(IReadOnlyList<DiskMount> mounts, string volumesDir, CancellationToken cancellationToken)
+    {
+        DiskMount.ValidateAll(mounts);
+        var store = new VolumeStore(volumesDir);
+        var disks = new List<Disk>();
+        try
+        {
+            for (var i = 0; i < mounts.Count; i++)
+            {
+                var disk = await AcquireOneAsync(mounts[i], $"{SerialPrefix}{i}", store, cancellationToken);
+                if (disks.FirstOrDefault(d => d.Identity.SameFileAs(disk.Identity)) is { } other)
+                {
+                    disk.Lock.Dispose();
+                    throw new SandboxException($"--disk {mounts[i]} and --disk {other.Mount} are the same image; one image can be attached once per sandbox");
+                }
+
+                disks.Add(disk);
+            }
+
+            return new AttachedDisks(disks);
+        }
+        catch
+        {
+            foreach (var d in disks)
+            {
+                d.Lock.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    private static async Task<Disk> AcquireOneAsync(DiskMount mount, string serial, VolumeStore store, CancellationToken cancellationToken)
+    {
+        var path = mount.VolumeName is { } name ? store.PathOf(name) : mount.HostPath!;
+        var what = mount.VolumeName is { } n ? $"volume \"{n}\"" : $"disk image {path}";
+        if (Directory.Exists(path))
+        {
+            throw new SandboxException($"--disk {mount}: {path} is a directory, not an ext4 image file");
+        }
+
+        FileLock? held;
+        try
+        {
+            held = mount.ReadOnly
+                ? await LockReadOnlyAsync(path, what, cancellationToken)
+                : FileLock.TryAcquireExisting(path, exclusive: true, writable: true);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw mount.VolumeName is { } missing
+                ? new SandboxException($"--disk {mount}: no such volume \"{missing}\"; create it with `matchlock volume create {missing}` (`matchlock volume ls` lists them)", ex)
+                : new SandboxException($"--disk {mount}: {path} does not exist", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new SandboxException($"--disk {mount}: {ex.Message}{(mount.ReadOnly ? "" : " (attach it with :ro to only read it)")}", ex);
+        }
+
+        if (held is null)
+        {
+            throw new SandboxException(
+                $"--disk {mount}: {what} is in use by another sandbox{(mount.ReadOnly ? " that writes it" : "")}; an ext4 image can be written by one sandbox at a time "
+                + "(stop the other one, or attach it with :ro everywhere)");
+        }
+
+        try
+        {
+            // After the lock: a `volume rm` that unlinked the file just before cannot go unnoticed.
+            var identity = FileIdentity.Of(held.Handle);
+            FileIdentity named;
+            try
+            {
+                named = FileIdentity.Of(path);
+            }
+            catch (FileNotFoundException)
+            {
+                named = default;
+            }
+
+            if (!identity.SameFileAs(named))
+            {
+                throw new SandboxException($"--disk {mount}: {what} was removed or replaced while it was being attached");
+            }
+
+            if (!Ext4Image.HasSuperblock(held.Handle))
+            {
+                throw new SandboxException($"--disk {mount}: {path} is not an ext4 filesystem image (no ext2/3/4 superblock); make one with `mkfs.ext4 FILE` or `matchlock volume create NAME`");
+            }
+
+            return new Disk(mount, path, serial, held, identity);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A shared lock for a read-only attach. When nobody else holds the image, first takes it
+    /// exclusively to replay a journal a killed writer left behind: the guest kernel refuses to
+    /// mount a read-only device that needs recovery. Null when a writer holds it.
+    /// </summary>
+    private static async Task<FileLock?> LockReadOnlyAsync(string path, string what, CancellationToken cancellationToken)
+    {
+        var exclusive = FileLock.TryAcquireExisting(path, exclusive: true, writable: false);
+        if (exclusive is null)
+        {
+            // Someone holds it: other readers (then it is clean, the first one saw to that) or a writer.
+            return FileLock.TryAcquireExisting(path, exclusive: false, writable: false);
+        }
+
+        try
+        {
+            if (Ext4Image.NeedsRecovery(exclusive.Handle))
+            {
+                await Ext4Image.ReplayJournalAsync(path, what, cancellationToken);
+            }
+
+            if (exclusive.TryConvert(exclusive: false))
+            {
+                return exclusive;
+            }
+        }
+        catch
+        {
+            exclusive.Dispose();
+            throw;
+        }
+
+        exclusive.Dispose();
+        return null;
+    }
+
+    public void Dispose()
+    {
+        foreach (var d in _disks)
+        {
+            d.Lock.Dispose();
+        }
+    }
+
+    private sealed record Disk(DiskMount Mount, string HostPath, string Serial, FileLock Lock, FileIdentity Identity);
+}

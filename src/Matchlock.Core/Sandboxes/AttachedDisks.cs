@@ -36,9 +36,9 @@ internal sealed class AttachedDisks : IDisposable
     /// <summary>Host image paths, for the state database.</summary>
     public IEnumerable<string> HostPaths => _disks.Select(d => d.HostPath);
 
-    /// <summary>Replaces the guest's serials in an error message with the user's <c>--disk</c> values.</summary>
+    /// <summary>Replaces the guest's names for disks in an error message (<c>disk SERIAL at PATH:</c>, see the guest's DiskMounts) with the user's <c>--disk</c> values.</summary>
     public string Describe(string guestMessage) =>
-        _disks.Aggregate(guestMessage, (message, d) => message.Replace($"disk {d.Serial} ", $"--disk {d.Mount} ", StringComparison.Ordinal));
+        _disks.Aggregate(guestMessage, (message, d) => message.Replace($"disk {d.Serial} at {d.Mount.GuestPath}:", $"--disk {d.Mount}:", StringComparison.Ordinal));
 
     /// <summary>Resolves and locks every disk; all or nothing.</summary>
     /// <exception cref="SandboxException">A disk is missing, not an ext4 image, in use, or not accessible; no lock is kept.</exception>
@@ -51,14 +51,13 @@ internal sealed class AttachedDisks : IDisposable
         {
             for (var i = 0; i < mounts.Count; i++)
             {
-                var disk = await AcquireOneAsync(mounts[i], $"{SerialPrefix}{i}", store, cancellationToken);
-                if (disks.FirstOrDefault(d => d.Identity.SameFileAs(disk.Identity)) is { } other)
+                // Before locking: our own earlier lock on the same image would otherwise read as "in use".
+                if (disks.FirstOrDefault(d => IdentityOrNull(PathOf(mounts[i], store)) is { } id && d.Identity.SameFileAs(id)) is { } other)
                 {
-                    disk.Lock.Dispose();
                     throw new SandboxException($"--disk {mounts[i]} and --disk {other.Mount} are the same image; one image can be attached once per sandbox");
                 }
 
-                disks.Add(disk);
+                disks.Add(await AcquireOneAsync(mounts[i], $"{SerialPrefix}{i}", store, cancellationToken));
             }
 
             return new AttachedDisks(disks);
@@ -74,9 +73,23 @@ internal sealed class AttachedDisks : IDisposable
         }
     }
 
+    private static string PathOf(DiskMount mount, VolumeStore store) => mount.VolumeName is { } name ? store.PathOf(name) : mount.HostPath!;
+
+    private static FileIdentity? IdentityOrNull(string path)
+    {
+        try
+        {
+            return FileIdentity.Of(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // missing or unreadable: the attach itself says so
+        }
+    }
+
     private static async Task<Disk> AcquireOneAsync(DiskMount mount, string serial, VolumeStore store, CancellationToken cancellationToken)
     {
-        var path = mount.VolumeName is { } name ? store.PathOf(name) : mount.HostPath!;
+        var path = PathOf(mount, store);
         var what = mount.VolumeName is { } n ? $"volume \"{n}\"" : $"disk image {path}";
         if (Directory.Exists(path))
         {

@@ -68,9 +68,10 @@ internal sealed class ConfigureHandler(AgentOptions options)
 
         // Last: the files written above belong to the image's root, never to a user's volume.
         // Only when everything else worked, so a failed configure leaves no volume mounted.
-        if (request.Disks.Count > 0 && errors.Count == 0)
+        // (A request without the field deserializes it as null, not as its empty default.)
+        if (request.Disks is { Count: > 0 } disks && errors.Count == 0)
         {
-            Step("disks", () => DiskMounts.MountAll(options.Root, request.Disks));
+            Step("disks", () => DiskMounts.MountAll(options.Root, disks));
         }
 
         return errors.Count == 0 ? new GuestReply() : GuestReply.Failure("configure: " + string.Join("; ", errors), "ECONFIG");

@@ -6,10 +6,11 @@ namespace Matchlock.Integration.Tests;
 /// <summary>
 /// Named volumes and <c>run --disk</c> end to end: data written in one sandbox is read in the
 /// next, <c>:ro</c> refuses writes (EROFS) at the guest's mount, a host ext4 file attaches like a
-/// volume, a writable volume is refused to a second sandbox (and to <c>volume rm</c>/<c>cp</c>)
-/// while one holds it, a writer killed mid-run leaves a volume the next read-only attach can
-/// still mount (the host replays its journal), and a guest mount failure fails the run leaving
-/// nothing. Four VM boots in all; the refusals need none (they happen before any VM starts).
+/// volume and is shared read-only by two running sandboxes, a writable volume is refused to a
+/// second sandbox (and to <c>volume rm</c>/<c>cp</c>) while one holds it, a writer killed mid-run
+/// leaves a volume the next read-only attach can still mount (the host replays its journal), and
+/// a guest mount failure fails the run leaving nothing. Four VM boots in all; the refusals need
+/// none (they happen before any VM starts).
 /// </summary>
 public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHome>
 {
@@ -34,6 +35,7 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
         var created = await Run("volume", "create", "vol", "--size", "64");
         Ok(created);
         Assert.Equal($"Created volume vol (64 MB)\nPath: {Path.Combine(VolumesDir, "vol.ext4")}\n", created.Stdout);
+        Ok(await Run("volume", "create", "other", "--size", "64"));
 
         // A host ext4 image the user made with their own tools, with a file on it.
         var content = Path.Combine(home.Root, "content");
@@ -73,6 +75,20 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
             Refused(await Run("volume", "cp", "vol", "copy"), "volume \"vol\" is in use by another sandbox");
             Assert.Single(Directory.GetDirectories(home.VmsDir)); // the refused runs made no VM
 
+            // 2. Meanwhile a second sandbox shares the host image read-only, writes another
+            //    volume, and is SIGKILLed mid-run (its owner dies; QEMU with it).
+            var started = new TaskCompletionSource();
+            var output = new SignalingStream("started", started);
+            Process? cli = null;
+            var killedRun = home.RunAsync(
+                ["run", "--image", "busybox", "--no-network", "--disk", "@other:/o", "--disk", $"{hostImage}:/h:ro", "--",
+                    "sh", "-c", "cat /h/host.txt; echo written before the crash > /o/crash; sync; echo started; sleep 300"],
+                started: p => cli = p, stdoutSink: output, timeout: TimeSpan.FromMinutes(2));
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
+            Assert.StartsWith("from the host image\n", output.Text, StringComparison.Ordinal);
+            Assert.Equal(0, Interop.Kill(cli!.Id, 9));
+            await killedRun;
+
             Ok(await Run("kill", id));
             stopped = true;
         }
@@ -84,45 +100,37 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
             }
         }
 
-        // 2. Copy it; then a short run appends to the volume and is SIGKILLed mid-run.
+        // 3. Copy the volume, now that nobody writes it.
         var copy = await Run("volume", "cp", "vol", "copy");
         Ok(copy);
         Assert.StartsWith("Copied vol to volume copy (64 MB)", copy.Stdout, StringComparison.Ordinal);
 
-        var started = new TaskCompletionSource();
-        Process? cli = null;
-        var killedRun = home.RunAsync(
-            ["run", "--image", "busybox", "--no-network", "--disk", "@vol:/v", "--", "sh", "-c", "echo appended before the crash >> /v/hello; sync; echo started; sleep 300"],
-            started: p => cli = p, stdoutSink: new SignalingStream("started", started), timeout: TimeSpan.FromMinutes(2));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
-        Assert.Equal(0, Interop.Kill(cli!.Id, 9));
-        await killedRun;
-
-        // 3. A new sandbox reads both read-only: the data survived, the copy is independent, and
-        //    the killed writer's journal was replayed on the host so the read-only mount works.
+        // 4. A new sandbox reads everything read-only: the data survived its sandbox, the copy
+        //    has it, and the killed writer's journal was replayed on the host so the read-only
+        //    mount works.
         var read = await Run("run", "--image", "busybox", "--no-network",
-            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", $"{hostImage}:/h:ro",
-            "--", "sh", "-c", "cat /v/hello; echo ---; cat /c/hello; cat /h/host.txt; touch /c/x 2>&1; echo exit=$?");
+            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", "@other:/o:ro", "--disk", $"{hostImage}:/h:ro",
+            "--", "sh", "-c", "cat /v/hello /c/hello /o/crash /h/host.txt; touch /c/x 2>&1; echo exit=$?");
         Ok(read);
         Assert.Equal(
-            "written by the first sandbox\nappended before the crash\n---\nwritten by the first sandbox\nfrom the host image\n"
+            "written by the first sandbox\nwritten by the first sandbox\nwritten before the crash\nfrom the host image\n"
             + "touch: /c/x: Read-only file system\nexit=1\n",
             read.Stdout);
 
         var ls = await Run("volume", "ls");
         Ok(ls);
-        Assert.Matches(@"NAME\s+SIZE\s+PATH\ncopy\s+64\.0 MB\s+\S+/copy\.ext4\nvol\s+64\.0 MB\s+\S+/vol\.ext4\n", ls.Stdout);
+        Assert.Matches(@"NAME\s+SIZE\s+PATH\ncopy\s+64\.0 MB\s+\S+/copy\.ext4\nother\s+64\.0 MB\s+\S+/other\.ext4\nvol\s+64\.0 MB\s+\S+/vol\.ext4\n", ls.Stdout);
         var json = await Run("volume", "ls", "--json");
         Ok(json);
         using (var doc = JsonDocument.Parse(json.Stdout))
         {
-            Assert.Equal(["copy", "vol"], doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()));
+            Assert.Equal(["copy", "other", "vol"], doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()));
             Assert.All(doc.RootElement.EnumerateArray(), e => Assert.Equal(64L * 1024 * 1024, e.GetProperty("size").GetInt64()));
         }
 
-        var rm = await Run("volume", "rm", "copy", "vol");
+        var rm = await Run("volume", "rm", "copy", "other", "vol");
         Ok(rm);
-        Assert.Equal("Removed volume copy\nRemoved volume vol\n", rm.Stdout);
+        Assert.Equal("Removed volume copy\nRemoved volume other\nRemoved volume vol\n", rm.Stdout);
         Assert.Empty(Directory.GetFileSystemEntries(VolumesDir));
         Ok(await Run("prune")); // the killed run's record
         home.AssertNothingLeft();

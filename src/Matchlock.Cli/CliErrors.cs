@@ -18,7 +18,7 @@ internal static class CliErrors
             ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
                 or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException
-                or VolumeException => ex.Message,
+                or VolumeException or Core.PortForwarding.PortForwardException => ex.Message,
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

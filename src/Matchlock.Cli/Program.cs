@@ -17,6 +17,7 @@ internal static class Program
             OwnerCommands.CreateExec(),
             OwnerCommands.CreateAllowList(),
             OwnerCommands.CreateKill(),
+            PortForwardCommand.Create(),
             PullCommand.CreatePull(),
             PullCommand.CreateBuild(),
             ImageCommands.Create(),

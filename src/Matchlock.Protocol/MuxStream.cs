@@ -128,13 +128,14 @@ public sealed class MuxStream : IAsyncDisposable
         }
     }
 
-    internal async Task TryResetAsync(string reason)
+    /// <summary><see cref="ResetAsync"/> that ignores a link already gone.</summary>
+    public async Task TryResetAsync(string reason)
     {
         try
         {
             await ResetAsync(reason, CancellationToken.None);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or MuxConnectionClosedException or ObjectDisposedException)
         {
             // The link is gone; the peer learns about it from that.
         }
@@ -168,7 +169,18 @@ public sealed class MuxStream : IAsyncDisposable
         inbound.Queue.Writer.TryWrite(payload);
     }
 
-    internal void OnEof(byte channel) => _inbound[channel].Queue.Writer.TryComplete();
+    internal void OnEof(byte channel)
+    {
+        _inbound[channel].EofReceived = true;
+        _inbound[channel].Queue.Writer.TryComplete();
+    }
+
+    /// <summary>
+    /// True when the peer ended <paramref name="channel"/> with an explicit EOF, rather than the
+    /// channel ending because the stream finished (reply, reset). Frames arrive in order, so once
+    /// a read has returned 0 this tells a clean end of data from an aborted one.
+    /// </summary>
+    public bool ReceivedEof(byte channel) => _inbound[channel].EofReceived;
 
     internal void OnCredit(byte channel, uint bytes) => _outbound[channel].Grant(bytes);
 
@@ -222,6 +234,20 @@ public sealed class MuxStream : IAsyncDisposable
     private void FinishLocally(Exception? error)
     {
         _connection.Forget(Id);
+
+        // Forgotten by the connection, the stream gets no more frames: reads still waiting must end.
+        foreach (var inbound in _inbound)
+        {
+            inbound.Queue.Writer.TryComplete(error);
+        }
+
+        _controls.Writer.TryComplete();
+        if (error is not null)
+        {
+            // Reset locally: the peer's reply will never be read; whoever waits for it must not hang.
+            _reply.TrySetException(error);
+        }
+
         foreach (var outbound in _outbound)
         {
             outbound.Abort(error ?? new InvalidOperationException($"stream {Id} already finished"));
@@ -246,6 +272,7 @@ public sealed class MuxStream : IAsyncDisposable
         public ReadOnlyMemory<byte> Current;
         public int Unacknowledged;
         public long Received;
+        public volatile bool EofReceived;
 
         public long Granted() => Interlocked.Read(ref _granted);
 

@@ -108,11 +108,16 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         }
 
         await WaitGoneAsync(ownerPid);
-        home.AssertNothingLeft();
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id), "the sandbox's network namespace was left behind");
+        Assert.Empty(home.QemuProcesses());
 
+        // Stopped, kept for its logs until rm: exec says so.
         var after = await Exec(id, "true");
         Assert.True(after.ExitCode == 125, after.ToString());
+        Assert.Contains($"sandbox {id} is not running", after.Stderr, StringComparison.Ordinal);
+        var rm = await home.RunAsync(["rm", id]);
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        home.AssertNothingLeft();
     }
 
     [Fact]
@@ -163,6 +168,7 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.True(stopping.Elapsed >= TimeSpan.FromSeconds(2.5), $"the stubborn command was killed after {stopping.Elapsed}, before the 3 s grace");
         Assert.Equal("", await stdout);
 
+        Assert.Equal(0, (await home.RunAsync(["rm", id])).ExitCode);
         home.AssertNothingLeft();
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id), "the sandbox's network namespace was left behind");
     }

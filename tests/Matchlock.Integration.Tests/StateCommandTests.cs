@@ -59,7 +59,7 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
     }
 
     [Fact]
-    public async Task A_detached_vm_is_running_with_its_history_and_gone_from_the_state_once_killed()
+    public async Task A_detached_vm_is_running_with_its_history_stopped_once_killed_and_gone_after_rm()
     {
         VmPrerequisites.Ensure();
         var r = await home.RunAsync(["run", "-d", "--image", "busybox"], timeout: TimeSpan.FromMinutes(2));
@@ -88,6 +88,14 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
         var kill = await home.RunAsync(["kill", "--all"], timeout: TimeSpan.FromMinutes(2));
         Assert.True(kill.ExitCode == 0, kill.ToString());
         Assert.Equal(vmId, kill.Stdout.Trim());
+
+        // Stopped and kept (logs, history) until rm, as docker keeps a stopped container.
+        Assert.DoesNotContain(vmId, (await home.RunAsync(["ls", "--running"])).Stdout, StringComparison.Ordinal);
+        Assert.Matches($"(?m)^{vmId}\\s+stopped\\s", (await home.RunAsync(["ls"])).Stdout);
+        Assert.Empty(home.QemuProcesses());
+        var rm = await home.RunAsync(["rm", "--stopped"]);
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Contains(vmId, rm.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
 using Matchlock.Core.Owner;
+using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Cli.Commands;
@@ -19,7 +21,12 @@ namespace Matchlock.Cli.Commands;
 /// a pipe to the parent; then it points its stdio at /dev/null. The parent relays the child's
 /// stderr until that line, prints the id and exits 0, or, if the child exits first, its status.
 /// </remarks>
-internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan grace)
+internal sealed class OwnerSession(
+    SandboxSpec spec,
+    ExecSpec? exec,
+    TimeSpan grace,
+    IReadOnlyList<PortMapping> publish,
+    IReadOnlyList<IPAddress>? addresses)
 {
     private const string DetachedVariable = "MATCHLOCK_OWNER_DETACHED";
     private const string ReadyPrefix = "matchlock-owner-ready ";
@@ -50,14 +57,17 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
         {
             while (await child.StandardOutput.ReadLineAsync(ct) is { } line)
             {
-                if (line.StartsWith(ReadyPrefix, StringComparison.Ordinal))
+                if (!line.StartsWith(ReadyPrefix, StringComparison.Ordinal))
                 {
-                    var id = line[ReadyPrefix.Length..];
-                    Console.Out.WriteLine(id);
-                    Console.Out.Flush();
-                    Console.Error.WriteLine($"connect: matchlock exec {id} -- sh\nstop: matchlock kill {id}");
-                    return 0;
+                    Console.Error.WriteLine(line); // what the owner has to say before it is ready (e.g. published ports)
+                    continue;
                 }
+
+                var id = line[ReadyPrefix.Length..];
+                Console.Out.WriteLine(id);
+                Console.Out.Flush();
+                Console.Error.WriteLine($"connect: matchlock exec {id} -- sh\nstop: matchlock kill {id}");
+                return 0;
             }
         }
         catch (OperationCanceledException)
@@ -89,6 +99,17 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; stop.Cancel(); });
 
+        PublishedPorts? ports;
+        try
+        {
+            ports = PublishedPorts.Bind(publish, addresses);
+        }
+        catch (PortForwardException ex)
+        {
+            return CliErrors.Report(ex);
+        }
+
+        await using var portsScope = ports;
         Sandbox sandbox;
         try
         {
@@ -124,6 +145,8 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
                 Console.Error.WriteLine(notice);
             }
 
+            // Detached, through the ready pipe: the parent prints it before it returns, in order.
+            ports?.Attach(sandbox, detached ? Console.Out : Console.Error);
             if (exec is not null)
             {
                 command = StartCommand(sandbox, exec, detached);
@@ -141,6 +164,11 @@ internal sealed class OwnerSession(SandboxSpec spec, ExecSpec? exec, TimeSpan gr
             }
 
             reason = await owner.WaitAsync(stop.Token);
+            if (ports is not null)
+            {
+                await ports.DisposeAsync(); // no new connections while the guest stops
+            }
+
             Console.Error.WriteLine(reason == SandboxOwner.StopReason.VmExited
                 ? $"matchlock: the VM of sandbox {sandbox.Id} exited by itself; cleaning up"
                 : $"matchlock: stopping sandbox {sandbox.Id} (graceful shutdown {grace.TotalSeconds:0.###} s)");

@@ -36,6 +36,8 @@ internal static class RunCommand
         ExecSpec? exec;
         bool tty, interactive;
         int? timeout;
+        IReadOnlyList<Core.PortForwarding.PortMapping> publish;
+        IReadOnlyList<System.Net.IPAddress>? addresses;
         var detach = parse.GetValue(o.Detach);
         var longLived = detach || !parse.GetValue(o.Remove);
         try
@@ -43,6 +45,13 @@ internal static class RunCommand
             tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (REFERENCE)
             interactive = parse.GetValue(o.Interactive);
             timeout = parse.GetValue(o.Timeout);
+            publish = PortForwardCommand.ParseMappings(parse.GetValue(o.Publish) ?? []);
+            addresses = PortForwardCommand.ParseAddresses(parse.GetValue(o.Address));
+            if (addresses is not null && publish.Count == 0)
+            {
+                throw new ArgumentException("--address only applies to published ports; add -p [LOCAL:]REMOTE");
+            }
+
             spec = new SandboxSpec
             {
                 Image = parse.GetValue(o.Image)!,
@@ -63,9 +72,9 @@ internal static class RunCommand
                 },
                 Disks = [.. (parse.GetValue(o.Disk) ?? []).Select(d => DiskMount.Parse(d))],
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
-                // A long-lived sandbox is removed when its owner stops it (kill, signal): keeping a
-                // stopped VM for a later `start` needs the state database, which is not there yet.
-                RemoveOnDispose = longLived || parse.GetValue(o.Remove),
+                // A long-lived sandbox stays listed as stopped after kill (its directory keeps the
+                // logs and its disk) until `rm` or `prune`, as a docker container does.
+                RemoveOnDispose = !longLived,
             };
             spec.Validate();
 
@@ -102,10 +111,10 @@ internal static class RunCommand
             var grace = parse.GetValue(o.GracefulShutdown) is { } g && Duration.TryParse(g, out var d) ? d : TimeSpan.FromSeconds(2);
             return detach && !OwnerSession.IsDetachedChild
                 ? await OwnerSession.DetachAsync(ct)
-                : await new OwnerSession(spec, exec, grace).RunAsync();
+                : await new OwnerSession(spec, exec, grace, publish, addresses).RunAsync();
         }
 
-        return await new RunSession(spec, exec!, timeout).RunAsync();
+        return await new RunSession(spec, exec!, timeout, publish, addresses).RunAsync();
     }
 
     private static System.Net.IPAddress ParseDnsServer(string value) =>

@@ -32,6 +32,8 @@ internal sealed class RunOptions
     public Option<bool> NetworkIntercept { get; } = new("--network-intercept") { Description = "Intercept with an empty allow-list (hosts are added at runtime)" };
     public Option<string?> UpstreamCa { get; } = new("--upstream-ca") { Description = "Extra CA certificate (PEM) trusted for upstream TLS" };
     public Option<string[]> Disk { get; } = new("--disk") { Description = "Attach an ext4 disk: @VOLUME:/guest/path[:ro] (see `matchlock volume`) or /host/file.ext4:/guest/path[:ro] (repeatable)" };
+    public Option<string[]> Publish { get; } = new("--publish", "-p") { Description = "Forward a host port to a guest port: [LOCAL:]REMOTE (repeatable; LOCAL 0 picks a free port)" };
+    public Option<string[]> Address { get; } = PortForwardCommand.CreateAddressOption();
     public Option<string?> Accel { get; } = new("--accel") { Description = "auto | kvm | tcg (default: $MATCHLOCK_ACCEL or auto)" };
     public Argument<string[]> Command { get; } = new("command") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (put them after --)" };
 
@@ -64,7 +66,7 @@ internal sealed class RunOptions
     [
         Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
         Disk,
-        Timeout, Hostname, NoNetwork, AllowHost, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Accel, Command,
+        Timeout, Hostname, NoNetwork, AllowHost, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Publish, Address, Accel, Command,
     ];
 
     public static string Seconds(int s) => s.ToString(CultureInfo.InvariantCulture) + " s";

@@ -1,5 +1,7 @@
+using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
+using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Cli.Commands;
@@ -9,7 +11,12 @@ namespace Matchlock.Cli.Commands;
 /// starts, Ctrl-C aborts the boot; while it runs, the first Ctrl-C (or SIGTERM) goes to the
 /// command's process group in the guest, a second one stops it (SIGTERM, then SIGKILL).
 /// </summary>
-internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSeconds)
+internal sealed class RunSession(
+    SandboxSpec spec,
+    ExecSpec exec,
+    int? timeoutSeconds,
+    IReadOnlyList<PortMapping> publish,
+    IReadOnlyList<IPAddress>? addresses)
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
     private readonly CancellationTokenSource _abort = new();
@@ -23,6 +30,17 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnSignal(1); });
 
+        PublishedPorts? ports;
+        try
+        {
+            ports = PublishedPorts.Bind(publish, addresses);
+        }
+        catch (PortForwardException ex)
+        {
+            return CliErrors.Report(ex);
+        }
+
+        await using var portsScope = ports;
         Sandbox sandbox;
         try
         {
@@ -46,6 +64,7 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
             }
 
             ReportTimings(sandbox);
+            ports?.Attach(sandbox, Console.Error);
             try
             {
                 return await RunCommandAsync(sandbox);
@@ -56,6 +75,11 @@ internal sealed class RunSession(SandboxSpec spec, ExecSpec exec, int? timeoutSe
             }
             finally
             {
+                if (ports is not null)
+                {
+                    await ports.DisposeAsync(); // before the VM goes: clients get a reset, not a hang
+                }
+
                 if (!spec.RemoveOnDispose)
                 {
                     Console.Error.WriteLine($"matchlock: kept {sandbox.Directory} (--rm=false)");

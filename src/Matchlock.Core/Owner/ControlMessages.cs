@@ -14,6 +14,7 @@ public sealed record ControlRequest
     public const string Allow = "allow";
     public const string Disallow = "disallow";
     public const string Kill = "kill";
+    public const string PortConnect = "port_connect";
 
     public required string Op { get; init; }
 
@@ -33,6 +34,9 @@ public sealed record ControlRequest
     public int Rows { get; init; } = 24;
 
     public int Cols { get; init; } = 80;
+
+    /// <summary>port_connect: the guest TCP port; the client's bytes go on stdin, the service's come back on stdout.</summary>
+    public int Port { get; init; }
 
     /// <summary>allow / disallow: host patterns (comma lists accepted).</summary>
     public IReadOnlyList<string>? Hosts { get; init; }

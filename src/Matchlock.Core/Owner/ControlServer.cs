@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
@@ -139,6 +140,7 @@ internal sealed class ControlServer : IAsyncDisposable
                 ControlRequest.Allow => ChangeAllowList(request, add: true),
                 ControlRequest.Disallow => ChangeAllowList(request, add: false),
                 ControlRequest.Kill => new ControlReply { Ok = true },
+                ControlRequest.PortConnect => await ConnectPortAsync(stream, request),
                 _ => new ControlReply { Error = $"unknown control operation \"{request.Op}\"" },
             };
         }
@@ -181,6 +183,24 @@ internal sealed class ControlServer : IAsyncDisposable
 
         var list = add ? networking.Policy.Allow(hosts) : networking.Policy.Disallow(hosts);
         return new ControlReply { Ok = true, AllowList = list };
+    }
+
+    /// <summary>
+    /// One connection of a client's <c>port-forward</c>: relays the control stream to a new guest
+    /// stream to the port, and answers with how the guest side ended.
+    /// </summary>
+    private async Task<ControlReply> ConnectPortAsync(MuxStream stream, ControlRequest request)
+    {
+        if (request.Port is < 1 or > 65535)
+        {
+            return new ControlReply { Error = $"{request.Port} is not a TCP port (1-65535)" };
+        }
+
+        await using var guest = await _sandbox.ConnectPortAsync(request.Port, CancellationToken.None);
+        var reply = await MuxRelay.RelayAsync(new MuxRelayEnd(stream), guest);
+        return Sandbox.DescribePortFailure(reply) is { } failure
+            ? new ControlReply { Error = failure }
+            : reply is null ? new ControlReply { Error = "the guest connection was reset" } : new ControlReply { Ok = true };
     }
 
     /// <summary>Runs a command for the client, relaying its streams and controls, and returns how it ended.</summary>

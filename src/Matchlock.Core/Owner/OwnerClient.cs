@@ -14,11 +14,14 @@ public sealed class OwnerClient : IAsyncDisposable
 
     private readonly string _vmDir;
 
-    private OwnerClient(string id, string vmDir, MuxConnection connection)
+    private readonly int _ownerPid;
+
+    private OwnerClient(string id, string vmDir, MuxConnection connection, int ownerPid)
     {
         Id = id;
         _vmDir = vmDir;
         _connection = connection;
+        _ownerPid = ownerPid;
     }
 
     public string Id { get; }
@@ -39,6 +42,13 @@ public sealed class OwnerClient : IAsyncDisposable
             throw new OwnerUnavailableException($"no sandbox {id} (no {vmDir}); start one with `matchlock run -d --image …`");
         }
 
+        if (!File.Exists(path))
+        {
+            throw new OwnerUnavailableException(CanList(vmDir)
+                ? $"sandbox {id} is not running (stopped, or its owner exited): `matchlock ls` shows its status, `matchlock rm {id}` removes it; only sandboxes started with -d or --rm=false take exec"
+                : $"sandbox {id} belongs to another user ({path} is not accessible to you)");
+        }
+
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -53,9 +63,23 @@ public sealed class OwnerClient : IAsyncDisposable
                     : $"sandbox {id} is not running a control socket ({ex.SocketErrorCode}): it was started without --rm=false/-d, or its owner has exited", ex);
         }
 
+        var ownerPid = OwnerNative.PeerPid(socket);
         var connection = new MuxConnection(new NetworkStream(socket, ownsSocket: true), isHost: true);
         connection.Start();
-        return new OwnerClient(id, vmDir, connection);
+        return new OwnerClient(id, vmDir, connection, ownerPid);
+    }
+
+    private static bool CanList(string dir)
+    {
+        try
+        {
+            _ = Directory.EnumerateFileSystemEntries(dir).Any();
+            return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Starts a command in the sandbox; the caller drives its streams.</summary>
@@ -63,6 +87,32 @@ public sealed class OwnerClient : IAsyncDisposable
     {
         var stream = await OpenAsync(request with { Op = ControlRequest.Exec }, cancellationToken);
         return new RemoteExec(stream, request.Stdin);
+    }
+
+    /// <summary>Completes when the connection to the owner ends (it stopped, or the sandbox went away).</summary>
+    public Task Closed => _connection.Completion;
+
+    /// <summary>Opens one forwarded connection to a guest port, relayed by the owner (see <see cref="PortForwarding.MuxRelay"/>).</summary>
+    public Task<MuxStream> ConnectPortAsync(int port, CancellationToken cancellationToken) =>
+        OpenAsync(new ControlRequest { Op = ControlRequest.PortConnect, Port = port }, cancellationToken);
+
+    /// <summary>Why a forwarded connection failed, from the owner's reply; null when it ended well or was reset.</summary>
+    public static string? DescribePortFailure(ReadOnlyMemory<byte>? reply)
+    {
+        if (reply is not { } payload)
+        {
+            return null;
+        }
+
+        try
+        {
+            var parsed = OwnerJsonContext.ReadReply(payload);
+            return parsed.Ok ? null : parsed.Error;
+        }
+        catch (OwnerProtocolException ex)
+        {
+            return ex.Message;
+        }
     }
 
     /// <summary>Adds hosts to the allow-list; returns the list after the change.</summary>
@@ -75,9 +125,10 @@ public sealed class OwnerClient : IAsyncDisposable
 
     /// <summary>
     /// Asks the owner to stop the sandbox (gracefully, with its --graceful-shutdown) and waits
-    /// until it is gone: its VM directory removed, so nothing of it is left when this returns.
+    /// until the owner process has exited: by then the VM, its network and its sockets are
+    /// released and the state says stopped (the directory with its logs stays until <c>rm</c>).
     /// </summary>
-    /// <exception cref="TimeoutException">The owner accepted but the VM directory outlived <paramref name="wait"/>.</exception>
+    /// <exception cref="TimeoutException">The owner accepted but was still running after <paramref name="wait"/>.</exception>
     public async Task KillAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
         await RequestAsync(new ControlRequest { Op = ControlRequest.Kill }, cancellationToken);
@@ -85,14 +136,14 @@ public sealed class OwnerClient : IAsyncDisposable
         deadline.CancelAfter(wait);
         try
         {
-            while (Directory.Exists(_vmDir))
+            while (OwnerNative.IsAlive(_ownerPid))
             {
                 await Task.Delay(50, deadline.Token);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"sandbox {Id} accepted kill but {_vmDir} is still there after {wait.TotalSeconds:0} s");
+            throw new TimeoutException($"sandbox {Id} accepted kill but its owner (pid {_ownerPid}) is still running after {wait.TotalSeconds:0} s");
         }
     }
 

@@ -13,11 +13,31 @@ public static partial class OwnerNative
     public static uint EffectiveUid => geteuid();
 
     /// <summary>The uid of the process at the other end of a connected UNIX socket (socket(7), SO_PEERCRED).</summary>
-    public static uint PeerUid(Socket socket)
+    public static uint PeerUid(Socket socket) => BitConverter.ToUInt32(PeerCred(socket)[4..8]);
+
+    /// <summary>The process at the other end of a connected UNIX socket (SO_PEERCRED).</summary>
+    public static int PeerPid(Socket socket) => BitConverter.ToInt32(PeerCred(socket)[0..4]);
+
+    private static byte[] PeerCred(Socket socket)
     {
-        Span<byte> cred = stackalloc byte[12];
+        var cred = new byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
         var n = socket.GetRawSocketOption(SolSocket, SoPeerCred, cred);
-        return n < 12 ? throw new IOException("SO_PEERCRED returned a short struct ucred") : BitConverter.ToUInt32(cred[4..8]);
+        return n < 12 ? throw new IOException("SO_PEERCRED returned a short struct ucred") : cred;
+    }
+
+    /// <summary>True while <paramref name="pid"/> exists and is not a zombie (exited, not yet reaped).</summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat.LastIndexOf(')') is var close and > 0 && close + 2 < stat.Length ? stat[close + 2] : '?';
+            return state is not ('Z' or 'X');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -51,6 +51,8 @@ public sealed class SandboxOwner : IAsyncDisposable
     {
         try
         {
+            _sandbox.RecordStopping();
+
             // No new clients while the guest shuts down; running commands get SIGTERM and the
             // grace from the guest, and their clients still learn how they ended.
             await _server.StopAcceptingAsync();

@@ -36,6 +36,9 @@ public sealed partial class Sandbox
         }
     }
 
+    /// <summary>Marks the sandbox stopping in the state (<c>ls</c> shows it) before a graceful stop begins.</summary>
+    internal void RecordStopping() => _state?.Stopping();
+
     /// <summary>Stopped, and with <c>--rm</c> cleaned and forgotten once its directory is gone; never throws.</summary>
     private void RecordStopped()
     {

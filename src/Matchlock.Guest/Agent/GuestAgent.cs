@@ -90,6 +90,9 @@ internal sealed class GuestAgent
             case ListFilesRequest list:
                 await ReplyAsync(stream, FileHandler.List(list));
                 return;
+            case PortConnectRequest port:
+                await ReplyAsync(stream, await PortHandler.HandleAsync(stream, port));
+                return;
             case ShutdownRequest shutdown:
                 // Reply first (CONTRACTS.md): after the power-off nobody could.
                 await ReplyAsync(stream, new GuestReply());

@@ -10,6 +10,7 @@ namespace Matchlock.Protocol.Messages;
 [JsonDerivedType(typeof(ReadFileRequest), "read_file")]
 [JsonDerivedType(typeof(ListFilesRequest), "list_files")]
 [JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+[JsonDerivedType(typeof(PortConnectRequest), "port_connect")]
 public abstract record GuestRequest;
 
 /// <summary>
@@ -132,4 +133,16 @@ public sealed record ListFilesRequest : GuestRequest
 public sealed record ShutdownRequest : GuestRequest
 {
     public int GraceMs { get; init; } = 2000;
+}
+
+/// <summary>
+/// Opens a TCP connection to a port on the guest's loopback (port forwarding, DESIGN D6). Bytes
+/// the host writes on stdin go to the connection; what the guest service sends comes back on
+/// stdout. EOF on either side half-closes the other. The reply comes once both directions have
+/// ended; a failed connect replies at once with the errno name (ECONNREFUSED, ETIMEDOUT).
+/// </summary>
+public sealed record PortConnectRequest : GuestRequest
+{
+    /// <summary>TCP port in the guest, 1–65535.</summary>
+    public required int Port { get; init; }
 }

@@ -7,10 +7,10 @@ namespace Matchlock.Integration.Tests;
 /// Named volumes and <c>run --disk</c> end to end: data written in one sandbox is read in the
 /// next, <c>:ro</c> refuses writes (EROFS) at the guest's mount, a host ext4 file attaches like a
 /// volume and is shared read-only by two running sandboxes, a writable volume is refused to a
-/// second sandbox (and to <c>volume rm</c>/<c>cp</c>) while one holds it, a writer killed mid-run
-/// leaves a volume the next read-only attach can still mount (the host replays its journal), and
-/// a guest mount failure fails the run leaving nothing. Four VM boots in all; the refusals need
-/// none (they happen before any VM starts).
+/// second sandbox (and to <c>volume rm</c>/<c>cp</c>) while one holds it, what a writer killed
+/// mid-run had synced survives (a read-only attach is refused until a writable one has replayed
+/// the journal), and a guest mount failure fails the run leaving nothing. Four VM boots in all;
+/// the refusals need none (they happen before any VM starts).
 /// </summary>
 public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHome>
 {
@@ -105,11 +105,15 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
         Ok(copy);
         Assert.StartsWith("Copied vol to volume copy (64 MB)", copy.Stdout, StringComparison.Ordinal);
 
-        // 4. A new sandbox reads everything read-only: the data survived its sandbox, the copy
-        //    has it, and the killed writer's journal was replayed on the host so the read-only
-        //    mount works.
+        // 4. The killed writer left its journal to replay: not possible on a read-only device, and
+        //    never done on the host (the image is the guest's, untrusted): refused with the remedy.
+        Refused(await Run("run", "--image", "busybox", "--no-network", "--disk", "@other:/o:ro", "--", "true"), "was not unmounted cleanly");
+
+        // 5. A new sandbox reads: the data survived its sandbox, the copy has it, what the killed
+        //    writer synced is there (its journal replayed by this writable mount), and the
+        //    read-only ones refuse writes.
         var read = await Run("run", "--image", "busybox", "--no-network",
-            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", "@other:/o:ro", "--disk", $"{hostImage}:/h:ro",
+            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", "@other:/o", "--disk", $"{hostImage}:/h:ro",
             "--", "sh", "-c", "cat /v/hello /c/hello /o/crash /h/host.txt; touch /c/x 2>&1; echo exit=$?");
         Ok(read);
         Assert.Equal(

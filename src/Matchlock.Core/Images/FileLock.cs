@@ -119,12 +119,6 @@ internal sealed partial class FileLock : IDisposable
     /// <summary>The locked descriptor, for fstat-style checks; owned by this lock.</summary>
     public SafeFileHandle Handle => _handle;
 
-    /// <summary>
-    /// Converts the held lock to shared or exclusive without waiting; false when another process
-    /// holds a conflicting lock (the lock held before is then gone: flock(2) conversions are not atomic).
-    /// </summary>
-    public bool TryConvert(bool exclusive) => TryFlock(_handle, exclusive);
-
     public void Dispose() => _handle.Dispose();
 
     private static SafeFileHandle Open(string path)

@@ -42,7 +42,7 @@ internal sealed class AttachedDisks : IDisposable
 
     /// <summary>Resolves and locks every disk; all or nothing.</summary>
     /// <exception cref="SandboxException">A disk is missing, not an ext4 image, in use, or not accessible; no lock is kept.</exception>
-    public static async Task<AttachedDisks> AcquireAsync(IReadOnlyList<DiskMount> mounts, string volumesDir, CancellationToken cancellationToken)
+    public static AttachedDisks Acquire(IReadOnlyList<DiskMount> mounts, string volumesDir)
     {
         DiskMount.ValidateAll(mounts);
         var store = new VolumeStore(volumesDir);
@@ -57,7 +57,7 @@ internal sealed class AttachedDisks : IDisposable
                     throw new SandboxException($"--disk {mounts[i]} and --disk {other.Mount} are the same image; one image can be attached once per sandbox");
                 }
 
-                disks.Add(await AcquireOneAsync(mounts[i], $"{SerialPrefix}{i}", store, cancellationToken));
+                disks.Add(AcquireOne(mounts[i], $"{SerialPrefix}{i}", store));
             }
 
             return new AttachedDisks(disks);
@@ -87,7 +87,7 @@ internal sealed class AttachedDisks : IDisposable
         }
     }
 
-    private static async Task<Disk> AcquireOneAsync(DiskMount mount, string serial, VolumeStore store, CancellationToken cancellationToken)
+    private static Disk AcquireOne(DiskMount mount, string serial, VolumeStore store)
     {
         var path = PathOf(mount, store);
         var what = mount.VolumeName is { } n ? $"volume \"{n}\"" : $"disk image {path}";
@@ -99,9 +99,7 @@ internal sealed class AttachedDisks : IDisposable
         FileLock? held;
         try
         {
-            held = mount.ReadOnly
-                ? await LockReadOnlyAsync(path, what, cancellationToken)
-                : FileLock.TryAcquireExisting(path, exclusive: true, writable: true);
+            held = FileLock.TryAcquireExisting(path, exclusive: !mount.ReadOnly, writable: !mount.ReadOnly);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -145,6 +143,16 @@ internal sealed class AttachedDisks : IDisposable
                 throw new SandboxException($"--disk {mount}: {path} is not an ext4 filesystem image (no ext2/3/4 superblock); make one with `mkfs.ext4 FILE` or `matchlock volume create NAME`");
             }
 
+            // The guest kernel cannot replay a journal on a read-only device, and we do not replay
+            // it on the host: the image was written by an untrusted guest, and e2fsck would parse
+            // it as root here. A writable attach replays it inside the guest, where it belongs.
+            if (mount.ReadOnly && Ext4Image.NeedsRecovery(held.Handle))
+            {
+                throw new SandboxException(
+                    $"--disk {mount}: {what} was not unmounted cleanly (a sandbox writing it was killed) and its journal must be replayed before a read-only mount; "
+                    + $"attach it once without :ro, e.g. `matchlock run --image busybox --disk {mount.Source}:/mnt -- true`, which replays it");
+            }
+
             return new Disk(mount, path, serial, held, identity);
         }
         catch
@@ -152,42 +160,6 @@ internal sealed class AttachedDisks : IDisposable
             held.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// A shared lock for a read-only attach. When nobody else holds the image, first takes it
-    /// exclusively to replay a journal a killed writer left behind: the guest kernel refuses to
-    /// mount a read-only device that needs recovery. Null when a writer holds it.
-    /// </summary>
-    private static async Task<FileLock?> LockReadOnlyAsync(string path, string what, CancellationToken cancellationToken)
-    {
-        var exclusive = FileLock.TryAcquireExisting(path, exclusive: true, writable: false);
-        if (exclusive is null)
-        {
-            // Someone holds it: other readers (then it is clean, the first one saw to that) or a writer.
-            return FileLock.TryAcquireExisting(path, exclusive: false, writable: false);
-        }
-
-        try
-        {
-            if (Ext4Image.NeedsRecovery(exclusive.Handle))
-            {
-                await Ext4Image.ReplayJournalAsync(path, what, cancellationToken);
-            }
-
-            if (exclusive.TryConvert(exclusive: false))
-            {
-                return exclusive;
-            }
-        }
-        catch
-        {
-            exclusive.Dispose();
-            throw;
-        }
-
-        exclusive.Dispose();
-        return null;
     }
 
     public void Dispose()

@@ -94,7 +94,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         try
         {
             // First: a missing, busy or bad --disk is the user's to fix, and costs no VM.
-            disks = spec.Disks.Count == 0 ? AttachedDisks.None : await AttachedDisks.AcquireAsync(spec.Disks, env.VolumesDir, cancellationToken);
+            disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
 
             // State (DESIGN D9): registered before anything is acquired, each resource recorded before it exists.

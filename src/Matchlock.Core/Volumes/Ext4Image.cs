@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
-using Matchlock.Core.Sandboxes;
 using Microsoft.Win32.SafeHandles;
 
 namespace Matchlock.Core.Volumes;
 
 /// <summary>
-/// The host's few dealings with ext4 images: formatting a new sparse one, recognising one, and
-/// replaying its journal when a writer died with it mounted.
+/// The host's few dealings with ext4 images: formatting a new sparse one, and reading two fields
+/// of a superblock. Nothing more: an image a guest wrote is untrusted input, so the host never
+/// parses it further (no fsck, no mount).
 /// </summary>
 /// <remarks>
 /// Reads and sizes go through the caller's descriptor (the one holding the image's flock), never
@@ -56,37 +56,11 @@ internal static class Ext4Image
     /// <summary>True when the file starts like an ext2/3/4 filesystem (the ext4 driver mounts all three).</summary>
     public static bool HasSuperblock(SafeFileHandle image) => ReadSuperblock(image) is { } sb && BinaryPrimitives.ReadUInt16LittleEndian(sb.AsSpan(MagicOffset)) == Magic;
 
-    /// <summary>True when a writer stopped without unmounting: the journal must be replayed before a read-only mount.</summary>
+    /// <summary>True when a writer stopped without unmounting: the journal must be replayed (by a writable mount) before a read-only mount works.</summary>
     public static bool NeedsRecovery(SafeFileHandle image) =>
         ReadSuperblock(image) is { } sb
         && BinaryPrimitives.ReadUInt16LittleEndian(sb.AsSpan(MagicOffset)) == Magic
         && (BinaryPrimitives.ReadUInt32LittleEndian(sb.AsSpan(IncompatOffset)) & IncompatRecover) != 0;
-
-    /// <summary>
-    /// Replays the journal (and nothing else) on the host, for a read-only attach: the guest
-    /// cannot, because the kernel refuses to mount a read-only device whose journal needs replay.
-    /// The caller holds the image's exclusive lock.
-    /// </summary>
-    public static async Task ReplayJournalAsync(string path, string what, CancellationToken cancellationToken)
-    {
-        ProcessResult result;
-        try
-        {
-            // -p: preen (no questions); journal_only: replay, no further checks. Exit 1 means "fixed".
-            result = await ProcessRunner.RunAsync("e2fsck", ["-p", "-E", "journal_only", path], environment: null, cancellationToken);
-        }
-        catch (FileNotFoundException ex)
-        {
-            throw new SandboxException("e2fsck was not found; install e2fsprogs (./setup.sh does)", ex);
-        }
-
-        if (result.ExitCode is not (0 or 1))
-        {
-            throw new SandboxException(
-                $"{what} was left mid-write by a sandbox that did not stop cleanly, and replaying its journal failed (e2fsck exit {result.ExitCode}): "
-                + $"{(result.StandardOutput + result.StandardError).Trim()}; check it with `e2fsck -f {path}`");
-        }
-    }
 
     private static byte[]? ReadSuperblock(SafeFileHandle image)
     {

@@ -138,6 +138,11 @@ internal sealed class AttachedDisks : IDisposable
                 throw new SandboxException($"--disk {mount}: {what} was removed or replaced while it was being attached");
             }
 
+            if (!identity.IsRegularFile)
+            {
+                throw new SandboxException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never host devices");
+            }
+
             if (!Ext4Image.HasSuperblock(held.Handle))
             {
                 throw new SandboxException($"--disk {mount}: {path} is not an ext4 filesystem image (no ext2/3/4 superblock); make one with `mkfs.ext4 FILE` or `matchlock volume create NAME`");

@@ -90,6 +90,11 @@ public sealed record DiskMount
             throw new ArgumentException($"--disk \"{value}\": the host file {hostPath} does not exist (for a named volume write @NAME; `matchlock volume ls` lists them)");
         }
 
+        if (!FileIdentity.Of(hostPath).IsRegularFile)
+        {
+            throw new ArgumentException($"--disk \"{value}\": {hostPath} is not a regular file; --disk attaches ext4 image files, never host devices");
+        }
+
         return new DiskMount { HostPath = hostPath, GuestPath = guestPath, ReadOnly = readOnly };
     }
 

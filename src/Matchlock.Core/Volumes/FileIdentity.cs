@@ -8,7 +8,7 @@ namespace Matchlock.Core.Volumes;
 /// much it really occupies (volumes are sparse). statx rather than stat because its buffer has
 /// one layout on every architecture.
 /// </summary>
-internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, uint Links, long Size, long AllocatedBytes)
+internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, uint Links, long Size, long AllocatedBytes, uint Mode)
 {
     private const int AtFdCwd = -100;
     private const int AtEmptyPath = 0x1000;
@@ -37,6 +37,9 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, 
         }
     }
 
+    /// <summary>A regular file: not a directory, a device, a FIFO or a socket (S_ISREG).</summary>
+    public bool IsRegularFile => (Mode & 0xF000 /* S_IFMT */) == 0x8000 /* S_IFREG */;
+
     /// <summary>True when both name the same inode.</summary>
     public bool SameFileAs(FileIdentity other) => Device == other.Device && Inode == other.Inode;
 
@@ -54,12 +57,13 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, 
         }
 
         var links = *(uint*)(buffer + 16);
+        var mode = *(ushort*)(buffer + 28);
         var inode = *(ulong*)(buffer + 32);
         var size = *(long*)(buffer + 40);
         var blocks = *(long*)(buffer + 48); // 512-byte units, whatever the block size
         var devMajor = *(uint*)(buffer + 136);
         var devMinor = *(uint*)(buffer + 140);
-        return new FileIdentity(((ulong)devMajor << 32) | devMinor, inode, links, size, blocks * 512);
+        return new FileIdentity(((ulong)devMajor << 32) | devMinor, inode, links, size, blocks * 512, mode);
     }
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -221,6 +221,11 @@ public sealed partial class VolumeStore
 
         using (held ?? throw (sourceIsHost ? new VolumeException($"{sourcePath} is attached writable to a running sandbox; stop it first, then copy") : InUse(source)))
         {
+            if (!FileIdentity.Of(held.Handle).IsRegularFile)
+            {
+                throw new VolumeException($"{sourcePath} is not a regular file; volume cp copies ext4 image files");
+            }
+
             if (!Ext4Image.HasSuperblock(held.Handle))
             {
                 throw new VolumeException($"{sourceWhat} ({sourcePath}) is not an ext4 filesystem image (no ext2/3/4 superblock)");

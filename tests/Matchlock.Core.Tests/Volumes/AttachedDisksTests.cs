@@ -77,6 +77,11 @@ public sealed class AttachedDisksTests : IDisposable
         var notExt4 = Assert.Throws<SandboxException>(() => Attach("junk.img:/j"));
         Assert.Contains("not an ext4 filesystem image", notExt4.Message, StringComparison.Ordinal);
 
+        // A library caller's spec skips Parse's checks; the attach itself never takes a device.
+        var device = Assert.Throws<SandboxException>(() =>
+            AttachedDisks.Acquire([new DiskMount { HostPath = "/dev/zero", GuestPath = "/z", ReadOnly = true }], _store.Directory));
+        Assert.Contains("not a regular file", device.Message, StringComparison.Ordinal);
+
         var volume = await _store.CreateAsync("data", 16, Ct);
         var twice = Assert.Throws<SandboxException>(() => Attach("@data:/a", $"{volume.Path}:/b"));
         Assert.Contains("are the same image", twice.Message, StringComparison.Ordinal);

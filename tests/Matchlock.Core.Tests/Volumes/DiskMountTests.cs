@@ -57,6 +57,9 @@ public sealed class DiskMountTests : IDisposable
 
         var directory = Assert.Throws<ArgumentException>(() => DiskMount.Parse($"{_dir.Path}:/mnt"));
         Assert.Contains("is a directory", directory.Message, StringComparison.Ordinal);
+
+        var device = Assert.Throws<ArgumentException>(() => DiskMount.Parse("/dev/null:/mnt"));
+        Assert.Contains("not a regular file", device.Message, StringComparison.Ordinal);
     }
 
     [Theory]

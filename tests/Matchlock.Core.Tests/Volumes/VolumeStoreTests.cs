@@ -193,6 +193,7 @@ public sealed class VolumeStoreTests : IDisposable
         var notExt4 = _dir.Combine("junk.img");
         await File.WriteAllBytesAsync(notExt4, new byte[64 * 1024], Ct);
         Assert.Contains("not an ext4", (await Assert.ThrowsAsync<VolumeException>(() => _store.CopyAsync(notExt4, "junk", Ct))).Message, StringComparison.Ordinal);
+        Assert.Contains("not a regular file", (await Assert.ThrowsAsync<VolumeException>(() => _store.CopyAsync("/dev/zero", "zero", Ct))).Message, StringComparison.Ordinal);
         Assert.Contains("at least one side", (await Assert.ThrowsAsync<VolumeException>(() => _store.CopyAsync(host, _dir.Combine("x.ext4"), Ct))).Message, StringComparison.Ordinal);
         Assert.Equal(["imported"], _store.List().Select(v => v.Name));
     }

@@ -36,6 +36,7 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
         Ok(created);
         Assert.Equal($"Created volume vol (64 MB)\nPath: {Path.Combine(VolumesDir, "vol.ext4")}\n", created.Stdout);
         Ok(await Run("volume", "create", "other", "--size", "64"));
+        Ok(await Run("volume", "create", "fresh", "--size", "16"));
 
         // A host ext4 image the user made with their own tools, with a file on it.
         var content = Path.Combine(home.Root, "content");
@@ -110,31 +111,32 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
         Refused(await Run("run", "--image", "busybox", "--no-network", "--disk", "@other:/o:ro", "--", "true"), "was not unmounted cleanly");
 
         // 5. A new sandbox reads: the data survived its sandbox, the copy has it, what the killed
-        //    writer synced is there (its journal replayed by this writable mount), and the
-        //    read-only ones refuse writes.
+        //    writer synced is there (its journal replayed by this writable mount), the read-only
+        //    ones refuse writes, and a fresh volume on /tmp took the image's 1777 (as in Docker).
         var read = await Run("run", "--image", "busybox", "--no-network",
-            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", "@other:/o", "--disk", $"{hostImage}:/h:ro",
-            "--", "sh", "-c", "cat /v/hello /c/hello /o/crash /h/host.txt; touch /c/x 2>&1; echo exit=$?");
+            "--disk", "@vol:/v:ro", "--disk", "@copy:/c:ro", "--disk", "@other:/o", "--disk", $"{hostImage}:/h:ro", "--disk", "@fresh:/tmp",
+            "--", "sh", "-c", "cat /v/hello /c/hello /o/crash /h/host.txt; touch /c/x 2>&1; echo exit=$?; stat -c %a /tmp; ls /tmp");
         Ok(read);
         Assert.Equal(
             "written by the first sandbox\nwritten by the first sandbox\nwritten before the crash\nfrom the host image\n"
-            + "touch: /c/x: Read-only file system\nexit=1\n",
+            + "touch: /c/x: Read-only file system\nexit=1\n1777\nlost+found\n",
             read.Stdout);
 
         var ls = await Run("volume", "ls");
         Ok(ls);
-        Assert.Matches(@"NAME\s+SIZE\s+PATH\ncopy\s+64\.0 MB\s+\S+/copy\.ext4\nother\s+64\.0 MB\s+\S+/other\.ext4\nvol\s+64\.0 MB\s+\S+/vol\.ext4\n", ls.Stdout);
+        Assert.Matches(@"NAME\s+SIZE\s+PATH\ncopy\s+64\.0 MB\s+\S+/copy\.ext4\nfresh\s+16\.0 MB\s+\S+/fresh\.ext4\nother\s+64\.0 MB\s+\S+/other\.ext4\nvol\s+64\.0 MB\s+\S+/vol\.ext4\n", ls.Stdout);
         var json = await Run("volume", "ls", "--json");
         Ok(json);
         using (var doc = JsonDocument.Parse(json.Stdout))
         {
-            Assert.Equal(["copy", "other", "vol"], doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()));
-            Assert.All(doc.RootElement.EnumerateArray(), e => Assert.Equal(64L * 1024 * 1024, e.GetProperty("size").GetInt64()));
+            Assert.Equal(["copy", "fresh", "other", "vol"], doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()));
+            Assert.All(doc.RootElement.EnumerateArray(), e => Assert.True(e.GetProperty("used").GetInt64() < e.GetProperty("size").GetInt64()));
+            Assert.Equal(64L * 1024 * 1024, doc.RootElement[0].GetProperty("size").GetInt64());
         }
 
-        var rm = await Run("volume", "rm", "copy", "other", "vol");
+        var rm = await Run("volume", "rm", "copy", "fresh", "other", "vol");
         Ok(rm);
-        Assert.Equal("Removed volume copy\nRemoved volume other\nRemoved volume vol\n", rm.Stdout);
+        Assert.Equal("Removed volume copy\nRemoved volume fresh\nRemoved volume other\nRemoved volume vol\n", rm.Stdout);
         Assert.Empty(Directory.GetFileSystemEntries(VolumesDir));
         Ok(await Run("prune")); // the killed run's record
         home.AssertNothingLeft();

@@ -11,7 +11,13 @@ namespace Matchlock.Guest.Configuration;
 /// The <c>--disk</c> ext4 images: mounted at configure (before any exec), all or none, and
 /// unmounted at power-off so the next sandbox finds them clean (no journal to replay).
 /// </summary>
-internal static class DiskMounts
+/// <remarks>
+/// As Docker does for a new volume, a fresh writable disk (nothing on it but lost+found, its
+/// root still as mkfs left it: root:root 0755) takes the owner and mode of the image's directory
+/// it is mounted on, so <c>-u postgres</c> can write to <c>/var/lib/postgresql/data</c>. Unlike
+/// Docker, the directory's contents are not copied onto it.
+/// </remarks>
+internal static unsafe class DiskMounts
 {
     // All disks were attached at VM start and probed with the root disks; this only covers a
     // slow probe on a loaded host.
@@ -45,12 +51,17 @@ internal static class DiskMounts
                     throw new IOException($"mount path \"{disk.Path}\" must be absolute and normalised");
                 }
 
+                var imageDirectory = OwnerAndMode(target);
                 Mounter.EnsureDirectory(target);
                 // noinit_itable: volumes are sparse files formatted lazily; their inode tables
                 // read as zeros already, and the kernel's background zeroing would only burn the
                 // vCPU and fill the holes (as for the upper disk).
                 Mounter.Mount(devices[disk.Serial], target, "ext4", disk.ReadOnly ? MS_RDONLY : 0, disk.ReadOnly ? null : "noinit_itable");
                 done.Add(target);
+                if (!disk.ReadOnly && imageDirectory is { } owner)
+                {
+                    AdoptIfFresh(target, owner);
+                }
             }
             catch (IOException e)
             {
@@ -69,6 +80,43 @@ internal static class DiskMounts
         }
 
         GuestLog.Info($"mounted {string.Join(", ", disks.Select(d => $"{devices[d.Serial]} at {d.Path}{(d.ReadOnly ? " (ro)" : "")}"))}");
+    }
+
+    /// <summary>
+    /// Gives a fresh disk's root (root:root 0755, nothing but lost+found) the owner and mode the
+    /// image had at its mount point. Anything else on the root means someone used it: left alone.
+    /// </summary>
+    internal static void AdoptIfFresh(string root, (uint Uid, uint Gid, uint Mode) image)
+    {
+        var current = OwnerAndMode(root) ?? throw new IOException($"{root} is not a directory");
+        if (current == image || current != (0u, 0u, 0x1EDu /* 0755 */)
+            || Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) != "lost+found"))
+        {
+            return;
+        }
+
+        // chown first: it may clear set-id bits that the chmod then restores.
+        if (Libc.chown(root, image.Uid, image.Gid) != 0)
+        {
+            throw NativeCallException.FromLastError($"chown {root} to {image.Uid}:{image.Gid} (the image's owner of the mount point)");
+        }
+
+        if (Libc.chmod(root, image.Mode) != 0)
+        {
+            throw NativeCallException.FromLastError($"chmod {root} to {Convert.ToString(image.Mode, 8)}");
+        }
+    }
+
+    /// <summary>uid, gid and permission bits (07777) of a directory; null when it is missing or not a directory.</summary>
+    private static (uint Uid, uint Gid, uint Mode)? OwnerAndMode(string path)
+    {
+        StatBuffer buffer;
+        if (Libc.stat(path, &buffer) != 0 || (buffer.Mode & 0xF000) != 0x4000 /* S_IFDIR */)
+        {
+            return null;
+        }
+
+        return (buffer.Uid, buffer.Gid, buffer.Mode & 0xFFF);
     }
 
     /// <summary>At power-off, after every process is gone: unmounts in reverse order (a clean ext4, journal written out). Best effort.</summary>

@@ -91,9 +91,10 @@ internal sealed class AttachedDisks : IDisposable
     {
         var path = PathOf(mount, store);
         var what = mount.VolumeName is { } n ? $"volume \"{n}\"" : $"disk image {path}";
-        if (Directory.Exists(path))
+        // Before opening: open(2) on a FIFO would block, and a device or directory is never an image.
+        if (IdentityOrNull(path) is { IsRegularFile: false })
         {
-            throw new SandboxException($"--disk {mount}: {path} is a directory, not an ext4 image file");
+            throw new SandboxException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never directories or host devices");
         }
 
         FileLock? held;

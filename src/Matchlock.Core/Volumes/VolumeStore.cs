@@ -200,9 +200,10 @@ public sealed partial class VolumeStore
             ThrowIfExists(destination, destinationPath);
         }
 
-        if (System.IO.Directory.Exists(sourcePath))
+        // Before opening: open(2) on a FIFO would block, and a directory or device is never an image.
+        if (Path.Exists(sourcePath) && !FileIdentity.Of(sourcePath).IsRegularFile)
         {
-            throw new VolumeException($"{sourcePath} is a directory, not an ext4 image file");
+            throw new VolumeException($"{sourcePath} is not a regular file; volume cp copies ext4 image files");
         }
 
         FileLock? held;

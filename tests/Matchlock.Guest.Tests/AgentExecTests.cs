@@ -59,14 +59,46 @@ public sealed class AgentExecTests
             first.Append(Encoding.ASCII.GetString(buffer, 0, n));
         }
 
-        // Controls and stdin are separate queues in the guest, so give the resize a head start.
+        // No head start: a resize sent before input is in effect when the command reads that input.
         await stream.SendControlAsync(ProtocolSerializer.Serialize(new ResizeControl(40, 120)), Token);
-        await Task.Delay(300, Token);
         await stream.WriteAsync(StreamChannel.Stdin, "go\n"u8.ToArray(), Token);
         var rest = await ReadChannelAsync(stream, StreamChannel.Stdout);
         var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(ProcessTestSupport.TestTimeout, Token));
         Assert.Equal("20 70\r\n40 120\r\nxterm\r\n", first + rest);
         Assert.Equal(0, reply.ExitCode);
+    }
+
+    [Fact]
+    public async Task Resizes_and_input_take_effect_in_the_order_they_were_sent()
+    {
+        await using var harness = new AgentHarness();
+        const int Rounds = 12;
+        var stream = await harness.OpenAsync(new ExecRequest
+        {
+            Argv = ["sh", "-c", $"stty -echo; i=0; while [ $i -lt {Rounds} ]; do read x; stty size; i=$((i+1)); done"],
+            Tty = true,
+            Stdin = true,
+        });
+        // Each round: the shell waits in read; a resize and the line that wakes it are sent back
+        // to back; it must print the new size. (Before the pump applied controls in order with
+        // the input, the line could reach the terminal before the resize.)
+        var output = new StringBuilder();
+        var buffer = new byte[256];
+        for (var i = 1; i <= Rounds; i++)
+        {
+            await stream.SendControlAsync(ProtocolSerializer.Serialize(new ResizeControl(10 + i, 100 + i)), Token);
+            await stream.WriteAsync(StreamChannel.Stdin, "x\n"u8.ToArray(), Token);
+            while (output.ToString().Split('\n').Length <= i)
+            {
+                var n = await stream.ReadAsync(StreamChannel.Stdout, buffer, Token).AsTask().WaitAsync(ProcessTestSupport.TestTimeout, Token);
+                Assert.True(n > 0, "output ended early: " + output);
+                output.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+        }
+
+        var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(ProcessTestSupport.TestTimeout, Token));
+        Assert.Equal(0, reply.ExitCode);
+        Assert.Equal(string.Concat(Enumerable.Range(1, Rounds).Select(i => $"{10 + i} {100 + i}\r\n")), output.ToString());
     }
 
     [Fact]

@@ -114,7 +114,77 @@ public sealed class MatchlockHome : IAsyncLifetime
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
             .Where(pid => pid > 0 && ReadCmdline(pid) is { } c && c.Contains("qemu-system", StringComparison.Ordinal) && c.Contains(Root, StringComparison.Ordinal))];
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
+    {
+        StopDetachedOwners();
+        StopStartedProcesses();
+        if (Ready && Directory.Exists(VmsDir) && Directory.EnumerateFileSystemEntries(VmsDir).Any())
+        {
+            // What a failed test left (crashed VMs' namespaces are host-wide): reconcile before
+            // the home, and the records that find those resources, are deleted.
+            await RunAsync(["prune"], timeout: TimeSpan.FromMinutes(1));
+        }
+
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Owners of <c>run -d</c> sandboxes this home's tests started (the CLI we ran has exited; the
+    /// owner is its child, recorded with its start time in the VM directory): SIGTERM each one
+    /// still running, so it stops its VM, and wait for it.
+    /// </summary>
+    private void StopDetachedOwners()
+    {
+        if (!Directory.Exists(VmsDir))
+        {
+            return;
+        }
+
+        var owners = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories(VmsDir))
+        {
+            try
+            {
+                var fields = File.ReadAllText(Path.Combine(dir, "owner")).Split(' ');
+                if (int.TryParse(fields[0], out var pid) && Interop.IsAlive(pid) && StartTime(pid) == fields[1])
+                {
+                    Interop.Kill(pid, 15);
+                    owners.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // No owner record: nothing running for this directory.
+            }
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (owners.Any(Interop.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+    }
+
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private void StopStartedProcesses()
     {
         // A test that failed midway may have left its CLI running: stop it (and, through its
         // parent-death signal, its QEMU), by the PID we started.
@@ -136,16 +206,6 @@ public sealed class MatchlockHome : IAsyncLifetime
                 }
             }
         }
-
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-
-        return ValueTask.CompletedTask;
     }
 
     private static string? ReadCmdline(int pid)

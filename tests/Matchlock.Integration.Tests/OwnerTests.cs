@@ -101,7 +101,7 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         }
         finally
         {
-            if (!killed && IsRunning(ownerPid))
+            if (!killed && Interop.IsAlive(ownerPid))
             {
                 Interop.Kill(ownerPid, 15); // a failed assertion must not leave the owner (not ours to track otherwise)
             }
@@ -196,25 +196,11 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
     private static async Task WaitGoneAsync(int pid)
     {
         var deadline = Stopwatch.StartNew();
-        while (IsRunning(pid) && deadline.Elapsed < TimeSpan.FromSeconds(30))
+        while (Interop.IsAlive(pid) && deadline.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(100, Ct);
         }
 
-        Assert.False(IsRunning(pid), $"the owner (PID {pid}) is still running after kill");
-    }
-
-    /// <summary>Alive and not a zombie: a detached owner's parent is gone, and whoever adopted it may reap late.</summary>
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
+        Assert.False(Interop.IsAlive(pid), $"the owner (PID {pid}) is still running after kill");
     }
 }

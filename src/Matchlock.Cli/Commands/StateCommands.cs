@@ -1,18 +1,19 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Matchlock.Core;
 using Matchlock.Core.State;
 
 namespace Matchlock.Cli.Commands;
 
 /// <summary>
 /// The VM state commands (REFERENCE "CLI"): <c>list|ls</c>, <c>get</c>, <c>inspect</c>, <c>rm</c>,
-/// <c>prune</c>, <c>log</c>. They read and reconcile <c>state.db</c> (DESIGN D9); none of them
+/// <c>prune</c>, <c>gc</c>, <c>log</c>. They read and reconcile <c>state.db</c> (DESIGN D9); none of them
 /// needs the VM's owner.
 /// </summary>
 internal static class StateCommands
 {
-    public static IEnumerable<Command> Create() => [List(), Get(), Inspect(), Remove(), Prune(), Log()];
+    public static IEnumerable<Command> Create() => [List(), Get(), Inspect(), Remove(), Prune(), Collect(), Log()];
 
     private static Command List()
     {
@@ -96,6 +97,59 @@ internal static class StateCommands
             var targets = store.List().Where(vm => !vm.Status.NeedsOwner()).Select(vm => vm.Id).ToList();
             var status = await RemoveAllAsync(store, targets, ct);
             Console.Error.WriteLine($"Pruned {targets.Count} VM{(targets.Count == 1 ? "" : "s")}" + (status == 0 ? "" : " (some could not be released; see above)"));
+            return status;
+        }));
+        return command;
+    }
+
+    private static Command Collect()
+    {
+        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.ZeroOrMore, Description = "VM ids (default: every VM whose owner is gone)" };
+        var force = new Option<bool>("--force-running") { Description = "Also reclaim VMs whose owner still runs (the owner is killed first: for hung owners)" };
+        var command = new Command(
+            "gc",
+            "Release what stopped, failed or crashed VMs still hold (QEMU, network namespace, disks, sockets), keeping their records and logs until rm")
+        { ids, force };
+        command.SetAction(async (parse, ct) => await GuardAsync(async () =>
+        {
+            var given = parse.GetValue(ids) ?? [];
+            var forceRunning = parse.GetValue(force);
+            using var store = VmStateStore.Open();
+            var targets = given.Length > 0
+                ? given
+                : [.. store.List().Where(vm => vm.RecordedStatus != VmStatus.Cleaned && (forceRunning || !vm.Status.NeedsOwner())).Select(vm => vm.Id)];
+            var status = 0;
+            foreach (var id in targets)
+            {
+                try
+                {
+                    var result = await VmReconciler.CollectAsync(store, id, forceRunning, ct);
+                    if (result.Removed)
+                    {
+                        Console.WriteLine(id);
+                    }
+                    else
+                    {
+                        Console.Error.WriteLine($"matchlock: {id}: still left: {string.Join("; ", result.Leftovers)}");
+                        status = ExitCodes.MatchlockError;
+                    }
+                }
+                catch (VmStateException ex)
+                {
+                    Console.Error.WriteLine($"matchlock: {ex.Message}");
+                    status = ExitCodes.MatchlockError;
+                }
+            }
+
+            if (given.Length == 0)
+            {
+                // Leftovers of --rm runs killed hard have no record: swept by what they left.
+                foreach (var id in await VmReconciler.SweepOrphansAsync(MatchlockPaths.VmsDir, VmStateStore.DefaultPath, ct))
+                {
+                    Console.WriteLine(id);
+                }
+            }
+
             return status;
         }));
         return command;

@@ -60,7 +60,9 @@ public sealed class OwnerClient : IAsyncDisposable
             throw new OwnerUnavailableException(
                 ex.SocketErrorCode == SocketError.AccessDenied
                     ? $"sandbox {id} belongs to another user ({path} is not accessible to you)"
-                    : $"sandbox {id} is not running a control socket ({ex.SocketErrorCode}): it was started without --rm=false/-d, or its owner has exited", ex);
+                    : ex.SocketErrorCode == SocketError.ConnectionRefused
+                        ? $"sandbox {id} is not running: its owner exited without cleaning up (`matchlock ls` shows it crashed; `matchlock rm {id}` releases what it left)"
+                        : $"cannot reach the owner of sandbox {id} at {path}: {ex.SocketErrorCode}", ex);
         }
 
         var ownerPid = OwnerNative.PeerPid(socket);

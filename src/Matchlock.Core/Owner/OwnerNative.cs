@@ -26,19 +26,7 @@ public static partial class OwnerNative
     }
 
     /// <summary>True while <paramref name="pid"/> exists and is not a zombie (exited, not yet reaped).</summary>
-    public static bool IsAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var state = stat.LastIndexOf(')') is var close and > 0 && close + 2 < stat.Length ? stat[close + 2] : '?';
-            return state is not ('Z' or 'X');
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    public static bool IsAlive(int pid) => Sandboxes.OwnerRecord.ProcessStartTime(pid) is not null;
 
     /// <summary>
     /// Detaches this process from its terminal and process group (setsid(2)): a Ctrl-C typed

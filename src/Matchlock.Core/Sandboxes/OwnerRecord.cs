@@ -40,7 +40,7 @@ internal static class OwnerRecord
         return ProcessStartTime(pid) is { } start && start == parts[1];
     }
 
-    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process.</summary>
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process (or only its zombie).</summary>
     public static string? ProcessStartTime(int pid)
     {
         try
@@ -49,7 +49,10 @@ internal static class OwnerRecord
 
             // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields[19];
+
+            // A zombie has exited; it only waits for its parent (for a detached owner, whoever
+            // adopted it) to reap it. It holds nothing and must count as gone.
+            return fields[0] is "Z" or "X" ? null : fields[19];
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
         {

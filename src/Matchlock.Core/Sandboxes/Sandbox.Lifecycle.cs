@@ -82,15 +82,22 @@ public sealed partial class Sandbox
         finally
         {
             await _connection.DisposeAsync();
-            await _vm.DisposeAsync();
-            // After the VM: QEMU inside keeps the namespace alive until it exits.
-            if (_networking is not null)
+            try
             {
-                await _networking.DisposeAsync();
+                await _vm.DisposeAsync();
             }
-            else if (_network is not null)
+            finally
             {
-                await _network.DisposeAsync();
+                // After the VM: QEMU inside keeps the namespace alive until it exits. Released
+                // even when the VM's own clean-up failed, so a netns is never left for that.
+                if (_networking is not null)
+                {
+                    await _networking.DisposeAsync();
+                }
+                else if (_network is not null)
+                {
+                    await _network.DisposeAsync();
+                }
             }
 
             _disks.Dispose(); // after the VMM: QEMU had the images open until it exited

@@ -72,9 +72,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         spec.Validate();
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
-        var swept = StaleVmSweeper.Sweep(env.VmsDir);
-        await StaleVmSweeper.SweepNetworksAsync(env.VmsDir, cancellationToken, swept);
-        SandboxStateRecorder.ForgetSwept(env.StatePath, swept);
+        await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);
 
         var image = env.Images.Resolve(spec.Image);
         var kernel = env.Kernels.Find();

@@ -27,9 +27,103 @@ public static class VmReconciler
         var vm = store.GetRequired(id);
         if (vm.Status.NeedsOwner())
         {
-            throw new VmStateException($"{id} is {vm.Status.Name()} (owner pid {vm.OwnerPid}); stop it first (Ctrl-C its `matchlock run`, or kill {vm.OwnerPid})");
+            throw new VmStateException($"{id} is {vm.Status.Name()} (owner pid {vm.OwnerPid}); stop it first (`matchlock kill {id}`, Ctrl-C its `matchlock run`, or kill {vm.OwnerPid})");
         }
 
+        var leftovers = await ReleaseResourcesAsync(store, vm, cancellationToken);
+        if (leftovers.Count == 0 && DeleteDirectory(vm.VmDir) is { } dirLeft)
+        {
+            leftovers.Add(dirLeft);
+        }
+
+        if (leftovers.Count > 0)
+        {
+            return new VmRemoval(id, leftovers);
+        }
+
+        store.Forget(id);
+        return new VmRemoval(id, []);
+    }
+
+    /// <summary>
+    /// <c>gc</c>: releases what a VM whose owner is gone still holds (VMM, network namespace,
+    /// disks, sockets) and records it <see cref="VmStatus.Cleaned"/>, keeping its record and its
+    /// directory's logs for <c>inspect</c>/<c>log</c> until <c>rm</c>. With
+    /// <paramref name="forceRunning"/> a VM whose owner still runs is reclaimed too: the owner
+    /// (checked by PID and start time) is killed first — for owners that hang.
+    /// </summary>
+    /// <exception cref="VmStateException">Unknown id, or running without <paramref name="forceRunning"/>.</exception>
+    public static async Task<VmRemoval> CollectAsync(VmStateStore store, string id, bool forceRunning, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var vm = store.GetRequired(id);
+        if (vm.Status.NeedsOwner())
+        {
+            if (!forceRunning)
+            {
+                throw new VmStateException($"{id} is {vm.Status.Name()} (owner pid {vm.OwnerPid}); gc leaves live VMs alone: stop it with `matchlock kill {id}`, or add --force-running to kill its owner and reclaim what it holds");
+            }
+
+            if (await KillOwnerAsync(store, vm) is { } ownerLeft)
+            {
+                return new VmRemoval(id, [ownerLeft]);
+            }
+        }
+
+        var leftovers = await ReleaseResourcesAsync(store, vm, cancellationToken);
+        if (leftovers.Count == 0 && vm.RecordedStatus != VmStatus.Cleaned)
+        {
+            store.Transition(id, VmStatus.Cleaned, vm.Status == VmStatus.Crashed || forceRunning ? $"reclaimed by gc (was {vm.Status.Name()})" : null);
+        }
+
+        return new VmRemoval(id, leftovers);
+    }
+
+    /// <summary>
+    /// What a dead <c>--rm</c> run left without a record to reconcile it by: VM directories whose
+    /// owner is gone, and <c>matchlock-*</c> network namespaces with no process and no live VM.
+    /// Returns the ids swept. Every <c>run</c> does this before it boots; <c>gc</c> does it on demand.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SweepOrphansAsync(string vmsDir, string? statePath, CancellationToken cancellationToken)
+    {
+        var swept = Sandboxes.StaleVmSweeper.Sweep(vmsDir);
+        var networks = await Sandboxes.StaleVmSweeper.SweepNetworksAsync(vmsDir, cancellationToken, swept);
+        SandboxStateRecorder.ForgetSwept(statePath, swept);
+        return [.. swept.Concat(networks).Distinct(StringComparer.Ordinal)];
+    }
+
+    /// <summary>SIGKILL to a live owner (its QEMU follows through the parent-death signal); null once it is gone.</summary>
+    private static async Task<string?> KillOwnerAsync(VmStateStore store, VmRecord vm)
+    {
+        try
+        {
+            using var owner = Process.GetProcessById(vm.OwnerPid);
+            if (store.IsOwnerAlive(vm))
+            {
+                owner.Kill();
+            }
+        }
+        catch (ArgumentException)
+        {
+            return null; // already gone
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or UnauthorizedAccessException)
+        {
+            return $"owner pid {vm.OwnerPid} (cannot kill it: {ex.Message})";
+        }
+
+        for (var waited = 0; store.IsOwnerAlive(vm) && waited < 5000; waited += 50)
+        {
+            await Task.Delay(50);
+        }
+
+        return store.IsOwnerAlive(vm) ? $"owner pid {vm.OwnerPid} (still running 5 s after SIGKILL)" : null;
+    }
+
+    /// <summary>VMM, then the namespace and the files it kept busy; what could not be released.</summary>
+    private static async Task<List<string>> ReleaseResourcesAsync(VmStateStore store, VmRecord vm, CancellationToken cancellationToken)
+    {
+        var id = vm.Id;
         var leftovers = new List<string>();
         var resources = store.Resources(id);
         foreach (var r in resources.Where(r => r.Kind == VmResourceKind.QemuPid))
@@ -41,37 +135,28 @@ public static class VmReconciler
         }
 
         // A VMM still running keeps the namespace and the disks busy: release nothing more.
-        if (leftovers.Count == 0)
-        {
-            foreach (var r in resources.Where(r => r.Kind == VmResourceKind.Netns))
-            {
-                if (await RemoveNamespaceAsync(r.Value, id, cancellationToken) is { } left)
-                {
-                    leftovers.Add(left);
-                }
-            }
-
-            foreach (var r in resources.Where(r => r.Kind is VmResourceKind.Disk or VmResourceKind.Socket))
-            {
-                if (DeleteFile(r.Value) is { } left)
-                {
-                    leftovers.Add(left);
-                }
-            }
-
-            if (DeleteDirectory(vm.VmDir) is { } dirLeft)
-            {
-                leftovers.Add(dirLeft);
-            }
-        }
-
         if (leftovers.Count > 0)
         {
-            return new VmRemoval(id, leftovers);
+            return leftovers;
         }
 
-        store.Forget(id);
-        return new VmRemoval(id, []);
+        foreach (var r in resources.Where(r => r.Kind == VmResourceKind.Netns))
+        {
+            if (await RemoveNamespaceAsync(r.Value, id, cancellationToken) is { } left)
+            {
+                leftovers.Add(left);
+            }
+        }
+
+        foreach (var r in resources.Where(r => r.Kind is VmResourceKind.Disk or VmResourceKind.Socket))
+        {
+            if (DeleteFile(r.Value) is { } left)
+            {
+                leftovers.Add(left);
+            }
+        }
+
+        return leftovers;
     }
 
     /// <summary>Kills the recorded VMM only when its command line names this VM (a PID may have been reused).</summary>

@@ -56,8 +56,16 @@ internal sealed class QemuVmInstance : IVmInstance
 
     internal static void DeleteFiles(VmSpec spec, string pidPath)
     {
-        File.Delete(spec.ChannelSocketPath);
-        File.Delete(spec.QmpSocketPath);
-        File.Delete(pidPath);
+        foreach (var path in (string[])[spec.ChannelSocketPath, spec.QmpSocketPath, pidPath])
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // The VM directory is already gone (removed by hand, or by rm of a dead owner's VM).
+            }
+        }
     }
 }

@@ -54,8 +54,8 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         using (child)
         using (var finished = CancellationTokenSource.CreateLinkedTokenSource(linkClosing))
         {
-            var pumps = StartPumps(stream, request, child, finished.Token);
-            var controls = HandleControlsAsync(stream, child, request, finished.Token);
+            var (pumps, terminalInput) = StartPumps(stream, request, child, finished.Token);
+            var controls = HandleControlsAsync(stream, child, request, terminalInput, finished.Token);
             var killOnReset = KillWhenStreamFailsAsync(stream, child, finished.Token);
 
             var status = await child.Exited;
@@ -82,16 +82,18 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         }
     }
 
-    private static OutputPump[] StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, CancellationToken finished)
+    /// <returns>The output pumps, and for a terminal with input the pump that applies controls until its input ends.</returns>
+    private static (OutputPump[] Pumps, InputPump? TerminalInput) StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, CancellationToken finished)
     {
         if (child.Terminal is { } terminal)
         {
+            InputPump? input = null;
             if (request.Stdin)
             {
-                _ = new InputPump(stream, terminal, isTerminal: true, finished);
+                input = new InputPump(stream, terminal, isTerminal: true, finished, message => ApplyControl(message, child, request));
             }
 
-            return [new OutputPump(terminal, stream, StreamChannel.Stdout, $"matchlock pty {child.Pid}")];
+            return ([new OutputPump(terminal, stream, StreamChannel.Stdout, $"matchlock pty {child.Pid}")], input);
         }
 
         if (child.Stdin is { } stdin)
@@ -99,11 +101,11 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             _ = new InputPump(stream, stdin, isTerminal: false, finished);
         }
 
-        return
+        return (
         [
             new OutputPump(child.Stdout!, stream, StreamChannel.Stdout, $"matchlock stdout {child.Pid}"),
             new OutputPump(child.Stderr!, stream, StreamChannel.Stderr, $"matchlock stderr {child.Pid}"),
-        ];
+        ], null);
     }
 
     /// <summary>
@@ -128,30 +130,44 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         }
     }
 
-    private static async Task HandleControlsAsync(MuxStream stream, ChildProcess child, ExecRequest request, CancellationToken finished)
+    /// <summary>Applies the stream's controls as they come; after <paramref name="terminalInput"/>, which applies them in order with the input while it runs.</summary>
+    private static async Task HandleControlsAsync(MuxStream stream, ChildProcess child, ExecRequest request, InputPump? terminalInput, CancellationToken finished)
     {
         try
         {
+            if (terminalInput is not null)
+            {
+                await terminalInput.Done.WaitAsync(finished);
+            }
+
             await foreach (var message in stream.Controls.ReadAllAsync(finished))
             {
-                switch (ProtocolSerializer.ReadControl(message))
-                {
-                    case SignalControl signal when signal.Signal is > 0 and < 65:
-                        child.Signal(signal.Signal);
-                        break;
-                    case ResizeControl resize when child.Pty is { } pty:
-                        pty.Resize(ClampSize(resize.Rows, 24), ClampSize(resize.Cols, 80));
-                        break;
-                    case CancelControl cancel:
-                        var grace = TimeSpan.FromMilliseconds(cancel.GraceMs > 0 ? cancel.GraceMs : request.KillGraceMs);
-                        _ = child.CancelAsync(grace);
-                        break;
-                }
+                ApplyControl(message, child, request);
             }
         }
         catch (OperationCanceledException)
         {
             // The exec finished.
+        }
+    }
+
+    private static void ApplyControl(ReadOnlyMemory<byte> message, ChildProcess child, ExecRequest request)
+    {
+        try
+        {
+            switch (ProtocolSerializer.ReadControl(message))
+            {
+                case SignalControl signal when signal.Signal is > 0 and < 65:
+                    child.Signal(signal.Signal);
+                    break;
+                case ResizeControl resize when child.Pty is { } pty:
+                    pty.Resize(ClampSize(resize.Rows, 24), ClampSize(resize.Cols, 80));
+                    break;
+                case CancelControl cancel:
+                    var grace = TimeSpan.FromMilliseconds(cancel.GraceMs > 0 ? cancel.GraceMs : request.KillGraceMs);
+                    _ = child.CancelAsync(grace);
+                    break;
+            }
         }
         catch (Exception e) when (e is MuxProtocolException or NativeCallException)
         {

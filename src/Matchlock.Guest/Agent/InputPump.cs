@@ -10,13 +10,22 @@ namespace Matchlock.Guest.Agent;
 /// type it. If the command stops reading (EPIPE), the rest is read and dropped so the host's
 /// credit keeps flowing.
 /// </summary>
+/// <remarks>
+/// For a terminal the pump also applies the stream's controls (resize, signals) until stdin ends,
+/// in the order the host sent them relative to the input: a resize sent before a line must be in
+/// effect when the program reads that line (<c>stty size</c> after <c>read</c>). Controls that
+/// arrived before a chunk of input are queued before it (one reader fills both queues in frame
+/// order), so draining the controls after each read and before the write keeps that order.
+/// </remarks>
 internal sealed class InputPump
 {
     private const byte EndOfTransmission = 0x04;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    /// <param name="applyControl">Terminals: applies one control message; the pump owns the stream's controls until <see cref="Done"/>.</param>
+    internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl = null)
     {
-        var thread = new Thread(() => Run(stream, target, isTerminal, stop), maxStackSize: 256 * 1024)
+        var thread = new Thread(() => Run(stream, target, isTerminal, stop, applyControl), maxStackSize: 256 * 1024)
         {
             IsBackground = true,
             Name = "matchlock stdin",
@@ -24,15 +33,55 @@ internal sealed class InputPump
         thread.Start();
     }
 
-    private static void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop)
+    /// <summary>Completes when the pump has stopped (stdin ended, or the exec finished).</summary>
+    internal Task Done => _done.Task;
+
+    private void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl)
+    {
+        try
+        {
+            Pump(stream, target, isTerminal, stop, applyControl);
+        }
+        finally
+        {
+            _done.TrySetResult();
+        }
+    }
+
+    private static void Pump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl)
     {
         var buffer = new byte[32 * 1024];
         var writing = true;
+        Task<bool>? controlWait = null; // at most one pending wait on the controls
         try
         {
             while (true)
             {
-                var n = stream.ReadAsync(StreamChannel.Stdin, buffer, stop).AsTask().GetAwaiter().GetResult();
+                var read = stream.ReadAsync(StreamChannel.Stdin, buffer, stop).AsTask();
+                if (applyControl is not null)
+                {
+                    while (!read.IsCompleted)
+                    {
+                        controlWait ??= stream.Controls.WaitToReadAsync(stop).AsTask();
+                        Task.WaitAny(read, controlWait);
+                        if (controlWait.IsCompletedSuccessfully && controlWait.Result)
+                        {
+                            controlWait = null;
+                            DrainControls(stream, applyControl);
+                        }
+                        else if (controlWait.IsCompleted)
+                        {
+                            read.Wait(stop); // no more controls will come: just the input now
+                        }
+                    }
+                }
+
+                var n = read.GetAwaiter().GetResult();
+                if (applyControl is not null)
+                {
+                    DrainControls(stream, applyControl); // everything sent before this input
+                }
+
                 if (n == 0)
                 {
                     break;
@@ -58,7 +107,7 @@ internal sealed class InputPump
                 target.Write([EndOfTransmission]);
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or AggregateException)
         {
             // The exec finished, or the stream was reset: nothing more to deliver.
         }
@@ -68,6 +117,14 @@ internal sealed class InputPump
             {
                 target.Dispose(); // EOF for the command
             }
+        }
+    }
+
+    private static void DrainControls(MuxStream stream, Action<ReadOnlyMemory<byte>> applyControl)
+    {
+        while (stream.Controls.TryRead(out var message))
+        {
+            applyControl(message);
         }
     }
 }

@@ -6,7 +6,8 @@ namespace Matchlock.Core.Tests.Volumes;
 
 /// <summary>
 /// A sandbox records its <c>--disk</c> images in state.db (so <c>inspect</c> shows them), and
-/// removing the VM's record must never delete them: they outlive every VM. No VM.
+/// releasing or removing the VM (<c>gc</c>, <c>rm</c>, <c>prune</c>) must never delete them: they
+/// outlive every VM. No VM.
 /// </summary>
 public sealed class VolumeStateTests : IDisposable
 {
@@ -15,7 +16,7 @@ public sealed class VolumeStateTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public async Task Rm_of_a_dead_vm_deletes_its_own_disk_but_never_an_attached_one()
+    public async Task Gc_and_rm_of_a_dead_vm_delete_its_own_disk_but_never_an_attached_one()
     {
         var ct = TestContext.Current.CancellationToken;
         var id = VmId.New();
@@ -34,10 +35,14 @@ public sealed class VolumeStateTests : IDisposable
         Assert.Contains(new VmResource(VmResourceKind.AttachedDisk, volume), store.Resources(id));
         Assert.Equal("attached_disk", VmStateStore.ResourceKindName(VmResourceKind.AttachedDisk));
 
-        var removal = await VmReconciler.RemoveAsync(store, id, ct); // owner start time "1": crashed
-
-        Assert.True(removal.Removed, string.Join("; ", removal.Leftovers));
+        // gc first (releases resources, keeps the record), then rm; owner start time "1": crashed.
+        var collected = await VmReconciler.CollectAsync(store, id, forceRunning: false, ct);
+        Assert.True(collected.Removed, string.Join("; ", collected.Leftovers));
         Assert.False(File.Exists(upper));
+        Assert.True(File.Exists(volume), "gc deleted an attached volume");
+
+        var removal = await VmReconciler.RemoveAsync(store, id, ct);
+        Assert.True(removal.Removed, string.Join("; ", removal.Leftovers));
         Assert.True(File.Exists(volume), "rm deleted an attached volume");
         Assert.Null(store.Get(id));
     }

@@ -1,12 +1,13 @@
-using System.Diagnostics;
 using Matchlock.Guest.Configuration;
+using Matchlock.Guest.Interop;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Guest.Tests;
 
 /// <summary>
-/// The part of the guest's <c>--disk</c> mounting that needs no block device: a fresh volume's
-/// root takes the owner and mode of the image's mount point, a used one is left alone. Needs
-/// root (chown); skipped otherwise.
+/// The parts of the guest's <c>--disk</c> mounting that need no block device: mount paths are
+/// checked before anything is created, and a fresh volume's root takes the owner and mode of the
+/// image's mount point while a used one is left alone (that one needs root for chown).
 /// </summary>
 public sealed class DiskMountsTests : IDisposable
 {
@@ -37,6 +38,20 @@ public sealed class DiskMountsTests : IDisposable
         Assert.Equal("0:0 700", Stat(changed));
     }
 
+    [Fact]
+    public void A_mount_path_that_is_not_normalised_is_refused_naming_the_disk()
+    {
+        var sysBlock = Path.Combine(_root, "fake-sys-block");
+        Directory.CreateDirectory(Path.Combine(sysBlock, "vdz"));
+        File.WriteAllText(Path.Combine(sysBlock, "vdz", "serial"), "mldisk0");
+        var guestRoot = Path.Combine(_root, "root");
+        Directory.CreateDirectory(guestRoot);
+        var ex = Assert.Throws<IOException>(() => DiskMounts.MountAll(guestRoot, [new GuestDisk("mldisk0", "/a/../etc", false)], sysBlock));
+        Assert.StartsWith("disk mldisk0 at /a/../etc: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("normalised", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(guestRoot, "a")));
+    }
+
     private string MakeVolumeRoot(string name)
     {
         var root = Path.Combine(_root, name);
@@ -45,11 +60,12 @@ public sealed class DiskMountsTests : IDisposable
         return root;
     }
 
-    private static string Stat(string path)
+    // libc stat, not stat(1): a child process here would be reaped by the guest's Reaper, which
+    // this test process also runs, and .NET aborts when its own child is gone from under it.
+    private static unsafe string Stat(string path)
     {
-        using var p = Process.Start(new ProcessStartInfo("stat", ["-c", "%u:%g %a", path]) { RedirectStandardOutput = true })!;
-        var output = p.StandardOutput.ReadToEnd().Trim();
-        p.WaitForExit();
-        return output;
+        StatBuffer buffer;
+        Assert.Equal(0, Libc.stat(path, &buffer));
+        return $"{buffer.Uid}:{buffer.Gid} {Convert.ToString(buffer.Mode & 0xFFF, 8)}";
     }
 }

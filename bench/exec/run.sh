@@ -3,8 +3,10 @@
 # guest's own fork+exec of the same program, plus the memory of one idle sandbox.
 #
 # Usage: bench/exec/run.sh [N=30] [--memory MB=256]
-# Needs the installed matchlock (./setup.sh) and the busybox image. Don't run it beside tests.
+# Runs $MATCHLOCK_BIN (default: the installed matchlock from ./setup.sh); needs the busybox image.
+# Don't run it beside tests.
 set -euo pipefail
+matchlock() { "${MATCHLOCK_BIN:-matchlock}" "$@"; }
 n=30 memory=256
 while [[ $# -gt 0 ]]; do
   case $1 in

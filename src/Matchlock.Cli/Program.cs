@@ -10,6 +10,7 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        ExecTimings.StartIfRequested();
         Args = args;
         var root = new RootCommand("Matchlock: run AI agents' code in ephemeral microVMs")
         {

@@ -135,6 +135,29 @@ public sealed partial class MuxConnection : IAsyncDisposable
     // Below this a copy is cheaper than a second write.
     private const int LargePayload = 4096;
 
+    /// <summary>
+    /// An EOF frame for each of <paramref name="channels"/>, then the reply, as one write: the
+    /// peer sees the same frames as from separate sends. At the end of an exec that is three
+    /// frames back to back, and on the guest each write is a syscall plus a virtio notification
+    /// that TCG emulates (bench/exec/README.md).
+    /// </summary>
+    internal ValueTask SendEofsAndReplyAsync(uint streamId, ReadOnlySpan<byte> channels, ReadOnlySpan<byte> reply, CancellationToken cancellationToken)
+    {
+        CheckPayload(reply.Length);
+        var length = ((channels.Length + 1) * FrameHeader.Size) + reply.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var offset = 0;
+        foreach (var channel in channels)
+        {
+            new FrameHeader(0, streamId, FrameType.Eof, channel).Write(buffer.AsSpan(offset));
+            offset += FrameHeader.Size;
+        }
+
+        new FrameHeader(reply.Length, streamId, FrameType.Reply, 0).Write(buffer.AsSpan(offset));
+        reply.CopyTo(buffer.AsSpan(offset + FrameHeader.Size));
+        return WriteUnderLockAsync(buffer, length, ReadOnlyMemory<byte>.Empty, cancellationToken);
+    }
+
     private void CheckPayload(int length)
     {
         if (length > FrameHeader.MaxPayload)

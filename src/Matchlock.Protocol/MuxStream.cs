@@ -15,7 +15,9 @@ public sealed class MuxStream : IAsyncDisposable
     private readonly MuxConnection _connection;
     private readonly Inbound[] _inbound = new Inbound[StreamChannel.Count];
     private readonly Outbound[] _outbound = new Outbound[StreamChannel.Count];
-    private readonly Channel<ReadOnlyMemory<byte>> _controls = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(new UnboundedChannelOptions { SingleReader = true });
+    // Not SingleReader: a consumer may take messages from two threads, serialized by its own
+    // lock but with one of them waiting in WaitToReadAsync meanwhile (the guest's ExecControls).
+    private readonly Channel<ReadOnlyMemory<byte>> _controls = Channel.CreateUnbounded<ReadOnlyMemory<byte>>();
     private readonly TaskCompletionSource<ReadOnlyMemory<byte>> _reply = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _finishedLocally; // 1 once we sent a reply or reset: nothing more may be sent
 
@@ -107,6 +109,29 @@ public sealed class MuxStream : IAsyncDisposable
         }
 
         await _connection.SendFrameAsync(Id, FrameType.Reply, 0, reply.Span, cancellationToken);
+        FinishLocally(null);
+    }
+
+    /// <summary>
+    /// Ends each of <paramref name="channels"/> (as <see cref="WriteEofAsync"/>) and sends the final
+    /// reply, in one write to the link. Nothing can be sent on this stream afterwards.
+    /// </summary>
+    public async ValueTask SendReplyAsync(ReadOnlyMemory<byte> reply, ReadOnlyMemory<byte> channels, CancellationToken cancellationToken)
+    {
+        foreach (var channel in channels.Span)
+        {
+            if (channel >= StreamChannel.Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(channels), $"channel {channel} does not exist");
+            }
+        }
+
+        if (Interlocked.Exchange(ref _finishedLocally, 1) != 0)
+        {
+            throw new InvalidOperationException($"stream {Id} already finished");
+        }
+
+        await _connection.SendEofsAndReplyAsync(Id, channels.Span, reply.Span, cancellationToken);
         FinishLocally(null);
     }
 

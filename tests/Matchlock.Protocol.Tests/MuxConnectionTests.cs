@@ -179,6 +179,25 @@ public sealed class MuxConnectionTests
     }
 
     [Fact]
+    public async Task Eofs_sent_with_the_reply_end_each_channel_after_its_data_and_finish_the_stream()
+    {
+        var afterReply = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var pair = new PairedConnections(async s =>
+        {
+            await s.WriteAsync(StreamChannel.Stdout, "out"u8.ToArray(), CancellationToken.None);
+            await s.WriteAsync(StreamChannel.Stderr, "err"u8.ToArray(), CancellationToken.None);
+            await s.SendReplyAsync("{\"ok\":true}"u8.ToArray(), new[] { StreamChannel.Stdout, StreamChannel.Stderr }, CancellationToken.None);
+            afterReply.SetResult(await Record.ExceptionAsync(() => s.WriteAsync(StreamChannel.Stdout, "late"u8.ToArray(), CancellationToken.None).AsTask()));
+        });
+        await using var stream = await pair.Host.OpenAsync("x"u8.ToArray(), Ct);
+        using StreamReader stdout = new(stream.GetReadStream(StreamChannel.Stdout)), stderr = new(stream.GetReadStream(StreamChannel.Stderr));
+        Assert.Equal("out", await stdout.ReadToEndAsync(Ct).WaitAsync(Bound, Ct));
+        Assert.Equal("err", await stderr.ReadToEndAsync(Ct).WaitAsync(Bound, Ct));
+        Assert.Equal("{\"ok\":true}", Encoding.UTF8.GetString((await stream.Reply.WaitAsync(Bound, Ct)).Span));
+        Assert.IsType<InvalidOperationException>(await afterReply.Task.WaitAsync(Bound, Ct));
+    }
+
+    [Fact]
     public async Task A_corrupt_frame_length_closes_the_connection_with_a_protocol_error()
     {
         await using var pair = new PairedConnections(EchoHandler);

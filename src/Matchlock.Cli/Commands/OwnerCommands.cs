@@ -126,11 +126,14 @@ internal static class OwnerCommands
         var interrupts = 0;
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; OnSignal(2); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
+        var timings = ExecTimings.Current;
         try
         {
             await using var client = await OwnerClient.ConnectAsync(id);
+            timings?.Mark("connect");
             using var raw = request.Tty ? RawTerminal.TryEnter() : null;
             await using var started = await client.StartExecAsync(request, CancellationToken.None);
+            timings?.Mark("request_sent");
             Volatile.Write(ref session, started);
             using var winch = request.Tty
                 ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
@@ -151,8 +154,10 @@ internal static class OwnerCommands
             }
 
             var result = await started.WaitAsync(CancellationToken.None);
+            timings?.Mark("reply");
             await Task.WhenAll(copyOut, copyErr);
             raw?.Dispose();
+            timings?.Report();
             return result.ExitCode; // a command that could not start said why on its stderr (127/126)
         }
         catch (Exception ex)

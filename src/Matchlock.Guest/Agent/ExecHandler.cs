@@ -16,8 +16,8 @@ namespace Matchlock.Guest.Agent;
 /// <c>error</c>/<c>error_code</c> so the host can tell "could not start" from "ran and failed";</item>
 /// <item>pumps: stdout/stderr (or the PTY) to the host with flow control, stdin from the host;</item>
 /// <item>controls while it runs: signal, resize, cancel (SIGTERM, SIGKILL after the grace);</item>
-/// <item>exit: drain the output (see <see cref="OutputPump"/>), EOF on each output channel, then
-/// the reply with exit code, signal and duration.</item>
+/// <item>exit: drain the output (see <see cref="OutputPump"/>), then EOF on each output channel
+/// and the reply with exit code, signal and duration, in one write.</item>
 /// </list>
 /// If the host resets the stream or the link dies, the whole process group is killed.
 /// </summary>
@@ -26,6 +26,9 @@ internal sealed class ExecHandler(CommandLauncher launcher)
     /// <summary>How long output must be idle after the command exited before we stop waiting for
     /// EOF (a background process kept the pipe or terminal open).</summary>
     private static readonly TimeSpan DrainIdle = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Ended explicitly (EOF frames) together with the reply, in one write.</summary>
+    private static readonly ReadOnlyMemory<byte> OutputChannels = new[] { StreamChannel.Stdout, StreamChannel.Stderr };
 
     internal async Task HandleAsync(MuxStream stream, ExecRequest request, CancellationToken linkClosing)
     {
@@ -54,8 +57,9 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         using (child)
         using (var finished = CancellationTokenSource.CreateLinkedTokenSource(linkClosing))
         {
-            var (pumps, terminalInput) = StartPumps(stream, request, child, finished.Token);
-            var controls = HandleControlsAsync(stream, child, request, terminalInput, finished.Token);
+            var controls = new ExecControls(stream, child, request);
+            var pumps = StartPumps(stream, request, child, controls, finished.Token);
+            var applying = controls.RunAsync(finished.Token);
             var killOnReset = KillWhenStreamFailsAsync(stream, child, finished.Token);
 
             var status = await child.Exited;
@@ -63,8 +67,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             await DrainAsync(pumps);
             try
             {
-                await stream.WriteEofAsync(StreamChannel.Stdout, linkClosing);
-                await stream.WriteEofAsync(StreamChannel.Stderr, linkClosing);
                 await stream.SendReplyAsync(
                     ProtocolSerializer.Serialize(new GuestReply
                     {
@@ -72,40 +74,40 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                         Signal = status.Signal,
                         DurationMs = (long)duration.TotalMilliseconds,
                     }),
+                    OutputChannels,
                     linkClosing);
             }
             finally
             {
                 await finished.CancelAsync();
-                await Task.WhenAll(controls, killOnReset);
+                await Task.WhenAll(applying, killOnReset);
+                controls.Close();
             }
         }
     }
 
-    /// <returns>The output pumps, and for a terminal with input the pump that applies controls until its input ends.</returns>
-    private static (OutputPump[] Pumps, InputPump? TerminalInput) StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, CancellationToken finished)
+    private static OutputPump[] StartPumps(MuxStream stream, ExecRequest request, ChildProcess child, ExecControls controls, CancellationToken finished)
     {
         if (child.Terminal is { } terminal)
         {
-            InputPump? input = null;
             if (request.Stdin)
             {
-                input = new InputPump(stream, terminal, isTerminal: true, finished, message => ApplyControl(message, child, request));
+                _ = new InputPump(stream, terminal, isTerminal: true, controls.ApplyPending, finished);
             }
 
-            return ([new OutputPump(terminal, stream, StreamChannel.Stdout, $"matchlock pty {child.Pid}")], input);
+            return [new OutputPump(terminal, stream, StreamChannel.Stdout)];
         }
 
         if (child.Stdin is { } stdin)
         {
-            _ = new InputPump(stream, stdin, isTerminal: false, finished);
+            _ = new InputPump(stream, stdin, isTerminal: false, controls.ApplyPending, finished);
         }
 
-        return (
+        return
         [
-            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout, $"matchlock stdout {child.Pid}"),
-            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr, $"matchlock stderr {child.Pid}"),
-        ], null);
+            new OutputPump(child.Stdout!, stream, StreamChannel.Stdout),
+            new OutputPump(child.Stderr!, stream, StreamChannel.Stderr),
+        ];
     }
 
     /// <summary>
@@ -127,53 +129,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
             }
 
             await Task.WhenAny(all, Task.Delay(50));
-        }
-    }
-
-    /// <summary>Applies the stream's controls as they come; after <paramref name="terminalInput"/>, which applies them in order with the input while it runs.</summary>
-    private static async Task HandleControlsAsync(MuxStream stream, ChildProcess child, ExecRequest request, InputPump? terminalInput, CancellationToken finished)
-    {
-        try
-        {
-            if (terminalInput is not null)
-            {
-                await terminalInput.Done.WaitAsync(finished);
-            }
-
-            await foreach (var message in stream.Controls.ReadAllAsync(finished))
-            {
-                ApplyControl(message, child, request);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The exec finished.
-        }
-    }
-
-    private static void ApplyControl(ReadOnlyMemory<byte> message, ChildProcess child, ExecRequest request)
-    {
-        try
-        {
-            switch (ProtocolSerializer.ReadControl(message))
-            {
-                case SignalControl signal when signal.Signal is > 0 and < 65:
-                    child.Signal(signal.Signal);
-                    break;
-                case ResizeControl resize when child.Pty is { } pty:
-                    pty.Resize(ClampSize(resize.Rows, 24), ClampSize(resize.Cols, 80));
-                    break;
-                case CancelControl cancel:
-                    var grace = TimeSpan.FromMilliseconds(cancel.GraceMs > 0 ? cancel.GraceMs : request.KillGraceMs);
-                    _ = child.CancelAsync(grace);
-                    break;
-            }
-        }
-        catch (Exception e) when (e is MuxProtocolException or NativeCallException)
-        {
-            // A malformed control or a failed resize must not take the exec down; the host
-            // sees the effect (or its absence) in the output.
-            Diagnostics.GuestLog.Warn($"exec {child.Pid}: control ignored: {e.Message}");
         }
     }
 
@@ -201,8 +156,6 @@ internal sealed class ExecHandler(CommandLauncher launcher)
         var exitCode = error is SpawnException spawn ? spawn.ExitCode : 126;
         var message = error.Message + (request.Tty ? "\r\n" : "\n");
         await stream.WriteAsync(request.Tty ? StreamChannel.Stdout : StreamChannel.Stderr, Encoding.UTF8.GetBytes(message), cancellationToken);
-        await stream.WriteEofAsync(StreamChannel.Stdout, cancellationToken);
-        await stream.WriteEofAsync(StreamChannel.Stderr, cancellationToken);
         await stream.SendReplyAsync(
             ProtocolSerializer.Serialize(new GuestReply
             {
@@ -211,8 +164,9 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                 Error = error.Message,
                 ErrorCode = error is SpawnException failed ? failed.Code : ErrorCodes.FromException(error),
             }),
+            OutputChannels,
             cancellationToken);
     }
 
-    private static ushort ClampSize(int value, ushort fallback) => value is > 0 and <= ushort.MaxValue ? (ushort)value : fallback;
+    internal static ushort ClampSize(int value, ushort fallback) => value is > 0 and <= ushort.MaxValue ? (ushort)value : fallback;
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 
@@ -10,78 +11,25 @@ namespace Matchlock.Guest.Agent;
 /// type it. If the command stops reading (EPIPE), the rest is read and dropped so the host's
 /// credit keeps flowing.
 /// </summary>
-/// <remarks>
-/// For a terminal the pump also applies the stream's controls (resize, signals) until stdin ends,
-/// in the order the host sent them relative to the input: a resize sent before a line must be in
-/// effect when the program reads that line (<c>stty size</c> after <c>read</c>). Controls that
-/// arrived before a chunk of input are queued before it (one reader fills both queues in frame
-/// order), so draining the controls after each read and before the write keeps that order.
-/// </remarks>
 internal sealed class InputPump
 {
     private const byte EndOfTransmission = 0x04;
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="applyControl">Terminals: applies one control message; the pump owns the stream's controls until <see cref="Done"/>.</param>
-    internal InputPump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl = null)
+    /// <param name="beforeWrite">Runs before each write to the command: applies the controls that arrived ahead of the data (<see cref="ExecControls"/>).</param>
+    internal InputPump(MuxStream stream, Stream target, bool isTerminal, Action beforeWrite, CancellationToken stop)
     {
-        var thread = new Thread(() => Run(stream, target, isTerminal, stop, applyControl), maxStackSize: 256 * 1024)
-        {
-            IsBackground = true,
-            Name = "matchlock stdin",
-        };
-        thread.Start();
+        PumpThreads.Shared.Start(() => Run(stream, target, isTerminal, beforeWrite, stop));
     }
 
-    /// <summary>Completes when the pump has stopped (stdin ended, or the exec finished).</summary>
-    internal Task Done => _done.Task;
-
-    private void Run(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl)
+    private static void Run(MuxStream stream, Stream target, bool isTerminal, Action beforeWrite, CancellationToken stop)
     {
-        try
-        {
-            Pump(stream, target, isTerminal, stop, applyControl);
-        }
-        finally
-        {
-            _done.TrySetResult();
-        }
-    }
-
-    private static void Pump(MuxStream stream, Stream target, bool isTerminal, CancellationToken stop, Action<ReadOnlyMemory<byte>>? applyControl)
-    {
-        var buffer = new byte[32 * 1024];
+        var buffer = ArrayPool<byte>.Shared.Rent(32 * 1024); // pooled, as OutputPump's
         var writing = true;
-        Task<bool>? controlWait = null; // at most one pending wait on the controls
         try
         {
             while (true)
             {
-                var read = stream.ReadAsync(StreamChannel.Stdin, buffer, stop).AsTask();
-                if (applyControl is not null)
-                {
-                    while (!read.IsCompleted)
-                    {
-                        controlWait ??= stream.Controls.WaitToReadAsync(stop).AsTask();
-                        Task.WaitAny(read, controlWait);
-                        if (controlWait.IsCompletedSuccessfully && controlWait.Result)
-                        {
-                            controlWait = null;
-                            DrainControls(stream, applyControl);
-                        }
-                        else if (controlWait.IsCompleted)
-                        {
-                            read.Wait(stop); // no more controls will come: just the input now
-                        }
-                    }
-                }
-
-                var n = read.GetAwaiter().GetResult();
-                if (applyControl is not null)
-                {
-                    DrainControls(stream, applyControl); // everything sent before this input
-                }
-
+                var n = stream.ReadAsync(StreamChannel.Stdin, buffer, stop).AsTask().GetAwaiter().GetResult();
                 if (n == 0)
                 {
                     break;
@@ -94,6 +42,7 @@ internal sealed class InputPump
 
                 try
                 {
+                    beforeWrite();
                     target.Write(buffer, 0, n);
                 }
                 catch (IOException)
@@ -107,24 +56,17 @@ internal sealed class InputPump
                 target.Write([EndOfTransmission]);
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or AggregateException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
         {
             // The exec finished, or the stream was reset: nothing more to deliver.
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(buffer);
             if (!isTerminal)
             {
                 target.Dispose(); // EOF for the command
             }
-        }
-    }
-
-    private static void DrainControls(MuxStream stream, Action<ReadOnlyMemory<byte>> applyControl)
-    {
-        while (stream.Controls.TryRead(out var message))
-        {
-            applyControl(message);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Matchlock.Guest.Interop;
 using Matchlock.Protocol;
 
@@ -32,13 +33,12 @@ internal sealed class OutputPump
     private bool _detached;
     private bool _writing;
 
-    internal OutputPump(Stream source, MuxStream stream, byte channel, string name)
+    internal OutputPump(Stream source, MuxStream stream, byte channel)
     {
         _source = source;
         _stream = stream;
         _channel = channel;
-        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = name };
-        thread.Start();
+        PumpThreads.Shared.Start(Run);
     }
 
     /// <summary>Completes when the pump will send nothing more (end of output, detached, or the stream failed).</summary>
@@ -107,7 +107,10 @@ internal sealed class OutputPump
     private void Run()
     {
         // One frame's worth (MuxOptions.MaxDataFrame): bigger reads would only be split again.
-        var buffer = new byte[64 * 1024];
+        // Pooled: a fresh 64 KiB per pump was most of what an exec allocated, and under TCG a
+        // gen0 collection pauses the guest for ~70 ms (bench/exec/README.md). Every write of it
+        // has completed (we wait for each) before Run returns it.
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         var lastSent = 0L;
         var forwarding = true;
         try
@@ -186,6 +189,7 @@ internal sealed class OutputPump
             _forwarding.TrySetResult();
             _source.Dispose();
             _detach.Dispose();
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

@@ -12,7 +12,7 @@ internal sealed class CommandLauncher
 {
     private readonly Spawner _spawner;
     private readonly ExecutableResolver _resolver;
-    private readonly string _root;
+    private readonly UserDatabaseCache _users;
     private readonly Func<string?> _hostname;
 
     /// <param name="spawner">Starts the resolved command.</param>
@@ -22,7 +22,7 @@ internal sealed class CommandLauncher
     internal CommandLauncher(Spawner spawner, string root, Func<string?> hostname, ExecutableResolver? resolver = null)
     {
         _spawner = spawner;
-        _root = root;
+        _users = new UserDatabaseCache(root);
         _hostname = hostname;
         _resolver = resolver ?? new ExecutableResolver();
     }
@@ -37,7 +37,7 @@ internal sealed class CommandLauncher
         ExecUser user;
         try
         {
-            user = UserSpecResolver.Resolve(request.User, UserDatabase.Load(_root));
+            user = UserSpecResolver.Resolve(request.User, _users.Get());
         }
         catch (UserResolutionException e)
         {

@@ -21,7 +21,7 @@ fi
 PACKAGES=(
   qemu-system-x86          # the VMM (DESIGN D1)
   linux-image-cloud-amd64  # the guest kernel (DESIGN D3)
-  erofs-utils e2fsprogs    # image root (EROFS) and per-VM upper disks (ext4)
+  erofs-utils e2fsprogs    # image root (EROFS); per-VM upper disks and volumes (mkfs.ext4; debugfs in the tests)
   busybox-static           # the offline base image
   skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests, bench/pull)
   docker-registry apache2-utils  # a local OCI registry for the pull tests, htpasswd (bcrypt) for its auth

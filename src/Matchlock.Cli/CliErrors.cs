@@ -4,6 +4,7 @@ using Matchlock.Core.Kernel;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.State;
 using Matchlock.Core.Vm;
+using Matchlock.Core.Volumes;
 
 namespace Matchlock.Cli;
 
@@ -17,7 +18,7 @@ internal static class CliErrors
             ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
                 or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException
-                or Core.PortForwarding.PortForwardException => ex.Message,
+                or VolumeException or Core.PortForwarding.PortForwardException => ex.Message,
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

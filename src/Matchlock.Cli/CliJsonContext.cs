@@ -6,5 +6,6 @@ namespace Matchlock.Cli;
 [JsonSerializable(typeof(Dictionary<string, Dictionary<string, object>>))]
 [JsonSerializable(typeof(bool))]
 [JsonSerializable(typeof(List<Matchlock.Cli.Commands.ImageListEntry>))]
+[JsonSerializable(typeof(List<Matchlock.Cli.Commands.VolumeListEntry>))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -22,6 +22,7 @@ internal static class Program
             PullCommand.CreatePull(),
             PullCommand.CreateBuild(),
             ImageCommands.Create(),
+            VolumeCommands.Create(),
             DiagnoseCommand.Create(),
             VersionCommand.Create(),
         };
@@ -32,7 +33,9 @@ internal static class Program
 
         // We handle SIGINT/SIGTERM ourselves: the first Ctrl-C goes to the command in the guest.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = null };
-        var parse = root.Parse(args);
+        // No response files: `@NAME` is a volume (`run --disk @data:/mnt`), as in the original,
+        // not "read more arguments from the file NAME".
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             // Flag errors are matchlock's own failures: exit 125 like `docker run`, one line each.

@@ -16,6 +16,9 @@ public static class MatchlockPaths
     /// <summary>The local image store: <c>Home/images</c>.</summary>
     public static string ImagesDir => Path.Combine(Home, "images");
 
+    /// <summary>Named volumes, one ext4 image <c>NAME.ext4</c> each: <c>Home/volumes</c>.</summary>
+    public static string VolumesDir => Path.Combine(Home, "volumes");
+
     /// <summary><c>$MATCHLOCK_CACHE</c>, else <c>$XDG_CACHE_HOME/matchlock</c>, else <c>~/.cache/matchlock</c>.</summary>
     public static string CacheDir =>
         NonEmpty("MATCHLOCK_CACHE")

@@ -37,6 +37,21 @@ public sealed class ProtocolSerializerTests
     }
 
     [Fact]
+    public void Configure_request_carries_disks_in_order_with_snake_case_fields()
+    {
+        var request = new ConfigureRequest { Hostname = "vm-1", Disks = [new GuestDisk("mldisk1", "/mnt/a", false), new GuestDisk("mldisk0", "/mnt/a/b", true)] };
+        var json = Encoding.UTF8.GetString(ProtocolSerializer.Serialize(request));
+        Assert.Contains("\"disks\":[{\"serial\":\"mldisk1\",\"path\":\"/mnt/a\",\"read_only\":false}", json, StringComparison.Ordinal);
+        var back = Assert.IsType<ConfigureRequest>(ProtocolSerializer.ReadRequest(ProtocolSerializer.Serialize(request)));
+        Assert.Equal(request.Disks, back.Disks);
+
+        // A host that sends no disks: the source-generated reader sets a missing init-only list to
+        // null (not its initializer), so the guest must read "null" as "nothing to mount".
+        var old = Assert.IsType<ConfigureRequest>(ProtocolSerializer.ReadRequest("{\"op\":\"configure\",\"hostname\":\"vm-1\"}"u8.ToArray()));
+        Assert.True(old.Disks is null || old.Disks.Count == 0);
+    }
+
+    [Fact]
     public void Unknown_op_is_a_protocol_error_not_a_crash()
     {
         var ex = Assert.Throws<MuxProtocolException>(() => ProtocolSerializer.ReadRequest("{\"op\":\"format_disk\"}"u8.ToArray()));

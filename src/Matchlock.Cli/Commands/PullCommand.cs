@@ -111,7 +111,7 @@ internal static class PullCommand
     /// Ctrl-C and SIGTERM cancel the pull (which then deletes its staging files) instead of
     /// killing the process mid-write; the CLI turns off System.CommandLine's own handling.
     /// </summary>
-    private sealed class InterruptScope : IDisposable
+    internal sealed class InterruptScope : IDisposable
     {
         private readonly CancellationTokenSource _cts;
         private readonly PosixSignalRegistration _sigint;

@@ -70,6 +70,7 @@ internal static class RunCommand
                     Intercept = parse.GetValue(o.NetworkIntercept),
                     UpstreamCaFile = parse.GetValue(o.UpstreamCa),
                 },
+                Disks = [.. (parse.GetValue(o.Disk) ?? []).Select(d => DiskMount.Parse(d))],
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
                 // A long-lived sandbox stays listed as stopped after kill (its directory keeps the
                 // logs and its disk) until `rm` or `prune`, as a docker container does.

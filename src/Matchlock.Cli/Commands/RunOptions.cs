@@ -31,6 +31,7 @@ internal sealed class RunOptions
     public Option<int> Mtu { get; } = new("--mtu") { Description = "MTU of the guest's network interface", DefaultValueFactory = _ => 1500 };
     public Option<bool> NetworkIntercept { get; } = new("--network-intercept") { Description = "Intercept with an empty allow-list (hosts are added at runtime)" };
     public Option<string?> UpstreamCa { get; } = new("--upstream-ca") { Description = "Extra CA certificate (PEM) trusted for upstream TLS" };
+    public Option<string[]> Disk { get; } = new("--disk") { Description = "Attach an ext4 disk: @VOLUME:/guest/path[:ro] (see `matchlock volume`) or /host/file.ext4:/guest/path[:ro] (repeatable)" };
     public Option<string[]> Publish { get; } = new("--publish", "-p") { Description = "Forward a host port to a guest port: [LOCAL:]REMOTE (repeatable; LOCAL 0 picks a free port)" };
     public Option<string[]> Address { get; } = PortForwardCommand.CreateAddressOption();
     public Option<string?> Accel { get; } = new("--accel") { Description = "auto | kvm | tcg (default: $MATCHLOCK_ACCEL or auto)" };
@@ -64,6 +65,7 @@ internal sealed class RunOptions
     public IEnumerable<Symbol> All() =>
     [
         Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
+        Disk,
         Timeout, Hostname, NoNetwork, AllowHost, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Publish, Address, Accel, Command,
     ];
 

@@ -75,6 +75,50 @@ internal sealed partial class FileLock : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the lock on an existing file without creating it and without waiting; null when
+    /// another process holds a conflicting one. The descriptor is opened read-write or read-only
+    /// as <paramref name="writable"/> says, so a file we may not write fails here, with its path,
+    /// rather than later in a tool that opens it.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="UnauthorizedAccessException">We may not open it that way.</exception>
+    public static FileLock? TryAcquireExisting(string path, bool exclusive, bool writable)
+    {
+        var fd = open(path, (writable ? ORdWr : ORdOnly) | OCloexec, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            var why = Marshal.GetPInvokeErrorMessage(errno);
+            throw errno switch
+            {
+                ENoEnt => new FileNotFoundException($"{path} does not exist", path),
+                EAcces or EPerm or ERofs => new UnauthorizedAccessException($"cannot open {path} for {(writable ? "writing" : "reading")}: {why}"),
+                _ => new IOException($"cannot open {path}: {why}"),
+            };
+        }
+
+        var handle = new SafeFileHandle((IntPtr)fd, ownsHandle: true);
+        try
+        {
+            if (TryFlock(handle, exclusive))
+            {
+                return new FileLock(handle);
+            }
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        handle.Dispose();
+        return null;
+    }
+
+    /// <summary>The locked descriptor, for fstat-style checks; owned by this lock.</summary>
+    public SafeFileHandle Handle => _handle;
+
     public void Dispose() => _handle.Dispose();
 
     private static SafeFileHandle Open(string path)
@@ -114,6 +158,11 @@ internal sealed partial class FileLock : IDisposable
         }
     }
 
+    private const int ENoEnt = 2;
+    private const int EPerm = 1;
+    private const int EAcces = 13;
+    private const int ERofs = 30;
+    private const int ORdOnly = 0x0;
     private const int ORdWr = 0x2;
     private const int OCreat = 0x40;
     private const int OCloexec = 0x80000;

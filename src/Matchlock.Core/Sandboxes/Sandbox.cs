@@ -22,14 +22,16 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly string _vmDir;
     private readonly SandboxNetwork? _network;
     private readonly SandboxNetworking? _networking;
+    private readonly AttachedDisks _disks;
     private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        SandboxNetwork? network, SandboxNetworking? networking)
+        SandboxNetwork? network, SandboxNetworking? networking, AttachedDisks disks)
     {
         _network = network;
+        _disks = disks;
         _networking = networking;
         Id = id;
         _vmDir = vmDir;
@@ -86,8 +88,11 @@ public sealed partial class Sandbox : IAsyncDisposable
         SandboxNetwork? network = null;
         SandboxNetworking? networking = null;
         SandboxStateRecorder? state = null;
+        AttachedDisks? disks = null;
         try
         {
+            // First: a missing, busy or bad --disk is the user's to fix, and costs no VM.
+            disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
 
             // State (DESIGN D9): registered before anything is acquired, each resource recorded before it exists.
@@ -102,6 +107,10 @@ public sealed partial class Sandbox : IAsyncDisposable
             state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
             state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "chan.sock"));
             state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "qmp.sock"));
+            foreach (var disk in disks.HostPaths)
+            {
+                state?.AddResource(VmResourceKind.AttachedDisk, disk);
+            }
 
             if (spec.NetworkFactory is { } makeNetwork)
             {
@@ -125,7 +134,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 ExtraKernelCmdline: Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
                 Cpus: (int)Math.Ceiling(spec.Cpus),
                 spec.MemoryMb,
-                [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false)],
+                [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false), .. disks.VmDisks],
                 ChannelSocketPath: Path.Combine(vmDir, "chan.sock"),
                 ConsoleLogPath: Path.Combine(vmDir, "vm.log"),
                 QmpSocketPath: Path.Combine(vmDir, "qmp.sock"),
@@ -143,7 +152,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking);
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking, disks);
             await sandbox.ConfigureAsync(cancellationToken);
             // The guest reports its phases and their total; older guests only the phases.
             var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
@@ -193,6 +202,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 await network.DisposeAsync();
             }
 
+            disks?.Dispose(); // after the VMM: QEMU had the images open
             TryDeleteDirectory(vmDir);
             state?.ForgetIfReleased(vmDir);
             state?.Dispose();
@@ -255,8 +265,17 @@ public sealed partial class Sandbox : IAsyncDisposable
                 : [.. Spec.Network.AddHosts.Select(kv => HostName.Parse(kv.Key)).Distinct()
                     .SelectMany(h => _networking.Policy.StaticAddresses(h).Select(a => new HostEntry(h.Value, a.ToString())))],
             CaCertificatePem = _networking?.CaCertificatePem,
+            Disks = _disks.GuestMounts,
         };
-        await RequestAsync(request, cancellationToken);
+        try
+        {
+            await RequestAsync(request, cancellationToken);
+        }
+        catch (GuestOperationException ex)
+        {
+            // A failed --disk mount is the common case: say which of the user's disks it was.
+            throw new SandboxException($"setting up the guest failed: {_disks.Describe(ex.Message)}", ex);
+        }
     }
 
     /// <summary>Sends one request that carries no data channels and returns its reply.</summary>

@@ -20,6 +20,9 @@ public sealed record SandboxEnvironment
 
     public required string CacheDir { get; init; }
 
+    /// <summary>Where named volumes (<c>--disk @NAME:…</c>) live.</summary>
+    public string VolumesDir { get; init; } = MatchlockPaths.VolumesDir;
+
     /// <summary>The VM state database (<c>state.db</c>); null keeps no state (tests, embedders).</summary>
     public string? StatePath { get; init; }
 

@@ -33,6 +33,13 @@ public sealed record SandboxSpec
     /// </summary>
     internal Func<string, CancellationToken, Task<Network.Plumbing.SandboxNetwork>>? NetworkFactory { get; init; }
 
+    /// <summary>
+    /// ext4 images (<c>--disk</c>: named volumes or host files) attached as extra block devices
+    /// and mounted in the guest before any command runs. A writable one is locked for this
+    /// sandbox's whole life; a <see cref="DiskMount.ReadOnly"/> one may be shared.
+    /// </summary>
+    public IReadOnlyList<DiskMount> Disks { get; init; } = [];
+
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
 
@@ -71,6 +78,7 @@ public sealed record SandboxSpec
         }
 
         Network.Validate();
+        DiskMount.ValidateAll(Disks);
 
         if (Hostname is { } h && !IsValidHostname(h))
         {

@@ -47,6 +47,12 @@ public enum VmResourceKind
 
     /// <summary>The VMM's process id.</summary>
     QemuPid,
+
+    /// <summary>
+    /// An ext4 image attached with <c>--disk</c> (a named volume or a host file): recorded so
+    /// <c>inspect</c> shows it, and never released by <c>rm</c>/<c>prune</c> (it outlives the VM).
+    /// </summary>
+    AttachedDisk,
 }
 
 /// <summary>A resource a VM holds: a name, path or pid, never a secret.</summary>

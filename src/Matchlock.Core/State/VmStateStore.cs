@@ -264,6 +264,7 @@ public sealed class VmStateStore : IDisposable
         VmResourceKind.Disk => "disk",
         VmResourceKind.Socket => "socket",
         VmResourceKind.QemuPid => "qemu_pid",
+        VmResourceKind.AttachedDisk => "attached_disk",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -275,6 +276,7 @@ public sealed class VmStateStore : IDisposable
         "disk" => VmResourceKind.Disk,
         "socket" => VmResourceKind.Socket,
         "qemu_pid" => VmResourceKind.QemuPid,
+        "attached_disk" => VmResourceKind.AttachedDisk,
         _ => throw new VmStateException($"unknown resource kind '{name}' in the state database (written by a newer matchlock?)"),
     };
 

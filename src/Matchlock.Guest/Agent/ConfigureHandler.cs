@@ -5,7 +5,8 @@ namespace Matchlock.Guest.Agent;
 
 /// <summary>
 /// Applies the host's configure request (sent once, right after hello, before any exec):
-/// clock, hostname and its files, resolv.conf, CPU quota, the NIC and the interception CA. Every step is attempted; the reply
+/// clock, hostname and its files, resolv.conf, CPU quota, the NIC, the interception CA and the
+/// <c>--disk</c> mounts. Every step is attempted; the reply
 /// lists the ones that failed, so one bad value does not hide the others.
 /// </summary>
 internal sealed class ConfigureHandler(AgentOptions options)
@@ -63,6 +64,14 @@ internal sealed class ConfigureHandler(AgentOptions options)
         if (!string.IsNullOrEmpty(request.CpuMax))
         {
             Step("cpu.max", () => CpuQuota.Apply(request.CpuMax, options.CgroupRoot));
+        }
+
+        // Last: the files written above belong to the image's root, never to a user's volume.
+        // Only when everything else worked, so a failed configure leaves no volume mounted.
+        // (A request without the field deserializes it as null, not as its empty default.)
+        if (request.Disks is { Count: > 0 } disks && errors.Count == 0)
+        {
+            Step("disks", () => DiskMounts.MountAll(options.Root, disks));
         }
 
         return errors.Count == 0 ? new GuestReply() : GuestReply.Failure("configure: " + string.Join("; ", errors), "ECONFIG");

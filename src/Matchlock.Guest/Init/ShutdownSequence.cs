@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Interop;
 using Matchlock.Guest.Processes;
@@ -31,6 +32,9 @@ internal static class ShutdownSequence
         }
 
         Libc.sync();
+        // The --disk volumes first: they sit on top of the root, and unmounting them leaves them
+        // clean for the next sandbox (a read-only attach cannot replay a journal).
+        DiskMounts.UnmountAll();
         // Read-only remounts flush and mark the filesystems clean (ext4 writes its journal out),
         // which an unmount would do too, but "/" is our own root and cannot be unmounted.
         TryMount(null, "/", MS_REMOUNT | MS_RDONLY, "remount / read-only");

@@ -17,4 +17,5 @@ internal static class Errno
     internal const int ENOTDIR = 20;
     internal const int EISDIR = 21;
     internal const int EINVAL = 22;
+    internal const int EROFS = 30;
 }

@@ -41,9 +41,22 @@ public sealed record ConfigureRequest : GuestRequest
     /// A certificate, never a key.
     /// </summary>
     public string? CaCertificatePem { get; init; }
+
+    /// <summary>
+    /// ext4 disks (<c>--disk</c>) to mount before any exec, in this order (parents first). Mounted
+    /// last, after every file configure writes, so none of those lands on a user's volume. If one
+    /// fails, the ones already mounted are unmounted again and the configure fails.
+    /// </summary>
+    public IReadOnlyList<GuestDisk> Disks { get; init; } = [];
 }
 
 public sealed record HostEntry(string Name, string Address);
+
+/// <summary>One <c>--disk</c>: the virtio serial to find it by, where to mount it, and how.</summary>
+/// <param name="Serial">virtio-blk serial (<c>/sys/block/vdX/serial</c>), e.g. <c>mldisk0</c>.</param>
+/// <param name="Path">Absolute, normalised mount point in the guest; created when missing.</param>
+/// <param name="ReadOnly">Mount <c>ro</c> (the device is read-only too).</param>
+public sealed record GuestDisk(string Serial, string Path, bool ReadOnly);
 
 /// <summary>Static IPv4 configuration of the guest's NIC; the gateway is the host end of the tap.</summary>
 public sealed record GuestNetworkConfig

@@ -1,0 +1,156 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Matchlock.Core.Volumes;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// <c>matchlock volume create|ls|rm|cp</c>: named ext4 volumes for <c>run --disk @NAME:/path</c>
+/// (REFERENCE "CLI"; output as the original's: <c>Created volume NAME (N MB)</c>, columns NAME SIZE PATH).
+/// </summary>
+internal static class VolumeCommands
+{
+    public static Command Create()
+    {
+        var volume = new Command("volume", "Manage named volumes (ext4 disks for `run --disk @NAME:/path`)");
+        volume.Subcommands.Add(CreateVolume());
+        volume.Subcommands.Add(List());
+        volume.Subcommands.Add(Remove());
+        volume.Subcommands.Add(Copy());
+        return volume;
+    }
+
+    private static Command CreateVolume()
+    {
+        var name = new Argument<string>("name") { Description = "Volume name: letters, digits, '_', '.', '-', starting with a letter or digit" };
+        var size = new Option<long>("--size") { Description = "Size in MB (sparse: it costs only what is written)", DefaultValueFactory = _ => VolumeStore.DefaultSizeMb };
+        var command = new Command("create", "Create an empty ext4 volume") { name, size };
+        command.SetAction(async (parse, ct) =>
+        {
+            var volumeName = parse.GetValue(name)!;
+            using var interrupt = new PullCommand.InterruptScope(ct);
+            try
+            {
+                var volume = await new VolumeStore().CreateAsync(volumeName, parse.GetValue(size), interrupt.Token);
+                Console.WriteLine($"Created volume {volume.Name} ({(volume.SizeBytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MB)");
+                Console.WriteLine($"Path: {volume.Path}");
+                return 0;
+            }
+            catch (OperationCanceledException) when (interrupt.Token.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"matchlock: volume create {volumeName} interrupted; nothing was created");
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception ex)
+            {
+                return CliErrors.Report(ex);
+            }
+        });
+        return command;
+    }
+
+    private static Command List()
+    {
+        var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table" };
+        var command = new Command("ls", "List volumes") { json };
+        command.Aliases.Add("list");
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var volumes = new VolumeStore().List();
+                if (parse.GetValue(json))
+                {
+                    var entries = volumes.Select(v => new VolumeListEntry { Name = v.Name, Size = v.SizeBytes, Used = v.UsedBytes, Path = v.Path }).ToList();
+                    Console.WriteLine(JsonSerializer.Serialize(entries, CliJsonContext.Default.ListVolumeListEntry));
+                    return 0;
+                }
+
+                Table.Write(Console.Out, ["NAME", "SIZE", "PATH"], [.. volumes.Select(v => new[] { v.Name, ImageSizes.Format(v.SizeBytes), v.Path })]);
+                return 0;
+            }
+            catch (Exception ex)
+            {
+                return CliErrors.Report(ex);
+            }
+        });
+        return command;
+    }
+
+    private static Command Remove()
+    {
+        var names = new Argument<string[]>("name") { Arity = ArgumentArity.OneOrMore, Description = "Volumes to remove (with everything on them)" };
+        var command = new Command("rm", "Remove volumes (refused while a sandbox uses one)") { names };
+        command.Aliases.Add("remove");
+        command.SetAction(parse =>
+        {
+            var store = new VolumeStore();
+            var status = 0;
+            foreach (var name in parse.GetValue(names)!)
+            {
+                try
+                {
+                    store.Remove(name);
+                    Console.WriteLine($"Removed volume {name}");
+                }
+                catch (Exception ex)
+                {
+                    status = CliErrors.Report(ex);
+                }
+            }
+
+            return status;
+        });
+        return command;
+    }
+
+    private static Command Copy()
+    {
+        var source = new Argument<string>("source") { Description = "A volume name, or a host ext4 image path (anything with a '/', e.g. ./disk.ext4)" };
+        var destination = new Argument<string>("destination") { Description = "A new volume name, or a new host file path (an existing directory gets SOURCE.ext4)" };
+        var command = new Command(
+            "cp",
+            "Copy a volume to a new volume, import a host ext4 image as a volume, or export a volume to a host file (sparse; never overwrites)")
+        {
+            source, destination,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var interrupt = new PullCommand.InterruptScope(ct);
+            try
+            {
+                var (path, volume) = await new VolumeStore().CopyAsync(parse.GetValue(source)!, parse.GetValue(destination)!, interrupt.Token);
+                Console.WriteLine(volume is null
+                    ? $"Copied {parse.GetValue(source)} to {path}"
+                    : $"Copied {parse.GetValue(source)} to volume {volume.Name} ({(volume.SizeBytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MB)\nPath: {path}");
+                return 0;
+            }
+            catch (OperationCanceledException) when (interrupt.Token.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("matchlock: volume cp interrupted; nothing was created");
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception ex)
+            {
+                return CliErrors.Report(ex);
+            }
+        });
+        return command;
+    }
+}
+
+/// <summary>One row of <c>volume ls --json</c>.</summary>
+internal sealed class VolumeListEntry
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+
+    /// <summary>Filesystem size in bytes.</summary>
+    [JsonPropertyName("size")] public long Size { get; init; }
+
+    /// <summary>Bytes the sparse image really occupies on the host.</summary>
+    [JsonPropertyName("used")] public long Used { get; init; }
+
+    [JsonPropertyName("path")] public required string Path { get; init; }
+}

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace Matchlock.Integration.Tests;
 
@@ -44,7 +43,9 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
 
         var rm = await home.RunAsync(["rm", crashed, live]);
         Assert.True(rm.ExitCode == 0, rm.ToString());
-        Assert.DoesNotContain("vm-", (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
+        var ls = (await home.RunAsync(["ls"])).Stdout;
+        Assert.DoesNotContain(crashed, ls, StringComparison.Ordinal);
+        Assert.DoesNotContain(live, ls, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }
 
@@ -70,17 +71,21 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
 
             Assert.Equal(10, ls.Stdout.Split('\n').Count(l => l.StartsWith("vm-", StringComparison.Ordinal)));
             var names = await Task.WhenAll(ids.Select(id => home.RunAsync(["exec", id, "--", "hostname"])));
-            Assert.Equal(ids, names.Select(n => n.Stdout.Trim()));
+            for (var i = 0; i < ids.Count; i++)
+            {
+                Assert.True(names[i].ExitCode == 0 && names[i].Stdout == ids[i] + "\n", $"exec hostname in {ids[i]}: {names[i]}");
+            }
         }
         finally
         {
-            var kill = await home.RunAsync(["kill", "--all"], timeout: TimeSpan.FromMinutes(3));
+            var kill = await home.RunAsync(["kill", .. ids], timeout: TimeSpan.FromMinutes(3));
             Assert.True(kill.ExitCode == 0, kill.ToString());
         }
 
         Assert.Empty(home.QemuProcesses());
-        Assert.Equal(10, Regex.Matches((await home.RunAsync(["ls"])).Stdout, @"(?m)^vm-\S+\s+stopped\s").Count);
-        Assert.Equal(0, (await home.RunAsync(["rm", "--stopped"])).ExitCode);
+        var stopped = (await home.RunAsync(["ls"])).Stdout;
+        Assert.All(ids, id => Assert.Matches($@"(?m)^{id}\s+stopped\s", stopped));
+        Assert.Equal(0, (await home.RunAsync(["rm", .. ids])).ExitCode);
         home.AssertNothingLeft();
         Assert.All(ids, id => Assert.False(File.Exists(Netns(id)), $"{id}'s network namespace was left behind"));
     }

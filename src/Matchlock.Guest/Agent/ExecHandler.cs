@@ -117,12 +117,13 @@ internal sealed class ExecHandler(CommandLauncher launcher)
     /// </summary>
     private static async Task DrainAsync(OutputPump[] pumps)
     {
+        var exitedAt = Environment.TickCount64;
         var all = Task.WhenAll(pumps.Select(p => p.Forwarding));
         while (!all.IsCompleted)
         {
             foreach (var pump in pumps)
             {
-                if (!pump.Forwarding.IsCompleted && pump.IsIdleFor(DrainIdle))
+                if (!pump.Forwarding.IsCompleted && pump.IsIdleFor(DrainIdle, exitedAt))
                 {
                     pump.Detach();
                 }

@@ -44,8 +44,20 @@ internal sealed class OutputPump
     /// <summary>Completes when the pump will send nothing more (end of output, detached, or the stream failed).</summary>
     internal Task Forwarding => _forwarding.Task;
 
-    /// <summary>True when the pump is blocked reading and has seen nothing for <paramref name="idle"/>.</summary>
-    internal bool IsIdleFor(TimeSpan idle) => _inRead && Environment.TickCount64 - Interlocked.Read(ref _lastActivity) >= (long)idle.TotalMilliseconds;
+    /// <summary>
+    /// True when the pump is blocked reading, has seen nothing for <paramref name="idle"/> counted
+    /// from no earlier than <paramref name="sinceTicks"/> (the command's exit: output written just
+    /// before it must not count as old), and there is nothing to read. The last check matters
+    /// when the guest is starved (host under load: its clock jumps while this thread waits to
+    /// be scheduled with the command's last output, or its EOF, ready in the pipe).
+    /// </summary>
+    internal bool IsIdleFor(TimeSpan idle, long sinceTicks)
+    {
+        var quietSince = Math.Max(Interlocked.Read(ref _lastActivity), sinceTicks);
+        return _inRead
+            && Environment.TickCount64 - quietSince >= (long)idle.TotalMilliseconds
+            && !(_source is FdStream fd && fd.WaitReadable(0));
+    }
 
     /// <summary>Stops forwarding (see remarks); safe to call more than once.</summary>
     internal void Detach()

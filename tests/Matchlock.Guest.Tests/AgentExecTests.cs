@@ -75,7 +75,7 @@ public sealed class AgentExecTests
         const int Rounds = 12;
         var stream = await harness.OpenAsync(new ExecRequest
         {
-            Argv = ["sh", "-c", $"stty -echo; i=0; while [ $i -lt {Rounds} ]; do read x; stty size; i=$((i+1)); done"],
+            Argv = ["sh", "-c", $"stty -echo; echo ready; i=0; while [ $i -lt {Rounds} ]; do read x; stty size; i=$((i+1)); done"],
             Tty = true,
             Stdin = true,
         });
@@ -84,6 +84,17 @@ public sealed class AgentExecTests
         // the input, the line could reach the terminal before the resize.)
         var output = new StringBuilder();
         var buffer = new byte[256];
+
+        // Input sent before `stty -echo` ran would be echoed: start once the shell says so.
+        while (!output.ToString().Contains('\n', StringComparison.Ordinal))
+        {
+            var n = await stream.ReadAsync(StreamChannel.Stdout, buffer, Token).AsTask().WaitAsync(ProcessTestSupport.TestTimeout, Token);
+            Assert.True(n > 0, "output ended early: " + output);
+            output.Append(Encoding.ASCII.GetString(buffer, 0, n));
+        }
+
+        Assert.Equal("ready\r\n", output.ToString());
+        output.Clear();
         for (var i = 1; i <= Rounds; i++)
         {
             await stream.SendControlAsync(ProtocolSerializer.Serialize(new ResizeControl(10 + i, 100 + i)), Token);

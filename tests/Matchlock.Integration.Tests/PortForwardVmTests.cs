@@ -36,9 +36,10 @@ public sealed partial class PortForwardVmTests(MatchlockHome home) : IClassFixtu
         Assert.True(run.ExitCode == 0, run.ToString());
         var id = run.Stdout.Trim();
         Process? forward = null;
+        string[] published;
         try
         {
-            var published = ForwardingLine().Matches(run.Stderr).Select(m => m.Groups["endpoint"].Value).ToArray();
+            published = ForwardingLine().Matches(run.Stderr).Select(m => m.Groups["endpoint"].Value).ToArray();
             Assert.True(published.Length == 2, run.Stderr); // 127.0.0.1 and [::1], the same free port
             var ready = await Exec(id, "sh", "-c",
                 $"mkdir -p /www && head -c {Big} /dev/urandom > /www/big && echo hi > /www/index.html && httpd -p 8080 -h /www && sha256sum /www/big");
@@ -121,6 +122,9 @@ public sealed partial class PortForwardVmTests(MatchlockHome home) : IClassFixtu
             Assert.Equal(
                 ["creating", "running", "stopping", "stopped"],
                 json.RootElement.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("status").GetString()));
+            var listeners = json.RootElement.GetProperty("resources").EnumerateArray()
+                .Where(r => r.GetProperty("kind").GetString() == "listener").Select(r => r.GetProperty("value").GetString()).Order().ToArray();
+            Assert.Equal(published.Select(e => $"{e} -> 8080").Order(), listeners);
         }
 
         var rm = await home.RunAsync(["rm", id]);

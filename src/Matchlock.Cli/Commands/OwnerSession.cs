@@ -113,7 +113,7 @@ internal sealed class OwnerSession(
         Sandbox sandbox;
         try
         {
-            sandbox = await Sandbox.CreateAsync(spec, cancellationToken: stop.Token);
+            sandbox = await Sandbox.CreateAsync(spec with { Listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [] }, cancellationToken: stop.Token);
         }
         catch (OperationCanceledException)
         {

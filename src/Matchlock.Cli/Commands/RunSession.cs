@@ -44,7 +44,7 @@ internal sealed class RunSession(
         Sandbox sandbox;
         try
         {
-            sandbox = await Sandbox.CreateAsync(spec, cancellationToken: _abort.Token);
+            sandbox = await Sandbox.CreateAsync(spec with { Listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [] }, cancellationToken: _abort.Token);
         }
         catch (OperationCanceledException)
         {

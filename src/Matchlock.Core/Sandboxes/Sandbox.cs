@@ -107,6 +107,10 @@ public sealed partial class Sandbox : IAsyncDisposable
             state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
             state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "chan.sock"));
             state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "qmp.sock"));
+            foreach (var listener in spec.Listeners)
+            {
+                state?.AddResource(VmResourceKind.Listener, listener);
+            }
             foreach (var disk in disks.HostPaths)
             {
                 state?.AddResource(VmResourceKind.AttachedDisk, disk);

@@ -46,6 +46,9 @@ public sealed record SandboxSpec
     /// <summary>How long the guest may take to say hello (<c>MATCHLOCK_BOOT_TIMEOUT</c> seconds, default 60).</summary>
     public TimeSpan BootTimeout { get; init; } = DefaultBootTimeout();
 
+    /// <summary>Host listeners already forwarding to this sandbox (<c>run -p</c>, bound before boot), recorded for <c>inspect</c>.</summary>
+    public IReadOnlyList<string> Listeners { get; init; } = [];
+
     /// <summary>Delete the VM directory (disks, logs) when the sandbox is disposed (<c>--rm</c>).</summary>
     public bool RemoveOnDispose { get; init; } = true;
 

@@ -53,6 +53,12 @@ public enum VmResourceKind
     /// <c>inspect</c> shows it, and never released by <c>rm</c>/<c>prune</c> (it outlives the VM).
     /// </summary>
     AttachedDisk,
+
+    /// <summary>
+    /// A host listener forwarding to the guest (<c>run -p</c>), as <c>127.0.0.1:8080 -> 80</c>:
+    /// shown by <c>inspect</c>; it is the owner's socket and goes with the owner process.
+    /// </summary>
+    Listener,
 }
 
 /// <summary>A resource a VM holds: a name, path or pid, never a secret.</summary>

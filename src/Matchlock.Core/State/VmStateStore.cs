@@ -265,6 +265,7 @@ public sealed class VmStateStore : IDisposable
         VmResourceKind.Socket => "socket",
         VmResourceKind.QemuPid => "qemu_pid",
         VmResourceKind.AttachedDisk => "attached_disk",
+        VmResourceKind.Listener => "listener",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -277,6 +278,7 @@ public sealed class VmStateStore : IDisposable
         "socket" => VmResourceKind.Socket,
         "qemu_pid" => VmResourceKind.QemuPid,
         "attached_disk" => VmResourceKind.AttachedDisk,
+        "listener" => VmResourceKind.Listener,
         _ => throw new VmStateException($"unknown resource kind '{name}' in the state database (written by a newer matchlock?)"),
     };
 

@@ -11,6 +11,9 @@ namespace Matchlock.Cli;
 /// <summary>Turns the exceptions users can cause into one clear line and an exit status.</summary>
 internal static class CliErrors
 {
+    /// <summary>One "matchlock: …" line on stderr for something that went wrong without ending the command (Console.Error is synchronized).</summary>
+    public static void Warn(string message) => Console.Error.WriteLine($"matchlock: {message}");
+
     public static int Report(Exception ex)
     {
         var message = ex switch

@@ -99,32 +99,13 @@ internal sealed class OwnerSession(
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; stop.Cancel(); });
 
-        PublishedPorts? ports;
-        try
+        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, stop.Token);
+        if (sandbox is null)
         {
-            ports = PublishedPorts.Bind(publish, addresses);
-        }
-        catch (PortForwardException ex)
-        {
-            return CliErrors.Report(ex);
+            return failed;
         }
 
         await using var portsScope = ports;
-        Sandbox sandbox;
-        try
-        {
-            sandbox = await Sandbox.CreateAsync(spec with { Listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [] }, cancellationToken: stop.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Error.WriteLine("matchlock: interrupted while starting the sandbox; nothing was left running");
-            return ExitCodes.Interrupted;
-        }
-        catch (Exception ex)
-        {
-            return CliErrors.Report(ex);
-        }
-
         SandboxOwner owner;
         try
         {

@@ -97,7 +97,7 @@ internal static class PortForwardCommand
             PortForwarder forwarder;
             try
             {
-                forwarder = PortForwarder.Start(mappings, addresses, client.ConnectPortAsync, OwnerClient.DescribePortFailure, Log);
+                forwarder = PortForwarder.Start(mappings, addresses, client.ConnectPortAsync, OwnerClient.DescribePortFailure, CliErrors.Warn);
             }
             catch (PortForwardException ex)
             {
@@ -122,13 +122,5 @@ internal static class PortForwardCommand
 
         Console.Error.WriteLine($"matchlock: sandbox {id} stopped; port-forward ends");
         return ExitCodes.MatchlockError;
-    }
-
-    private static void Log(string message)
-    {
-        lock (Console.Error)
-        {
-            Console.Error.WriteLine($"matchlock: {message}");
-        }
     }
 }

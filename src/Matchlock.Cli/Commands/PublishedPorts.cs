@@ -17,7 +17,7 @@ internal sealed class PublishedPorts : IAsyncDisposable
 
     private PublishedPorts(IReadOnlyList<PortMapping> mappings, IReadOnlyList<IPAddress>? addresses)
     {
-        _forwarder = PortForwarder.Start(mappings, addresses, ConnectAsync, Sandbox.DescribePortFailure, Log);
+        _forwarder = PortForwarder.Start(mappings, addresses, ConnectAsync, Sandbox.DescribePortFailure, CliErrors.Warn);
     }
 
     /// <summary>Null when nothing is published.</summary>
@@ -43,14 +43,6 @@ internal sealed class PublishedPorts : IAsyncDisposable
     {
         var sandbox = await _sandbox.Task.WaitAsync(cancellationToken);
         return await sandbox.ConnectPortAsync(port, cancellationToken);
-    }
-
-    private static void Log(string message)
-    {
-        lock (Console.Error)
-        {
-            Console.Error.WriteLine($"matchlock: {message}");
-        }
     }
 
     /// <summary>Stops listening and resets open connections; safe to call twice.</summary>

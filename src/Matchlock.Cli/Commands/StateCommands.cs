@@ -118,29 +118,7 @@ internal static class StateCommands
             var targets = given.Length > 0
                 ? given
                 : [.. store.List().Where(vm => vm.RecordedStatus != VmStatus.Cleaned && (forceRunning || !vm.Status.NeedsOwner())).Select(vm => vm.Id)];
-            var status = 0;
-            foreach (var id in targets)
-            {
-                try
-                {
-                    var result = await VmReconciler.CollectAsync(store, id, forceRunning, ct);
-                    if (result.Removed)
-                    {
-                        Console.WriteLine(id);
-                    }
-                    else
-                    {
-                        Console.Error.WriteLine($"matchlock: {id}: still left: {string.Join("; ", result.Leftovers)}");
-                        status = ExitCodes.MatchlockError;
-                    }
-                }
-                catch (VmStateException ex)
-                {
-                    Console.Error.WriteLine($"matchlock: {ex.Message}");
-                    status = ExitCodes.MatchlockError;
-                }
-            }
-
+            var status = await ReconcileAllAsync(targets, id => VmReconciler.CollectAsync(store, id, forceRunning, ct), id => id);
             if (given.Length == 0)
             {
                 // Leftovers of --rm runs killed hard have no record: swept by what they left.
@@ -185,27 +163,34 @@ internal static class StateCommands
         return command;
     }
 
-    private static async Task<int> RemoveAllAsync(VmStateStore store, IReadOnlyList<string> ids, CancellationToken ct)
+    private static Task<int> RemoveAllAsync(VmStateStore store, IReadOnlyList<string> ids, CancellationToken ct) =>
+        ReconcileAllAsync(ids, id => VmReconciler.RemoveAsync(store, id, ct), id => $"kept the record of {id}");
+
+    /// <summary>
+    /// Runs one reconciliation per VM (rm, prune, gc): prints each id that was released, and for
+    /// the others what is still held, or why it was refused; a non-zero status when any was not.
+    /// </summary>
+    private static async Task<int> ReconcileAllAsync(IReadOnlyList<string> ids, Func<string, Task<VmRemoval>> reconcile, Func<string, string> whenLeft)
     {
         var status = 0;
         foreach (var id in ids)
         {
             try
             {
-                var removal = await VmReconciler.RemoveAsync(store, id, ct);
+                var removal = await reconcile(id);
                 if (removal.Removed)
                 {
                     Console.WriteLine(id);
                 }
                 else
                 {
-                    Console.Error.WriteLine($"matchlock: kept the record of {id}: still left: {string.Join("; ", removal.Leftovers)}");
+                    CliErrors.Warn($"{whenLeft(id)}: still left: {string.Join("; ", removal.Leftovers)}");
                     status = ExitCodes.MatchlockError;
                 }
             }
             catch (VmStateException ex)
             {
-                Console.Error.WriteLine($"matchlock: {ex.Message}");
+                CliErrors.Warn(ex.Message);
                 status = ExitCodes.MatchlockError;
             }
         }

@@ -70,11 +70,7 @@ public sealed class PortForwarder : IAsyncDisposable
         }
         catch
         {
-            foreach (var (socket, _) in bound)
-            {
-                socket.Dispose();
-            }
-
+            DisposeAll(bound);
             throw;
         }
 
@@ -127,22 +123,24 @@ public sealed class PortForwarder : IAsyncDisposable
                     ? bound
                     : throw new PortForwardException($"could not listen for {mapping} on any of {string.Join(", ", addresses)}");
             }
-            catch (PortForwardException ex) when (mapping.LocalPort == 0 && ex.InUse && attempt < 8)
+            catch (Exception ex)
             {
-                foreach (var (socket, _) in bound)
+                DisposeAll(bound);
+                if (ex is PortForwardException { InUse: true } && mapping.LocalPort == 0 && attempt < 8)
                 {
-                    socket.Dispose();
-                }
-            }
-            catch
-            {
-                foreach (var (socket, _) in bound)
-                {
-                    socket.Dispose();
+                    continue;
                 }
 
                 throw;
             }
+        }
+    }
+
+    private static void DisposeAll(List<(Socket Socket, PortBinding Binding)> bound)
+    {
+        foreach (var (socket, _) in bound)
+        {
+            socket.Dispose();
         }
     }
 

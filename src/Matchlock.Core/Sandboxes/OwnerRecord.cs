@@ -18,9 +18,14 @@ internal static class OwnerRecord
     }
 
     /// <summary>True when the recorded owner is still running; false when it is gone or unreadable.</summary>
-    public static bool IsOwnerAlive(string vmDir, out bool removeOnExit)
+    public static bool IsOwnerAlive(string vmDir, out bool removeOnExit) => IsOwnerAlive(vmDir, out removeOnExit, out _);
+
+    /// <inheritdoc cref="IsOwnerAlive(string, out bool)"/>
+    /// <param name="pid">The owner's PID when it is alive, else 0.</param>
+    public static bool IsOwnerAlive(string vmDir, out bool removeOnExit, out int pid)
     {
         removeOnExit = false;
+        pid = 0;
         string[] parts;
         try
         {
@@ -31,13 +36,19 @@ internal static class OwnerRecord
             return false;
         }
 
-        if (parts.Length < 3 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var pid))
+        if (parts.Length < 3 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var recorded))
         {
             return false;
         }
 
         removeOnExit = parts[2] == "rm";
-        return ProcessStartTime(pid) is { } start && start == parts[1];
+        if (ProcessStartTime(recorded) is not { } start || start != parts[1])
+        {
+            return false;
+        }
+
+        pid = recorded;
+        return true;
     }
 
     /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process (or only its zombie).</summary>

@@ -1,0 +1,54 @@
+using System.Net;
+using Matchlock.Core.PortForwarding;
+using Matchlock.Core.Sandboxes;
+
+namespace Matchlock.Cli.Commands;
+
+/// <summary>
+/// The start every <c>run</c> shares, short- or long-lived: bind the published ports (before the
+/// VM boots, so a taken port costs no boot), then boot with them recorded. A failure is reported
+/// here, with nothing left bound or running, and its exit status returned.
+/// </summary>
+internal static class SandboxLaunch
+{
+    /// <returns>The running sandbox and its ports (the caller disposes both); or no sandbox and the exit status.</returns>
+    public static async Task<(Sandbox? Sandbox, PublishedPorts? Ports, int ExitCode)> StartAsync(
+        SandboxSpec spec,
+        IReadOnlyList<PortMapping> publish,
+        IReadOnlyList<IPAddress>? addresses,
+        CancellationToken cancellationToken)
+    {
+        PublishedPorts? ports;
+        try
+        {
+            ports = PublishedPorts.Bind(publish, addresses);
+        }
+        catch (PortForwardException ex)
+        {
+            return (null, null, CliErrors.Report(ex));
+        }
+
+        int exitCode;
+        try
+        {
+            var listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [];
+            return (await Sandbox.CreateAsync(spec with { Listeners = listeners }, cancellationToken: cancellationToken), ports, 0);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("matchlock: interrupted while starting the sandbox; nothing was left running");
+            exitCode = ExitCodes.Interrupted;
+        }
+        catch (Exception ex)
+        {
+            exitCode = CliErrors.Report(ex);
+        }
+
+        if (ports is not null)
+        {
+            await ports.DisposeAsync();
+        }
+
+        return (null, null, exitCode);
+    }
+}

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Matchlock.Core.Owner;
 
 namespace Matchlock.Integration.Tests;
 
@@ -14,7 +14,7 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
     {
         VmPrerequisites.Ensure();
         var crashed = await StartAsync();
-        var crashedPid = OwnerPid(crashed);
+        var crashedPid = home.OwnerPid(crashed);
         Assert.Equal(0, Interop.Kill(crashedPid, 9));
         await WaitAsync(() => home.QemuProcesses().Count == 0, "QEMU to follow its SIGKILLed owner");
         Assert.Matches($@"(?m)^{crashed}\s+crashed\s", (await home.RunAsync(["ls"])).Stdout);
@@ -37,7 +37,7 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
 
         var forced = await home.RunAsync(["gc", "--force-running", live]);
         Assert.True(forced.ExitCode == 0, forced.ToString());
-        Assert.False(Interop.IsAlive(OwnerPid(live)), "the hung-owner path must kill the owner");
+        Assert.False(OwnerNative.IsAlive(home.OwnerPid(live)), "the hung-owner path must kill the owner");
         Assert.False(File.Exists(Netns(live)), "gc --force-running left the network namespace");
         Assert.Empty(home.QemuProcesses());
 
@@ -66,7 +66,7 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
             Assert.True(ls.ExitCode == 0, ls.ToString());
             foreach (var id in ids)
             {
-                Assert.Matches($@"(?m)^{id}\s+running\s+busybox\s+\S+ \S+\s+{OwnerPid(id)}$", ls.Stdout);
+                Assert.Matches($@"(?m)^{id}\s+running\s+busybox\s+\S+ \S+\s+{home.OwnerPid(id)}$", ls.Stdout);
             }
 
             Assert.Equal(10, ls.Stdout.Split('\n').Count(l => l.StartsWith("vm-", StringComparison.Ordinal)));
@@ -96,9 +96,6 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
         Assert.True(run.ExitCode == 0, run.ToString());
         return run.Stdout.Trim();
     }
-
-    private int OwnerPid(string id) =>
-        int.Parse(File.ReadAllText(Path.Combine(home.VmsDir, id, "owner")).Split(' ')[0], CultureInfo.InvariantCulture);
 
     private static string Netns(string id) => "/var/run/netns/matchlock-" + id;
 

@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using Matchlock.Core.Owner;
+using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Integration.Tests;
 
@@ -108,6 +111,24 @@ public sealed class MatchlockHome : IAsyncLifetime
         Assert.True(staging.Length == 0, "import staging left behind: " + string.Join(", ", staging));
     }
 
+    /// <summary>
+    /// Starts <c>matchlock run</c> with a command that prints "started" and sleeps, and returns once
+    /// it has printed: the CLI (to signal), the run (completes when the CLI exits) and the VM id.
+    /// </summary>
+    public async Task<(Process Cli, Task<CliResult> Run, string VmId)> StartSleepingRunAsync()
+    {
+        var started = new TaskCompletionSource();
+        Process? cli = null;
+        var run = RunAsync(["run", "--image", "busybox", "--", "sh", "-c", "echo started; sleep 300"],
+            started: p => cli = p, stdoutSink: new SignalingStream("started", started));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(90), TestContext.Current.CancellationToken);
+        return (cli!, run, Path.GetFileName(Assert.Single(Directory.GetDirectories(VmsDir))));
+    }
+
+    /// <summary>The PID recorded as the owner of a VM of this home (alive or not).</summary>
+    public int OwnerPid(string id) =>
+        int.Parse(File.ReadAllText(Path.Combine(VmsDir, id, OwnerRecord.FileName)).Split(' ')[0], CultureInfo.InvariantCulture);
+
     /// <summary>QEMU processes whose command line mentions this home: must be none when idle.</summary>
     public IReadOnlyList<int> QemuProcesses() =>
         [.. Directory.EnumerateDirectories("/proc")
@@ -149,38 +170,17 @@ public sealed class MatchlockHome : IAsyncLifetime
         var owners = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories(VmsDir))
         {
-            try
+            if (OwnerRecord.IsOwnerAlive(dir, out _, out var pid))
             {
-                var fields = File.ReadAllText(Path.Combine(dir, "owner")).Split(' ');
-                if (int.TryParse(fields[0], out var pid) && Interop.IsAlive(pid) && StartTime(pid) == fields[1])
-                {
-                    Interop.Kill(pid, 15);
-                    owners.Add(pid);
-                }
-            }
-            catch (IOException)
-            {
-                // No owner record: nothing running for this directory.
+                Interop.Kill(pid, 15);
+                owners.Add(pid);
             }
         }
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (owners.Any(Interop.IsAlive) && DateTime.UtcNow < deadline)
+        while (owners.Any(OwnerNative.IsAlive) && DateTime.UtcNow < deadline)
         {
             Thread.Sleep(100);
-        }
-    }
-
-    private static string? StartTime(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
-        }
-        catch (IOException)
-        {
-            return null;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using Matchlock.Core.Owner;
 
 namespace Matchlock.Integration.Tests;
 
@@ -27,7 +28,7 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Matches("^vm-[0-9a-f]{8}$", id);
         Assert.Contains($"matchlock kill {id}", run.Stderr, StringComparison.Ordinal);
         var vmDir = Path.Combine(home.VmsDir, id);
-        var ownerPid = int.Parse(File.ReadAllText(Path.Combine(vmDir, "owner")).Split(' ')[0], CultureInfo.InvariantCulture);
+        var ownerPid = home.OwnerPid(id);
         var killed = false;
         try
         {
@@ -101,7 +102,7 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         }
         finally
         {
-            if (!killed && Interop.IsAlive(ownerPid))
+            if (!killed && OwnerNative.IsAlive(ownerPid))
             {
                 Interop.Kill(ownerPid, 15); // a failed assertion must not leave the owner (not ours to track otherwise)
             }
@@ -196,11 +197,11 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
     private static async Task WaitGoneAsync(int pid)
     {
         var deadline = Stopwatch.StartNew();
-        while (Interop.IsAlive(pid) && deadline.Elapsed < TimeSpan.FromSeconds(30))
+        while (OwnerNative.IsAlive(pid) && deadline.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(100, Ct);
         }
 
-        Assert.False(Interop.IsAlive(pid), $"the owner (PID {pid}) is still running after kill");
+        Assert.False(OwnerNative.IsAlive(pid), $"the owner (PID {pid}) is still running after kill");
     }
 }

@@ -200,15 +200,10 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     public async Task A_killed_cli_leaves_no_vm_behind()
     {
         VmPrerequisites.Ensure();
-        var started = new TaskCompletionSource();
-        Process? cli = null;
-        var run = home.RunAsync(["run", "--image", "busybox", "--", "sh", "-c", "echo started; sleep 300"],
-            started: p => cli = p, stdoutSink: new SignalingStream("started", started));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
-        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+        var (cli, run, vmId) = await home.StartSleepingRunAsync();
         var netns = "/var/run/netns/matchlock-" + vmId;
         Assert.True(File.Exists(netns), $"the run's network namespace {netns} should exist while it runs");
-        Assert.Equal(0, Interop.Kill(cli!.Id, 9));
+        Assert.Equal(0, Interop.Kill(cli.Id, 9));
         await run;
 
         // The guest sees its host go away and powers off; QEMU exits with it.

@@ -15,16 +15,11 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
     public async Task A_running_vm_is_listed_shows_crashed_when_its_cli_is_killed_and_prune_leaves_nothing()
     {
         VmPrerequisites.Ensure();
-        var started = new TaskCompletionSource();
-        Process? cli = null;
-        var run = home.RunAsync(["run", "--image", "busybox", "--", "sh", "-c", "echo started; sleep 300"],
-            started: p => cli = p, stdoutSink: new SignalingStream("started", started));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(90), Ct);
-        var vmId = Path.GetFileName(Assert.Single(Directory.GetDirectories(home.VmsDir)));
+        var (cli, run, vmId) = await home.StartSleepingRunAsync();
 
         var running = await home.RunAsync(["ls", "--running"]);
         Assert.True(running.ExitCode == 0, running.ToString());
-        Assert.Matches($@"{vmId}\s+running\s+busybox\s+\S+ \S+\s+{cli!.Id}", running.Stdout);
+        Assert.Matches($@"{vmId}\s+running\s+busybox\s+\S+ \S+\s+{cli.Id}", running.Stdout);
 
         Assert.Equal(0, Interop.Kill(cli.Id, 9));
         await run;

@@ -31,6 +31,9 @@ internal sealed partial class HostileVerdict(string nonce)
 
     public IReadOnlyList<string> Leaks => _leaks;
 
+    /// <summary>How many connections, requests or datagrams each upstream recorded.</summary>
+    public IReadOnlyDictionary<string, int> SinkCounts { get; private set; } = new Dictionary<string, int>();
+
     /// <summary>Problems of the harness itself (a control that did not arrive, a missing summary).</summary>
     public IReadOnlyList<string> HarnessProblems => _harness;
 
@@ -75,6 +78,7 @@ internal sealed partial class HostileVerdict(string nonce)
         }
 
         var records = net.Upstreams.Recordings.All.Select(r => (Record: r, Text: r.Snapshot())).ToList();
+        verdict.SinkCounts = records.GroupBy(r => r.Record.Sink).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
         verdict.CheckMarkers(records, eventsJsonl);
         verdict.CheckSecret(HostileGuestFixture.SecretValue, "SECRET_KEY", records, eventsJsonl + stdout,
             r => r.OverTls && string.Equals(r.Host, "secret.test", StringComparison.OrdinalIgnoreCase));
@@ -98,6 +102,7 @@ internal sealed partial class HostileVerdict(string nonce)
             text.AppendLine($"attack {a.Name} ({a.Seconds:0.0}s): {a.Observed}");
         }
 
+        text.AppendLine("recorded: " + (SinkCounts.Count == 0 ? "nothing" : string.Join(", ", SinkCounts.Select(kv => $"{kv.Key} {kv.Value}"))));
         foreach (var h in _harness)
         {
             text.AppendLine("HARNESS: " + h);
@@ -130,6 +135,17 @@ internal sealed partial class HostileVerdict(string nonce)
                 }
 
                 _leaks.Add($"{name}: its marker arrived at upstream '{record.Sink}'{(record.Host is null ? "" : $" (host {record.Host})")}: {Excerpt(text, prefix + name.Replace('_', '-'))}");
+            }
+        }
+
+        // forbidden.test is never allowed: no upstream may see it as a Host or TLS server name,
+        // whatever the request carried (it shares the address and every port with allowed.test).
+        foreach (var (record, text) in records)
+        {
+            if (string.Equals(record.Host, "forbidden.test", StringComparison.OrdinalIgnoreCase) || ForbiddenHost().IsMatch(text))
+            {
+                var attack = MarkersIn(text).FirstOrDefault() ?? "forbidden_host";
+                _leaks.Add($"{attack}: upstream '{record.Sink}' received a request for forbidden.test: {Excerpt(text, "forbidden.test")}");
             }
         }
 
@@ -259,6 +275,9 @@ internal sealed partial class HostileVerdict(string nonce)
         var excerpt = text.Substring(start, Math.Min(text.Length - start, 260));
         return NonPrintable().Replace(excerpt.Replace("\r\n", "⏎", StringComparison.Ordinal), ".");
     }
+
+    [GeneratedRegex(@"(^|\n)host:[ \t]*forbidden\.test", RegexOptions.IgnoreCase)]
+    private static partial Regex ForbiddenHost();
 
     [GeneratedRegex(@"[\x00-\x08\x0b-\x1f\x7f-\xff]")]
     private static partial Regex NonPrintable();

@@ -204,6 +204,26 @@ public sealed class ProxyClassificationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CleartextHttp2PriorKnowledgeNeverReachesAnUpstreamUnchecked()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Policy(["api.test"], withForbidden: true), _upstream);
+        using var guest = proxy.Guest(_upstream.Http, HttpVersion.Version20);
+        HttpStatusCode? status = null;
+        try
+        {
+            using var response = await guest.GetAsync($"http://forbidden.test:{_upstream.HttpPort}/echo", Ct);
+            status = response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            // Refused at the protocol level: nothing was forwarded either.
+        }
+
+        Assert.Null(status); // Kestrel does not speak cleartext h2 on an HTTP/1.1+h2 endpoint: refused, fail closed
+        Assert.Empty(_upstream.Requests);
+    }
+
+    [Fact]
     public async Task APlaceholderInCleartextHttpIsRefusedForEveryHost()
     {
         const string Value = "cleartext-value-51c2";

@@ -207,6 +207,20 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void PinsAreBoundedByNameCountOldestForgottenFirst()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*")]);
+        for (var i = 0; i <= NetworkPolicy.MaxPinnedNames; i++)
+        {
+            policy.Pin(H($"n{i}.test"), [IPAddress.Parse("93.184.216.34")]);
+        }
+
+        Assert.False(policy.CheckDestination(H("n0.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+        Assert.True(policy.CheckDestination(H("n1.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+        Assert.True(policy.CheckDestination(H($"n{NetworkPolicy.MaxPinnedNames}.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+    }
+
+    [Fact]
     public void RawTcpRulesMakeTheirNamesResolvableAndTurnInterceptionOn()
     {
         var policy = NetworkPolicy.FromFlags([], allowTcp: [TcpRule.Parse("git.test:22")]);

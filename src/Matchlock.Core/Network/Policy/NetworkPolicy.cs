@@ -30,11 +30,19 @@ public sealed class NetworkPolicy
     /// <summary>Upper bound on remembered addresses per name, so a guest cannot grow our memory without bound.</summary>
     public const int MaxPinsPerName = 64;
 
+    /// <summary>
+    /// Upper bound on names with pins. Under a broad allow-list (<c>*</c>) a guest could resolve
+    /// millions of names; past this the oldest name is forgotten (its next connection needs a new
+    /// lookup), which keeps the owner's memory and every address lookup bounded.
+    /// </summary>
+    public const int MaxPinnedNames = 4096;
+
     // Guards _allow, _pins and _addHosts. Held only for dictionary/list operations, never across I/O.
     private readonly Lock _gate = new();
     private readonly List<HostPattern> _allow = [];
     private readonly List<TcpRule> _tcp = [];
     private readonly Dictionary<HostName, List<IPAddress>> _pins = [];
+    private readonly Queue<HostName> _pinOrder = new();
     private readonly Dictionary<HostName, List<IPAddress>> _addHosts = [];
 
     // Guest-visible stand-ins for add-host loopback addresses (see AddHost), and what they stand for.
@@ -212,9 +220,25 @@ public sealed class NetworkPolicy
         ArgumentNullException.ThrowIfNull(addresses);
         lock (_gate)
         {
-            foreach (var address in addresses)
+            var list = addresses.Select(Normalize).ToList();
+            if (list.Count == 0)
             {
-                AddAddress(_pins, name, Normalize(address));
+                return;
+            }
+
+            if (!_pins.ContainsKey(name))
+            {
+                while (_pins.Count >= MaxPinnedNames && _pinOrder.TryDequeue(out var oldest))
+                {
+                    _pins.Remove(oldest);
+                }
+
+                _pinOrder.Enqueue(name);
+            }
+
+            foreach (var address in list)
+            {
+                AddAddress(_pins, name, address);
             }
         }
     }

@@ -36,34 +36,65 @@ internal sealed class ConnectionRouter(
     {
         var feature = connection.Features.Get<ProxyConnectionFeature>()
             ?? throw new InvalidOperationException("connection accepted without an original destination");
+        var input = connection.Transport.Input;
+
+        // Clients that speak at once (nearly all) are classified without consulting the policy.
+        var protocol = await ProtocolSniffer.SniffAsync(input, sniffTimeout, connection.ConnectionClosed);
+        if (await DispatchAsync(protocol, connection, feature, tlsThenHttp))
+        {
+            return;
+        }
+
         var destination = feature.OriginalDestination;
         var raw = policy.CheckRawTcp(destination.Address, destination.Port, out var names);
-        var wait = raw.Allowed ? sniffTimeout : firstByteTimeout;
-        var protocol = await ProtocolSniffer.SniffAsync(connection.Transport.Input, wait, connection.ConnectionClosed);
+        if (raw.Allowed)
+        {
+            // Raw bytes, or a silent client where the server may speak first: relay (checked again there).
+            await relay.RelayAsync(connection, feature);
+            return;
+        }
+
+        if (protocol == SniffedProtocol.Silent)
+        {
+            // Keep waiting for a request line or a ClientHello; silence never becomes a tunnel.
+            var rest = firstByteTimeout > sniffTimeout ? firstByteTimeout - sniffTimeout : TimeSpan.Zero;
+            protocol = await ProtocolSniffer.SniffAsync(input, rest, connection.ConnectionClosed);
+            if (await DispatchAsync(protocol, connection, feature, tlsThenHttp))
+            {
+                return;
+            }
+        }
+
+        var host = names ?? HostName.FromAddress(destination.Address).Value;
+        if (protocol == SniffedProtocol.Silent)
+        {
+            events.Publish(NetworkEventKind.Denied, host, destination.Port, protocol: "tcp",
+                reason: $"the connection sent no HTTP request or TLS ClientHello within {firstByteTimeout.TotalSeconds:0.#} s and raw TCP is not allowed there; closed");
+            return;
+        }
+
+        events.Publish(NetworkEventKind.Denied, host, destination.Port, protocol: "tcp", reason: raw.Reason);
+        await RefuseAsync(connection, raw.Reason);
+    };
+
+    /// <summary>Hands TLS and HTTP to Kestrel; true when the connection was dealt with (or closed).</summary>
+    private async Task<bool> DispatchAsync(SniffedProtocol protocol, ConnectionContext connection, ProxyConnectionFeature feature, ConnectionDelegate tlsThenHttp)
+    {
         switch (protocol)
         {
             case SniffedProtocol.Tls:
                 feature.IsTls = true;
                 await tlsThenHttp(connection);
-                break;
+                return true;
             case SniffedProtocol.Http:
                 await (_http ?? throw new InvalidOperationException("connection pipeline not built"))(connection);
-                break;
-            case SniffedProtocol.Raw or SniffedProtocol.Silent when raw.Allowed:
-                await relay.RelayAsync(connection, feature);
-                break;
-            case SniffedProtocol.Silent:
-                events.Publish(NetworkEventKind.Denied, names ?? HostName.FromAddress(destination.Address).Value, destination.Port, protocol: "tcp",
-                    reason: $"the connection sent no HTTP request or TLS ClientHello within {wait.TotalSeconds:0.#} s and raw TCP is not allowed there; closed");
-                break;
-            case SniffedProtocol.Raw:
-                events.Publish(NetworkEventKind.Denied, names ?? HostName.FromAddress(destination.Address).Value, destination.Port, protocol: "tcp", reason: raw.Reason);
-                await RefuseAsync(connection, raw.Reason);
-                break;
+                return true;
             case SniffedProtocol.Closed:
-                break;
+                return true;
+            default:
+                return false;
         }
-    };
+    }
 
     /// <summary>
     /// Answers a refused raw connection with a 400 that says why (a client that spoke almost-HTTP reads

@@ -144,6 +144,51 @@ public sealed class ProxyClassificationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AGuestCannotHoldMoreConnectionsThanTheLimit()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Policy(["api.test"]), _upstream, maxConnections: 3);
+        proxy.Destination = _upstream.Https;
+        var held = new List<TcpClient>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var c = new TcpClient();
+                await c.ConnectAsync(proxy.Listener, Ct);
+                held.Add(c);
+            }
+
+            await Task.Delay(200, Ct); // let the proxy accept all three
+            using var extra = new TcpClient();
+            await extra.ConnectAsync(proxy.Listener, Ct);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            int n;
+            try
+            {
+                n = await extra.GetStream().ReadAsync(new byte[16], timeout.Token);
+            }
+            catch (IOException)
+            {
+                n = 0;
+            }
+
+            Assert.Equal(0, n); // closed at once, not held
+
+            // Once one closes, the next is served.
+            held[0].Dispose();
+            held.RemoveAt(0);
+            await Task.Delay(200, Ct);
+            using var guest = proxy.Guest(_upstream.Https);
+            Assert.Equal(HttpStatusCode.OK, (await guest.GetAsync($"https://api.test:{_upstream.HttpsPort}/echo", Ct)).StatusCode);
+        }
+        finally
+        {
+            held.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task ASilentClientIsRelayedWhereARuleAllowsRawTcpSoServersMaySpeakFirst()
     {
         await using var banner = RecordingTcpServer.Start(banner: "220 smtp.test ready\r\n", echo: false);

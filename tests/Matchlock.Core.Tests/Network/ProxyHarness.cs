@@ -42,7 +42,8 @@ internal sealed class ProxyHarness : IAsyncDisposable
         SandboxSecrets? secrets = null,
         IReadOnlyList<HookRule>? hooks = null,
         string? eventsFile = null,
-        TimeSpan? firstByteTimeout = null)
+        TimeSpan? firstByteTimeout = null,
+        int maxConnections = 4096)
     {
         var ca = CertificateAuthority.Create();
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -70,6 +71,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
             Listeners = [socket],
             OriginalDestination = _ => self!.Destination,
             FirstByteTimeout = firstByteTimeout ?? TimeSpan.FromSeconds(30),
+            MaxConnections = maxConnections,
         });
         self = new ProxyHarness(proxy, ca, listener, events, seen);
         return self;

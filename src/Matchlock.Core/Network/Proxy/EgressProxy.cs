@@ -71,6 +71,8 @@ public sealed class EgressProxy : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
+                kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+                kestrel.Limits.MaxConcurrentUpgradedConnections = options.MaxConnections;
                 kestrel.Limits.MaxRequestBodySize = null;
                 // Agents stream slowly (SSE, long polls): the proxy must not impose data-rate minimums.
                 kestrel.Limits.MinRequestBodyDataRate = null;

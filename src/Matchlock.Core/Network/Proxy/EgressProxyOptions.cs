@@ -53,6 +53,12 @@ public sealed record EgressProxyOptions
     /// </summary>
     public TimeSpan FirstByteTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Connections the guest may hold open at once; past it new ones are closed at accept. Bounds
+    /// what a guest can make the owner hold (sockets, buffers, upstream connections). Default 4096.
+    /// </summary>
+    public int MaxConnections { get; init; } = 4096;
+
     /// <summary>Largest non-SSE response body that <c>body_replacements</c> will buffer; larger ones fail closed (502). Default 8 MiB.</summary>
     public int MaxRewriteBodyBytes { get; init; } = 8 << 20;
 }

@@ -227,6 +227,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     [InlineData("--allow-host", "api.example.com")]
     [InlineData("--secret", "TOKEN=x@api.example.com")]
     [InlineData("--network-intercept", null)]
+    [InlineData("--allow-tcp", "github.com:22")]
     public async Task No_network_conflicts_with_network_policy_flags(string flag, string? value)
     {
         VmPrerequisites.Ensure();
@@ -263,6 +264,10 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     [InlineData("--dns-servers", "dns.example")]
     [InlineData("--secret", "TOKEN")]
     [InlineData("--upstream-ca", "/nonexistent/ca.pem")]
+    [InlineData("--allow-tcp", "github.com")]
+    [InlineData("--allow-tcp", "github.com:ssh")]
+    [InlineData("--allow-tcp", "github.com:70000")]
+    [InlineData("--allow-tcp", "bad host:22")]
     public async Task Bad_flag_values_fail_with_a_message_and_status_125(string flag, string value)
     {
         VmPrerequisites.Ensure();

@@ -63,6 +63,7 @@ internal static class RunCommand
                 Network = new SandboxNetworkSpec
                 {
                     AllowHosts = SandboxNetworkSpec.SplitList(parse.GetValue(o.AllowHost)),
+                    AllowTcp = SandboxNetworkSpec.SplitList(parse.GetValue(o.AllowTcp)),
                     Secrets = parse.GetValue(o.Secret) ?? [],
                     AddHosts = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.AddHost)).Select(SandboxNetworkSpec.ParseAddHost)],
                     DnsServers = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.DnsServers)).Select(ParseDnsServer)],

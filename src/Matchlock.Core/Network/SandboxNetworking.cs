@@ -81,7 +81,8 @@ public sealed class SandboxNetworking : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         var secretSpecs = spec.Secrets.Select(s => SecretSpec.Parse(s)).ToList();
         var addHosts = spec.AddHosts.Select(kv => KeyValuePair.Create(HostName.Parse(kv.Key), kv.Value)).ToList();
-        var policy = NetworkPolicy.FromFlags(spec.AllowHosts, secretSpecs, hasHooks: spec.Hooks.Count > 0, spec.Intercept, addHosts);
+        var tcpRules = TcpRule.ParseList(spec.AllowTcp);
+        var policy = NetworkPolicy.FromFlags(spec.AllowHosts, secretSpecs, hasHooks: spec.Hooks.Count > 0, spec.Intercept, addHosts, allowTcp: tcpRules);
         var secrets = SandboxSecrets.Create(secretSpecs);
         var resolve = spec.DnsServers.Count > 0
             ? DnsResolvers.Upstream([.. spec.DnsServers.Select(a => new IPEndPoint(a, 53))], UpstreamDnsTimeout)
@@ -102,7 +103,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
             {
                 Udp = dnsUdp,
                 Tcp = dnsTcp,
-                MayResolve = name => HostName.TryParse(name, out var host) && policy.IsHostAllowed(host).Allowed,
+                MayResolve = name => HostName.TryParse(name, out var host) && policy.MayResolve(host),
                 StaticHosts = name => HostName.TryParse(name, out var host) && policy.StaticAddresses(host) is { Count: > 0 } known ? [.. known] : null,
                 Resolve = resolve,
                 OnAnswered = (name, addresses) => policy.Pin(HostName.Parse(name), addresses),
@@ -119,6 +120,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
                     Events = events,
                     Listeners = [proxyListener],
                     OriginalDestination = OriginalDestination.Get,
+                    FirstByteTimeout = spec.FirstByteTimeout,
                 },
                 cancellationToken);
             await network.ApplyRedirectsAsync(new NetworkRedirects(SandboxNetwork.PortOf(proxyListener), 53, 53), cancellationToken);

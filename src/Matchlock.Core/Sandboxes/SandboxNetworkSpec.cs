@@ -13,6 +13,13 @@ public sealed record SandboxNetworkSpec
     /// <summary>Host globs the guest may reach (<c>--allow-host</c>; comma lists already split).</summary>
     public IReadOnlyList<string> AllowHosts { get; init; } = [];
 
+    /// <summary>
+    /// Raw TCP permissions (<c>--allow-tcp HOST:PORT</c>; comma lists already split): connections that
+    /// are neither HTTP nor TLS may go to those ports of those hosts, decided by the name the sandbox's
+    /// DNS gave out for the address. Any entry turns interception on.
+    /// </summary>
+    public IReadOnlyList<string> AllowTcp { get; init; } = [];
+
     /// <summary><c>--secret NAME[=VALUE]@host1,host2</c> specs, as given.</summary>
     public IReadOnlyList<string> Secrets { get; init; } = [];
 
@@ -33,8 +40,14 @@ public sealed record SandboxNetworkSpec
     /// <summary>Rule-based hooks the proxy applies (REFERENCE "Hook rules"); any rule turns interception on.</summary>
     public IReadOnlyList<Network.Policy.HookRule> Hooks { get; init; } = [];
 
-    /// <summary>Interception is on with any allow-list entry, secret, hook or <see cref="Intercept"/>.</summary>
-    public bool Intercepting => Intercept || AllowHosts.Count > 0 || Secrets.Count > 0 || Hooks.Count > 0;
+    /// <summary>
+    /// How long a guest connection may take to send a complete HTTP request line or a TLS ClientHello
+    /// before the proxy closes it (it is never relayed unseen instead). Default 30 s.
+    /// </summary>
+    public TimeSpan FirstByteTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Interception is on with any allow-list entry, raw TCP rule, secret, hook or <see cref="Intercept"/>.</summary>
+    public bool Intercepting => Intercept || AllowHosts.Count > 0 || AllowTcp.Count > 0 || Secrets.Count > 0 || Hooks.Count > 0;
 
     /// <summary>Splits repeatable, comma-separated flag values into trimmed non-empty items.</summary>
     public static IReadOnlyList<string> SplitList(IEnumerable<string>? values) =>
@@ -73,6 +86,23 @@ public sealed record SandboxNetworkSpec
             {
                 throw new ArgumentException($"--secret \"{Redact(secret)}\" must be NAME[=VALUE]@host1,host2");
             }
+        }
+
+        foreach (var rule in AllowTcp)
+        {
+            try
+            {
+                Network.Policy.TcpRule.Parse(rule);
+            }
+            catch (FormatException e)
+            {
+                throw new ArgumentException(e.Message, e);
+            }
+        }
+
+        if (FirstByteTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"the first-byte timeout must be positive; got {FirstByteTimeout}");
         }
     }
 

@@ -77,7 +77,7 @@ public sealed record SandboxSpec
 
         if (NoNetwork && Network.Intercepting)
         {
-            throw new ArgumentException("--no-network gives the VM no network interface; it cannot be combined with --allow-host, --secret or --network-intercept");
+            throw new ArgumentException("--no-network gives the VM no network interface; it cannot be combined with --allow-host, --allow-tcp, --secret or --network-intercept");
         }
 
         Network.Validate();

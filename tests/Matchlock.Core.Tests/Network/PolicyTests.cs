@@ -170,15 +170,131 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public void PassthroughOnlyToAddressesOfAllowedNames()
+    public void RawTcpNeedsAnExplicitRuleForTheNameAndPort()
     {
-        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("ok.test")], allowPrivate: true);
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("ok.test"), HostPattern.Parse("git.test")], allowPrivate: true, [TcpRule.Parse("git.test:22")]);
         policy.Pin(H("ok.test"), [IPAddress.Parse("10.0.0.5")]);
-        policy.Pin(H("no.test"), [IPAddress.Parse("10.0.0.6")]);
-        Assert.True(policy.CheckPassthrough(IPAddress.Parse("10.0.0.5"), out var name).Allowed);
-        Assert.Equal("ok.test", name!.Value);
-        Assert.False(policy.CheckPassthrough(IPAddress.Parse("10.0.0.6"), out _).Allowed);
-        Assert.False(policy.CheckPassthrough(IPAddress.Parse("10.0.0.7"), out _).Allowed);
+        policy.Pin(H("git.test"), [IPAddress.Parse("10.0.0.9")]);
+        var allowed = policy.CheckRawTcp(IPAddress.Parse("10.0.0.9"), 22, out var names);
+        Assert.True(allowed.Allowed, allowed.Reason);
+        Assert.Equal("git.test", names);
+
+        // The allow-list (HTTP/TLS) does not allow raw TCP; the rule is for one port only; unknown addresses get nothing.
+        var http = policy.CheckRawTcp(IPAddress.Parse("10.0.0.5"), 22, out _);
+        Assert.False(http.Allowed);
+        Assert.Contains("--allow-tcp ok.test:22", http.Reason, StringComparison.Ordinal);
+        Assert.False(policy.CheckRawTcp(IPAddress.Parse("10.0.0.9"), 2222, out _).Allowed);
+        Assert.False(policy.CheckRawTcp(IPAddress.Parse("10.0.0.7"), 22, out _).Allowed);
+    }
+
+    [Fact]
+    public void RawTcpToAnAddressSharedWithAnotherNameIsRefused()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*.test")], allowPrivate: false, [TcpRule.Parse("git.test:22")]);
+        policy.AddHost(H("git.test"), IPAddress.Loopback);
+        Assert.True(policy.CheckRawTcp(IPAddress.Loopback, 22, out _).Allowed);
+        policy.AddHost(H("forbidden.test"), IPAddress.Loopback);
+        var shared = policy.CheckRawTcp(IPAddress.Loopback, 22, out var names);
+        Assert.False(shared.Allowed);
+        Assert.Equal("forbidden.test, git.test", names);
+        Assert.Contains("several names", shared.Reason, StringComparison.Ordinal);
+
+        // Both names covered: whichever was meant, it is allowed.
+        var both = new NetworkPolicy(intercept: true, [], allowPrivate: false, [TcpRule.Parse("*.test:22")]);
+        both.AddHost(H("a.test"), IPAddress.Loopback);
+        both.AddHost(H("b.test"), IPAddress.Loopback);
+        Assert.True(both.CheckRawTcp(IPAddress.Loopback, 22, out _).Allowed);
+    }
+
+    [Fact]
+    public void PinsAreBoundedByNameCountOldestForgottenFirst()
+    {
+        var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("*")]);
+        for (var i = 0; i <= NetworkPolicy.MaxPinnedNames; i++)
+        {
+            policy.Pin(H($"n{i}.test"), [IPAddress.Parse("93.184.216.34")]);
+        }
+
+        Assert.False(policy.CheckDestination(H("n0.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+        Assert.True(policy.CheckDestination(H("n1.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+        Assert.True(policy.CheckDestination(H($"n{NetworkPolicy.MaxPinnedNames}.test"), IPAddress.Parse("93.184.216.34")).Allowed);
+    }
+
+    [Fact]
+    public void RawTcpRulesMakeTheirNamesResolvableAndTurnInterceptionOn()
+    {
+        var policy = NetworkPolicy.FromFlags([], allowTcp: [TcpRule.Parse("git.test:22")]);
+        Assert.True(policy.Intercept);
+        Assert.True(policy.MayResolve(H("git.test")));
+        Assert.False(policy.IsHostAllowed(H("git.test")).Allowed);
+        Assert.False(policy.MayResolve(H("other.test")));
+        Assert.Equal(["git.test:22"], policy.TcpRules);
+    }
+
+    [Theory]
+    [InlineData("github.com:22", "github.com:22")]
+    [InlineData("*.Example.COM:2222", "*.example.com:2222")]
+    [InlineData("[::1]:22", "[::1]:22")]
+    [InlineData("203.0.113.5:22", "203.0.113.5:22")]
+    public void TcpRulesParse(string text, string canonical) => Assert.Equal(canonical, TcpRule.Parse(text).ToString());
+
+    [Theory]
+    [InlineData("github.com")]
+    [InlineData("github.com:")]
+    [InlineData(":22")]
+    [InlineData("github.com:0")]
+    [InlineData("github.com:65536")]
+    [InlineData("github.com:ssh")]
+    [InlineData("bad host:22")]
+    [InlineData("::1:22")]
+    public void BadTcpRulesAreRefusedWithTheExpectedForm(string text)
+    {
+        var e = Assert.Throws<FormatException>(() => TcpRule.Parse(text));
+        Assert.Contains("--allow-tcp", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RawTcpWithoutInterceptionGoesToPublicAddressesOnly()
+    {
+        var policy = new NetworkPolicy(intercept: false);
+        Assert.True(policy.CheckRawTcp(IPAddress.Parse("93.184.216.34"), 25, out _).Allowed);
+        Assert.False(policy.CheckRawTcp(IPAddress.Parse("10.0.0.7"), 25, out _).Allowed);
+        Assert.False(policy.CheckRawTcp(IPAddress.Parse("169.254.169.254"), 80, out _).Allowed);
+    }
+
+    [Fact]
+    public void SecretHostsMayAllowCleartextExplicitly()
+    {
+        var spec = SecretSpec.Parse("K=v@api.test,http://plain.test,https://tls.test");
+        Assert.Equal(["api.test", "plain.test", "tls.test"], spec.Hosts.Select(h => h.Value));
+        Assert.True(spec.AllowsCleartext(H("plain.test")));
+        Assert.False(spec.AllowsCleartext(H("api.test")));
+        Assert.False(spec.AllowsCleartext(H("tls.test")));
+        Assert.Equal("K@api.test,http://plain.test,tls.test", spec.ToString());
+    }
+
+    [Fact]
+    public void PlaceholdersAreFoundInsideBasicCredentialsAndSubstitutedThere()
+    {
+        var secrets = SandboxSecrets.Create([SecretSpec.Parse("K=s3cret@api.test")]);
+        var placeholder = secrets.GuestEnvironment["K"];
+        var padded = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("user:" + placeholder));
+        var unpadded = padded.TrimEnd('=');
+        foreach (var value in new[] { padded, unpadded, "basic " + padded[6..] })
+        {
+            var found = new HashSet<SandboxSecrets.Entry>();
+            secrets.FindPlaceholdersInHeader("Authorization", value, found);
+            Assert.Equal("K", Assert.Single(found).Name);
+        }
+
+        var replaced = SandboxSecrets.SubstituteHeader("Authorization", padded, secrets.Entries);
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("user:s3cret")), replaced);
+        Assert.False(SandboxSecrets.SubstituteHeader("Proxy-Authorization", unpadded, secrets.Entries).EndsWith('='));
+        Assert.Equal(padded, SandboxSecrets.SubstituteHeader("X-Other", padded, secrets.Entries));
+
+        var inName = new HashSet<SandboxSecrets.Entry>();
+        secrets.FindPlaceholdersInHeader("X-" + placeholder, "v", inName);
+        Assert.Single(inName);
     }
 
     [Fact]
@@ -226,11 +342,35 @@ public sealed class PolicyTests
     }
 
     [Theory]
-    [InlineData(new byte[] { 0x16, 0x03, 0x01 }, "Tls")]
-    [InlineData(new byte[] { (byte)'G', (byte)'E', (byte)'T', (byte)' ' }, "Http")]
-    [InlineData(new byte[] { (byte)'G', (byte)'E' }, null)]
-    [InlineData(new byte[] { (byte)'h', (byte)'i' }, "Other")]
-    [InlineData(new byte[] { (byte)'S', (byte)'S', (byte)'H', (byte)'-' }, "Other")]
-    public void SnifferClassifiesFirstBytes(byte[] bytes, string? expected) =>
-        Assert.Equal(expected, ProtocolSniffer.Classify(new ReadOnlySequence<byte>(bytes))?.ToString());
+    [InlineData("\u0016\u0003\u0001", "Tls")]
+    [InlineData("GET / HTTP/1.1\r\n", "Http")]
+    [InlineData("get / HTTP/1.1\r\n", "Http")] // a token: Kestrel parses it and the policy applies
+    [InlineData("PROPFIND /a?b=c HTTP/1.0\r\n", "Http")]
+    [InlineData("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "Http")]
+    [InlineData("GET / HTTP/1.1", null)]
+    [InlineData("GE", null)]
+    [InlineData("PRI * HTTP/2.0\r\n", null)]
+    [InlineData("\r\nGET / HTTP/1.1\r\n", "Raw")]
+    [InlineData(" GET / HTTP/1.1\r\n", "Raw")]
+    [InlineData("GET\t/ HTTP/1.1\r\n", "Raw")]
+    [InlineData("GET /\tHTTP/1.1\r\n", "Raw")]
+    [InlineData("GET  / HTTP/1.1\r\n", "Raw")]
+    [InlineData("GET / HTTP/1.1\n", "Raw")]
+    [InlineData("GET / HTTP/2.0\r\n", "Raw")]
+    [InlineData("GET / http/1.1\r\n", "Raw")]
+    [InlineData("GET / HTTP/1.1 \r\n", "Raw")]
+    [InlineData("GET /a\u0000b HTTP/1.1\r\n", "Raw")]
+    [InlineData("SSH-2.0-OpenSSH_9.2\r\n", "Raw")]
+    [InlineData("hi", null)]
+    [InlineData("hi\n", "Raw")]
+    public void SnifferAcceptsOnlyStrictRequestLinesAndTls(string bytes, string? expected) =>
+        Assert.Equal(expected, ProtocolSniffer.Classify(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(bytes)))?.ToString());
+
+    [Fact]
+    public void SnifferGivesUpOnOverlongRequestLines()
+    {
+        var line = "GET /" + new string('a', ProtocolSniffer.MaxRequestLineLength + 10);
+        Assert.Equal("Raw", ProtocolSniffer.Classify(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(line)))?.ToString());
+        Assert.Null(ProtocolSniffer.Classify(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(line[..4000]))));
+    }
 }

@@ -41,7 +41,9 @@ internal sealed class ProxyHarness : IAsyncDisposable
         LoopbackUpstream upstream,
         SandboxSecrets? secrets = null,
         IReadOnlyList<HookRule>? hooks = null,
-        string? eventsFile = null)
+        string? eventsFile = null,
+        TimeSpan? firstByteTimeout = null,
+        int maxConnections = 4096)
     {
         var ca = CertificateAuthority.Create();
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -68,6 +70,8 @@ internal sealed class ProxyHarness : IAsyncDisposable
             Events = events,
             Listeners = [socket],
             OriginalDestination = _ => self!.Destination,
+            FirstByteTimeout = firstByteTimeout ?? TimeSpan.FromSeconds(30),
+            MaxConnections = maxConnections,
         });
         self = new ProxyHarness(proxy, ca, listener, events, seen);
         return self;

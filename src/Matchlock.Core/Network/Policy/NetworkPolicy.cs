@@ -30,16 +30,25 @@ public sealed class NetworkPolicy
     /// <summary>Upper bound on remembered addresses per name, so a guest cannot grow our memory without bound.</summary>
     public const int MaxPinsPerName = 64;
 
+    /// <summary>
+    /// Upper bound on names with pins. Under a broad allow-list (<c>*</c>) a guest could resolve
+    /// millions of names; past this the oldest name is forgotten (its next connection needs a new
+    /// lookup), which keeps the owner's memory and every address lookup bounded.
+    /// </summary>
+    public const int MaxPinnedNames = 4096;
+
     // Guards _allow, _pins and _addHosts. Held only for dictionary/list operations, never across I/O.
     private readonly Lock _gate = new();
     private readonly List<HostPattern> _allow = [];
+    private readonly List<TcpRule> _tcp = [];
     private readonly Dictionary<HostName, List<IPAddress>> _pins = [];
+    private readonly Queue<HostName> _pinOrder = new();
     private readonly Dictionary<HostName, List<IPAddress>> _addHosts = [];
 
     // Guest-visible stand-ins for add-host loopback addresses (see AddHost), and what they stand for.
     private readonly Dictionary<IPAddress, IPAddress> _aliases = [];
 
-    public NetworkPolicy(bool intercept, IEnumerable<HostPattern>? allow = null, bool allowPrivate = false)
+    public NetworkPolicy(bool intercept, IEnumerable<HostPattern>? allow = null, bool allowPrivate = false, IEnumerable<TcpRule>? allowTcp = null)
     {
         Intercept = intercept;
         AllowPrivate = allowPrivate;
@@ -50,11 +59,19 @@ public sealed class NetworkPolicy
                 AddPattern(pattern);
             }
         }
+
+        foreach (var rule in allowTcp ?? [])
+        {
+            if (!_tcp.Contains(rule))
+            {
+                _tcp.Add(rule);
+            }
+        }
     }
 
     /// <summary>
     /// The policy for a sandbox's flags: interception is on with any allow-list entry, secret, hook
-    /// rule, or <c>--network-intercept</c>; a secret's hosts join the allow-list.
+    /// rule, raw TCP rule or <c>--network-intercept</c>; a secret's hosts join the allow-list.
     /// </summary>
     public static NetworkPolicy FromFlags(
         IEnumerable<string> allowHosts,
@@ -62,12 +79,15 @@ public sealed class NetworkPolicy
         bool hasHooks = false,
         bool networkIntercept = false,
         IEnumerable<KeyValuePair<HostName, IPAddress>>? addHosts = null,
-        bool allowPrivate = false)
+        bool allowPrivate = false,
+        IEnumerable<TcpRule>? allowTcp = null)
     {
         var patterns = HostPattern.ParseList(allowHosts).ToList();
         var secretList = secrets?.ToList() ?? [];
+        var tcpRules = allowTcp?.ToList() ?? [];
         patterns.AddRange(secretList.SelectMany(s => s.Hosts));
-        var policy = new NetworkPolicy(patterns.Count > 0 || secretList.Count > 0 || hasHooks || networkIntercept, patterns, allowPrivate);
+        var intercept = patterns.Count > 0 || secretList.Count > 0 || hasHooks || networkIntercept || tcpRules.Count > 0;
+        var policy = new NetworkPolicy(intercept, patterns, allowPrivate, tcpRules);
         foreach (var (name, address) in addHosts ?? [])
         {
             policy.AddHost(name, address);
@@ -91,6 +111,37 @@ public sealed class NetworkPolicy
             {
                 return _allow.Select(p => p.Value).ToList();
             }
+        }
+    }
+
+    /// <summary>The raw TCP rules (<c>--allow-tcp</c>), canonical <c>host:port</c> text.</summary>
+    public IReadOnlyList<string> TcpRules
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _tcp.Select(r => r.ToString()).ToList();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the sandbox's DNS may answer (and pin) <paramref name="host"/>: it is allowed for
+    /// HTTP/TLS, or a raw TCP rule names it (ssh to a host that is not on the allow-list still needs
+    /// its address).
+    /// </summary>
+    public bool MayResolve(HostName host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (IsHostAllowed(host).Allowed)
+        {
+            return true;
+        }
+
+        lock (_gate)
+        {
+            return _tcp.Any(r => r.Host.Matches(host));
         }
     }
 
@@ -169,9 +220,25 @@ public sealed class NetworkPolicy
         ArgumentNullException.ThrowIfNull(addresses);
         lock (_gate)
         {
-            foreach (var address in addresses)
+            var list = addresses.Select(Normalize).ToList();
+            if (list.Count == 0)
             {
-                AddAddress(_pins, name, Normalize(address));
+                return;
+            }
+
+            if (!_pins.ContainsKey(name))
+            {
+                while (_pins.Count >= MaxPinnedNames && _pinOrder.TryDequeue(out var oldest))
+                {
+                    _pins.Remove(oldest);
+                }
+
+                _pinOrder.Enqueue(name);
+            }
+
+            foreach (var address in list)
+            {
+                AddAddress(_pins, name, address);
             }
         }
     }
@@ -259,48 +326,78 @@ public sealed class NetworkPolicy
     }
 
     /// <summary>
-    /// Whether raw TCP (neither TLS nor HTTP) may be relayed to <paramref name="destination"/>. With
-    /// interception on, only to an address the sandbox got for an allowed name or an add-host address;
-    /// with it off, to any public address. Returns the name that made it legal, when there is one.
+    /// Whether raw TCP (neither TLS nor HTTP) may be relayed to <paramref name="destination"/> port
+    /// <paramref name="port"/>. With interception off: to any public address (or an add-host one).
+    /// With it on, only by an explicit <see cref="TcpRule"/>, and by name: the names this sandbox
+    /// associated with the address (DNS answers it pinned, <c>--add-host</c> mappings, or the address
+    /// itself as an IP literal) must ALL be covered by a rule for that port. An address shared by a
+    /// name without a rule is refused, because the connection could be meant for that name — the
+    /// address alone never decides (several names share one: CDNs, add-host stand-ins).
+    /// Returns the name(s) the decision was made for, for events.
     /// </summary>
-    public PolicyDecision CheckPassthrough(IPAddress destination, out HostName? name)
+    public PolicyDecision CheckRawTcp(IPAddress destination, int port, out string? names)
     {
         ArgumentNullException.ThrowIfNull(destination);
         destination = Normalize(destination);
-        name = null;
+        names = null;
+        var candidates = new List<HostName>();
+        bool mapped;
         lock (_gate)
         {
             foreach (var (host, list) in _addHosts)
             {
                 if (list.Contains(destination) || list.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(destination)))
                 {
-                    name = host;
-                    return PolicyDecision.Allow($"{destination} is mapped to {host} by --add-host");
+                    candidates.Add(host);
                 }
             }
 
+            mapped = candidates.Count > 0;
             foreach (var (host, list) in _pins)
             {
-                if (list.Contains(destination) && (!Intercept || _allow.Any(p => p.Matches(host))))
+                if (list.Contains(destination) && !candidates.Contains(host))
                 {
-                    name = host;
-                    break;
+                    candidates.Add(host);
                 }
+            }
+
+            if (candidates.Count > 0)
+            {
+                names = string.Join(", ", candidates.Select(c => c.Value).Order(StringComparer.Ordinal));
+            }
+
+            if (Intercept)
+            {
+                // An IP literal is a name of its own: a rule for 203.0.113.5:22 covers that address.
+                var literal = HostName.FromAddress(destination);
+                var literalRule = _tcp.Any(r => r.Matches(literal, port));
+                if (candidates.Count == 0 && !literalRule)
+                {
+                    return PolicyDecision.Deny(_tcp.Count == 0
+                        ? $"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is not allowed: only HTTP and TLS pass this sandbox's proxy (allow raw TCP explicitly with --allow-tcp HOST:{port})"
+                        : $"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is not allowed: the address was not given out by the sandbox's DNS for a host with an --allow-tcp rule");
+                }
+
+                var uncovered = literalRule ? [] : candidates.Where(c => !_tcp.Any(r => r.Matches(c, port))).Select(c => c.Value).Order(StringComparer.Ordinal).ToList();
+                if (uncovered.Count > 0)
+                {
+                    return candidates.Count == 1
+                        ? PolicyDecision.Deny($"raw TCP to {uncovered[0]}:{port} is not allowed: only HTTP and TLS pass this sandbox's proxy (allow it explicitly with --allow-tcp {uncovered[0]}:{port})")
+                        : PolicyDecision.Deny($"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is refused: that address belongs to several names ({names}) and {string.Join(", ", uncovered)} has no --allow-tcp rule for port {port}, so the connection cannot be told apart from one to a host that is not allowed");
+                }
+
+                names = literalRule ? literal.Value : names;
             }
         }
 
-        if (name is null && Intercept)
+        if (!mapped && !AllowPrivate && AddressClassifier.NonPublicRange(destination) is { } range)
         {
-            return PolicyDecision.Deny($"raw TCP to {destination} is not allowed: it is not an address the sandbox's DNS gave for an allowed host");
+            return PolicyDecision.Deny($"raw TCP to {destination} is not allowed: it is in {range} (map it explicitly with --add-host to allow)");
         }
 
-        var range = AddressClassifier.NonPublicRange(destination);
-        if (range is not null && !AllowPrivate)
-        {
-            return PolicyDecision.Deny($"raw TCP to {destination} is not allowed: it is in {range}");
-        }
-
-        return PolicyDecision.Allow(name is null ? $"interception is off and {destination} is public" : $"{destination} was given out for {name}");
+        return Intercept
+            ? PolicyDecision.Allow($"--allow-tcp covers {names}:{port}")
+            : PolicyDecision.Allow(mapped ? $"{destination} is mapped to {names} by --add-host" : $"interception is off and {destination} is public");
     }
 
     private void AddPattern(HostPattern pattern)

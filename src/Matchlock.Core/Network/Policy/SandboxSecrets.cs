@@ -91,6 +91,27 @@ public sealed class SandboxSecrets
         }
     }
 
+    /// <summary>
+    /// Every placeholder of ours in one header: in its value, its name, and — for
+    /// <c>Authorization</c> / <c>Proxy-Authorization</c> with the Basic scheme — inside the
+    /// base64-encoded <c>user:password</c> (padded or not), where clients put API keys too.
+    /// </summary>
+    public void FindPlaceholdersInHeader(string name, string? value, HashSet<Entry> found)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        FindPlaceholders(name, found);
+        if (value is null)
+        {
+            return;
+        }
+
+        FindPlaceholders(value, found);
+        if (IsCredentialsHeader(name) && TryDecodeBasic(value, out var decoded, out _))
+        {
+            FindPlaceholders(decoded, found);
+        }
+    }
+
     /// <summary>Replaces the placeholders of <paramref name="entries"/> in <paramref name="text"/> with their values.</summary>
     internal static string Substitute(string text, IEnumerable<Entry> entries)
     {
@@ -100,5 +121,53 @@ public sealed class SandboxSecrets
         }
 
         return text;
+    }
+
+    /// <summary>
+    /// <see cref="Substitute"/> for one header value, also inside Basic credentials (re-encoded
+    /// with the padding style the client used).
+    /// </summary>
+    internal static string SubstituteHeader(string name, string value, IReadOnlyCollection<Entry> entries)
+    {
+        var text = Substitute(value, entries);
+        if (IsCredentialsHeader(name) && TryDecodeBasic(text, out var decoded, out var padded))
+        {
+            var replaced = Substitute(decoded, entries);
+            if (!string.Equals(replaced, decoded, StringComparison.Ordinal))
+            {
+                var encoded = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(replaced));
+                text = text[..text.IndexOf(' ', StringComparison.Ordinal)] + " " + (padded ? encoded : encoded.TrimEnd('='));
+            }
+        }
+
+        return text;
+    }
+
+    private static bool IsCredentialsHeader(string name) =>
+        name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Decodes <c>Basic &lt;base64&gt;</c> (scheme case-insensitive, padding optional) as UTF-8.</summary>
+    private static bool TryDecodeBasic(string value, out string decoded, out bool padded)
+    {
+        decoded = string.Empty;
+        padded = false;
+        var trimmed = value.AsSpan().Trim();
+        if (trimmed.Length < 6 || !trimmed[..6].Equals("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var token = trimmed[6..].Trim().ToString();
+        padded = token.EndsWith('=');
+        var unpadded = token.TrimEnd('=');
+        var normalized = unpadded + new string('=', (4 - (unpadded.Length % 4)) % 4);
+        var bytes = new byte[normalized.Length];
+        if (!Convert.TryFromBase64String(normalized, bytes, out var n))
+        {
+            return false;
+        }
+
+        decoded = System.Text.Encoding.UTF8.GetString(bytes, 0, n);
+        return true;
     }
 }

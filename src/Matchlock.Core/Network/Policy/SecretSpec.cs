@@ -2,7 +2,9 @@ namespace Matchlock.Core.Network.Policy;
 
 /// <summary>
 /// A secret the guest may use only as a placeholder (<c>--secret NAME[=VALUE]@host1,host2</c>): the
-/// proxy puts <see cref="Value"/> in place of the placeholder, in requests to <see cref="Hosts"/> only.
+/// proxy puts <see cref="Value"/> in place of the placeholder, in requests to <see cref="Hosts"/> only,
+/// and only over TLS — unless a host is given as <c>http://HOST</c>, which also allows cleartext HTTP
+/// to that host (<see cref="CleartextHosts"/>; a value sent in clear can be read on the way).
 /// </summary>
 /// <remarks>
 /// A class and not a record on purpose: a record's generated <c>ToString</c> would print the value.
@@ -11,7 +13,7 @@ namespace Matchlock.Core.Network.Policy;
 /// </remarks>
 public sealed class SecretSpec
 {
-    public SecretSpec(string name, string value, IReadOnlyList<HostPattern> hosts)
+    public SecretSpec(string name, string value, IReadOnlyList<HostPattern> hosts, IReadOnlyList<HostPattern>? cleartextHosts = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(value);
@@ -29,6 +31,11 @@ public sealed class SecretSpec
         Name = name;
         Value = value;
         Hosts = hosts;
+        CleartextHosts = cleartextHosts ?? [];
+        if (CleartextHosts.Any(c => !hosts.Contains(c)))
+        {
+            throw new FormatException($"secret {name}: every cleartext (http://) host must also be one of its hosts");
+        }
     }
 
     /// <summary>The environment variable name the guest sees (holding the placeholder).</summary>
@@ -39,10 +46,17 @@ public sealed class SecretSpec
 
     public IReadOnlyList<HostPattern> Hosts { get; }
 
+    /// <summary>The hosts declared as <c>http://HOST</c>: the secret may also go to them over cleartext HTTP.</summary>
+    public IReadOnlyList<HostPattern> CleartextHosts { get; }
+
+    /// <summary>Whether the secret may be sent to <paramref name="host"/> in a request that is not protected by TLS.</summary>
+    public bool AllowsCleartext(HostName host) => CleartextHosts.Any(p => p.Matches(host));
+
     /// <summary>
     /// Parses <c>NAME[=VALUE]@host1,host2</c>. Without <c>=VALUE</c> the value comes from the host
     /// environment variable NAME (through <paramref name="environment"/>, default the process's).
-    /// The last '@' separates the hosts, so values may contain '@'.
+    /// The last '@' separates the hosts, so values may contain '@'. A host written <c>http://HOST</c>
+    /// also allows cleartext HTTP to it; <c>https://HOST</c> is the same as <c>HOST</c>.
     /// </summary>
     /// <exception cref="FormatException">Malformed, or the environment variable is not set; the message never contains a value.</exception>
     public static SecretSpec Parse(string argument, Func<string, string?>? environment = null)
@@ -56,7 +70,7 @@ public sealed class SecretSpec
         }
 
         var left = argument[..at];
-        var hosts = HostPattern.ParseList([argument[(at + 1)..]]);
+        var (hosts, cleartext) = ParseHosts(argument[(at + 1)..]);
         var equals = left.IndexOf('=', StringComparison.Ordinal);
         var name = equals < 0 ? left : left[..equals];
         string value;
@@ -75,10 +89,49 @@ public sealed class SecretSpec
             throw new FormatException($"--secret {name}: the value is empty");
         }
 
-        return new SecretSpec(name, value, hosts);
+        return new SecretSpec(name, value, hosts, cleartext);
     }
 
-    public override string ToString() => $"{Name}@{string.Join(",", Hosts)}";
+    /// <summary>
+    /// Parses a secret's host list: comma-separated patterns, each optionally prefixed with
+    /// <c>http://</c> (cleartext allowed) or <c>https://</c>; a trailing <c>/</c> is ignored.
+    /// </summary>
+    public static (IReadOnlyList<HostPattern> Hosts, IReadOnlyList<HostPattern> Cleartext) ParseHosts(string list)
+    {
+        ArgumentNullException.ThrowIfNull(list);
+        var hosts = new List<HostPattern>();
+        var cleartext = new List<HostPattern>();
+        foreach (var item in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var text = item;
+            var plain = false;
+            if (text.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+            {
+                plain = true;
+                text = text["http://".Length..];
+            }
+            else if (text.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            {
+                text = text["https://".Length..];
+            }
+
+            var pattern = HostPattern.Parse(text.TrimEnd('/'));
+            if (!hosts.Contains(pattern))
+            {
+                hosts.Add(pattern);
+            }
+
+            if (plain && !cleartext.Contains(pattern))
+            {
+                cleartext.Add(pattern);
+            }
+        }
+
+        return (hosts, cleartext);
+    }
+
+    public override string ToString() =>
+        $"{Name}@{string.Join(",", Hosts.Select(h => CleartextHosts.Contains(h) ? "http://" + h.Value : h.Value))}";
 
     private static bool IsValidName(string name) =>
         !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');

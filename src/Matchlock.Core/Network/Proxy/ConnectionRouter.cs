@@ -10,14 +10,24 @@ namespace Matchlock.Core.Network.Proxy;
 /// <code>
 /// [Sniff] ─ TLS ──► [Kestrel HTTPS (leaf per SNI, ALPN h2/http1.1)] ─► [Capture] ─► Kestrel HTTP
 ///        ├ HTTP ───────────────────────────────────────────────────────────────────► Kestrel HTTP
-///        └ other ─► raw TCP relay (policy permitting)
+///        └ raw / silent ─► raw TCP relay if the policy allows raw TCP there, else refused
 /// </code>
 /// Kestrel composes middleware once per listener in registration order, so the last one
 /// (<see cref="Capture"/>) is handed the HTTP connection handler; <see cref="Sniff"/> keeps a reference
 /// to it and jumps there directly for plain HTTP, skipping TLS. This keeps Kestrel's own TLS and
 /// HTTP stack (DESIGN D8) while serving TLS and plain HTTP on any destination port.
 /// </summary>
-internal sealed class ConnectionRouter(TcpRelay relay, CertificateAuthority authority, TimeSpan sniffTimeout)
+/// <remarks>
+/// Nothing here falls open (docs/NETWORK.md "Classification"). TLS and HTTP are always intercepted,
+/// whatever rule exists for the destination. Bytes that are neither, and silence, become a raw relay
+/// only where <see cref="NetworkPolicy.CheckRawTcp"/> allows raw TCP (an explicit rule under
+/// interception): there a silent client is relayed after <paramref name="sniffTimeout"/>, for
+/// protocols where the server speaks first. Everywhere else a silent client is waited for up to
+/// <paramref name="firstByteTimeout"/> and then closed, and unrecognised bytes get a 400 and are closed:
+/// no timeout ever turns a connection into a tunnel.
+/// </remarks>
+internal sealed class ConnectionRouter(
+    NetworkPolicy policy, TcpRelay relay, EventPublisher events, CertificateAuthority authority, TimeSpan sniffTimeout, TimeSpan firstByteTimeout)
 {
     private ConnectionDelegate? _http;
 
@@ -26,23 +36,86 @@ internal sealed class ConnectionRouter(TcpRelay relay, CertificateAuthority auth
     {
         var feature = connection.Features.Get<ProxyConnectionFeature>()
             ?? throw new InvalidOperationException("connection accepted without an original destination");
-        var protocol = await ProtocolSniffer.SniffAsync(connection.Transport.Input, sniffTimeout, connection.ConnectionClosed);
+        var input = connection.Transport.Input;
+
+        // Clients that speak at once (nearly all) are classified without consulting the policy.
+        var protocol = await ProtocolSniffer.SniffAsync(input, sniffTimeout, connection.ConnectionClosed);
+        if (await DispatchAsync(protocol, connection, feature, tlsThenHttp))
+        {
+            return;
+        }
+
+        var destination = feature.OriginalDestination;
+        var raw = policy.CheckRawTcp(destination.Address, destination.Port, out var names);
+        if (raw.Allowed)
+        {
+            // Raw bytes, or a silent client where the server may speak first: relay (checked again there).
+            await relay.RelayAsync(connection, feature);
+            return;
+        }
+
+        if (protocol == SniffedProtocol.Silent)
+        {
+            // Keep waiting for a request line or a ClientHello; silence never becomes a tunnel.
+            var rest = firstByteTimeout > sniffTimeout ? firstByteTimeout - sniffTimeout : TimeSpan.Zero;
+            protocol = await ProtocolSniffer.SniffAsync(input, rest, connection.ConnectionClosed);
+            if (await DispatchAsync(protocol, connection, feature, tlsThenHttp))
+            {
+                return;
+            }
+        }
+
+        var host = names ?? HostName.FromAddress(destination.Address).Value;
+        if (protocol == SniffedProtocol.Silent)
+        {
+            events.Publish(NetworkEventKind.Denied, host, destination.Port, protocol: "tcp",
+                reason: $"the connection sent no HTTP request or TLS ClientHello within {firstByteTimeout.TotalSeconds:0.#} s and raw TCP is not allowed there; closed");
+            return;
+        }
+
+        events.Publish(NetworkEventKind.Denied, host, destination.Port, protocol: "tcp", reason: raw.Reason);
+        await RefuseAsync(connection, raw.Reason);
+    };
+
+    /// <summary>Hands TLS and HTTP to Kestrel; true when the connection was dealt with (or closed).</summary>
+    private async Task<bool> DispatchAsync(SniffedProtocol protocol, ConnectionContext connection, ProxyConnectionFeature feature, ConnectionDelegate tlsThenHttp)
+    {
         switch (protocol)
         {
             case SniffedProtocol.Tls:
                 feature.IsTls = true;
                 await tlsThenHttp(connection);
-                break;
+                return true;
             case SniffedProtocol.Http:
                 await (_http ?? throw new InvalidOperationException("connection pipeline not built"))(connection);
-                break;
-            case SniffedProtocol.Other:
-                await relay.RelayAsync(connection, feature);
-                break;
+                return true;
             case SniffedProtocol.Closed:
-                break;
+                return true;
+            default:
+                return false;
         }
-    };
+    }
+
+    /// <summary>
+    /// Answers a refused raw connection with a 400 that says why (a client that spoke almost-HTTP reads
+    /// it; any other client just sees the connection close), then ends it. Nothing went upstream.
+    /// </summary>
+    private static async Task RefuseAsync(ConnectionContext connection, string reason)
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes(
+            $"matchlock: the connection was refused: it is neither a well-formed HTTP/1.x request nor TLS, and {reason}\n");
+        var head = System.Text.Encoding.ASCII.GetBytes(
+            $"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        try
+        {
+            await connection.Transport.Output.WriteAsync(head);
+            await connection.Transport.Output.WriteAsync(body);
+        }
+        catch (Exception e) when (e is IOException or ConnectionResetException or InvalidOperationException)
+        {
+            // The guest is already gone; the refusal stands either way.
+        }
+    }
 
     /// <summary>Last middleware: remembers the HTTP handler Kestrel appends after it.</summary>
     public ConnectionDelegate Capture(ConnectionDelegate http)

@@ -16,7 +16,7 @@ namespace Matchlock.Core.Network.Proxy;
 /// and HTTP/2 are served by Kestrel, requests are checked against the <see cref="Policy.NetworkPolicy"/>,
 /// secrets and hooks are applied, and allowed requests are forwarded by YARP's
 /// <see cref="IHttpForwarder"/> to the original destination port. Connections that are neither TLS
-/// nor HTTP are relayed raw when the policy allows their destination.
+/// nor HTTP are relayed raw only where the policy allows raw TCP (<see cref="ConnectionRouter"/>).
 /// </summary>
 /// <remarks>
 /// Hosting: a slim <see cref="WebApplication"/> (NativeAOT-safe: no MVC, no reflection JSON) whose
@@ -71,6 +71,8 @@ public sealed class EgressProxy : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
+                kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+                kestrel.Limits.MaxConcurrentUpgradedConnections = options.MaxConnections;
                 kestrel.Limits.MaxRequestBodySize = null;
                 // Agents stream slowly (SSE, long polls): the proxy must not impose data-rate minimums.
                 kestrel.Limits.MinRequestBodyDataRate = null;
@@ -79,7 +81,7 @@ public sealed class EgressProxy : IAsyncDisposable
                 kestrel.Limits.Http2.InitialStreamWindowSize = 2 << 20;
                 for (var i = 0; i < options.Listeners.Count; i++)
                 {
-                    var router = new ConnectionRouter(relay, options.Authority, options.SniffTimeout);
+                    var router = new ConnectionRouter(options.Policy, relay, events, options.Authority, options.SniffTimeout, options.FirstByteTimeout);
                     kestrel.Listen(new GivenSocketEndPoint(options.Listeners[i], i), listen =>
                     {
                         listen.Protocols = HttpProtocols.Http1AndHttp2;

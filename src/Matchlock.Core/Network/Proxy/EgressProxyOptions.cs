@@ -41,10 +41,23 @@ public sealed record EgressProxyOptions
     public required Func<Socket, IPEndPoint?> OriginalDestination { get; init; }
 
     /// <summary>
-    /// How long to wait for the guest's first bytes before treating a connection as a server-speaks-first
-    /// protocol (SMTP, MySQL…) and relaying it raw. Default 500 ms.
+    /// Where raw TCP is allowed (<see cref="NetworkPolicy.CheckRawTcp"/>): how long a silent client is
+    /// waited for before it is relayed raw, for protocols where the server speaks first (SMTP, MySQL).
+    /// Default 500 ms.
     /// </summary>
     public TimeSpan SniffTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Everywhere else: how long a client may take to send a complete HTTP request line or a TLS
+    /// ClientHello before the connection is closed (never relayed). Default 30 s.
+    /// </summary>
+    public TimeSpan FirstByteTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Connections the guest may hold open at once; past it new ones are closed at accept. Bounds
+    /// what a guest can make the owner hold (sockets, buffers, upstream connections). Default 4096.
+    /// </summary>
+    public int MaxConnections { get; init; } = 4096;
 
     /// <summary>Largest non-SSE response body that <c>body_replacements</c> will buffer; larger ones fail closed (502). Default 8 MiB.</summary>
     public int MaxRewriteBodyBytes { get; init; } = 8 << 20;

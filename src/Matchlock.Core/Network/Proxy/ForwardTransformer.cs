@@ -132,12 +132,11 @@ internal sealed class ForwardTransformer(ForwardPlan plan, EventPublisher events
         List<(string Name, List<string> Values)>? changed = null;
         foreach (var (name, values) in headers.NonValidated)
         {
-            if (!values.Any(v => v.Contains(SandboxSecrets.PlaceholderPrefix, StringComparison.Ordinal)))
+            var substituted = values.Select(v => SandboxSecrets.SubstituteHeader(name, v, plan.Inject)).ToList();
+            if (!substituted.SequenceEqual(values, StringComparer.Ordinal))
             {
-                continue;
+                (changed ??= []).Add((name, substituted));
             }
-
-            (changed ??= []).Add((name, values.Select(v => SandboxSecrets.Substitute(v, plan.Inject)).ToList()));
         }
 
         foreach (var (name, values) in changed ?? [])

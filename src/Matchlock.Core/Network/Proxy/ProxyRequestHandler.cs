@@ -11,12 +11,15 @@ namespace Matchlock.Core.Network.Proxy;
 /// Decides and forwards one guest HTTP request. The steps, in order; each denial is a 403 with a
 /// readable reason and an event, and nothing is sent upstream before every step has passed:
 /// <list type="number">
+/// <item>Form: no CONNECT tunnels (except HTTP/2 extended CONNECT, i.e. WebSockets); an absolute-form target must name the Host.</item>
 /// <item>Host: the Host header / :authority as a canonical <see cref="HostName"/>.</item>
 /// <item>TLS: the SNI must equal the Host (a guest could otherwise hand an allowed SNI to a forbidden Host).</item>
 /// <item>Allow-list: <see cref="NetworkPolicy.IsHostAllowed"/>.</item>
 /// <item>Destination: the original destination address must be pinned/add-host for that name and not a forbidden range.</item>
 /// <item>Before hooks: allow / block / mutate, in order; a failing hook fails closed (502).</item>
-/// <item>Secrets: every placeholder in headers, path or query must belong to a secret for this host.</item>
+/// <item>Secrets: every placeholder in headers (also inside Basic credentials), path or query must
+/// belong to a secret for this host, and the request must be protected by TLS unless the secret was
+/// declared for <c>http://</c> that host: a value injected into cleartext could be read on the way.</item>
 /// <item>Forward through YARP (<see cref="ForwardTransformer"/> substitutes secrets and runs after hooks).</item>
 /// </list>
 /// </summary>
@@ -42,6 +45,12 @@ internal sealed class ProxyRequestHandler(
         var method = request.Method;
         var path = request.Path.HasValue ? request.Path.Value! : "/";
         var protocol = request.Protocol;
+
+        if (FormProblem(context) is { } formProblem)
+        {
+            await DenyAsync(context, request.Host.HasValue ? request.Host.Host : null, destination.Port, method, path, protocol, formProblem);
+            return;
+        }
 
         if (!HostName.TryParse(request.Host.Host, out var host, out var hostError))
         {
@@ -98,16 +107,21 @@ internal sealed class ProxyRequestHandler(
         var found = new HashSet<SandboxSecrets.Entry>();
         if (options.Secrets.Entries.Count > 0)
         {
-            foreach (var (_, values) in request.Headers)
+            foreach (var (name, values) in request.Headers)
             {
                 foreach (var value in values)
                 {
-                    options.Secrets.FindPlaceholders(value, found);
+                    options.Secrets.FindPlaceholdersInHeader(name, value, found);
                 }
             }
 
             options.Secrets.FindPlaceholders(request.Path.Value, found);
             options.Secrets.FindPlaceholders(request.QueryString.Value, found);
+            if (request.QueryString.HasValue)
+            {
+                // Also what the upstream will decode: a percent-encoded placeholder is still a placeholder.
+                options.Secrets.FindPlaceholders(Uri.UnescapeDataString(request.QueryString.Value!), found);
+            }
         }
 
         foreach (var entry in found)
@@ -118,6 +132,15 @@ internal sealed class ProxyRequestHandler(
                     reason: $"placeholder for secret {entry.Name} sent to a host it is not for");
                 await ProxyResponses.WriteBlockedAsync(context,
                     $"the request to {hostText} carries the placeholder for secret {entry.Name}, which may only be sent to {string.Join(", ", entry.Spec.Hosts)}; nothing was sent");
+                return;
+            }
+
+            if (!connection.IsTls && !entry.Spec.AllowsCleartext(host))
+            {
+                events.Publish(NetworkEventKind.Denied, hostText, destination.Port, method, path, protocol, 403, secret: entry.Name,
+                    reason: $"placeholder for secret {entry.Name} sent over cleartext HTTP");
+                await ProxyResponses.WriteBlockedAsync(context,
+                    $"the request to {hostText} carries the placeholder for secret {entry.Name} over cleartext HTTP; secrets are only sent over TLS (use https://{host.UriHost}/…), or declare the secret for http://{hostText} to allow cleartext; nothing was sent");
                 return;
             }
         }
@@ -165,6 +188,38 @@ internal sealed class ProxyRequestHandler(
 
         events.Publish(NetworkEventKind.Completed, hostText, destination.Port, method, path, protocol, context.Response.StatusCode,
             bytesUp: requestBody.Count, bytesDown: responseBody.Count, duration: Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// Request forms that would let a guest name a second destination inside an allowed request:
+    /// a CONNECT tunnel (every connection is already intercepted; a tunnel would carry what the proxy
+    /// cannot see), and an absolute-form target whose authority is not the Host (RFC 9112 §3.2.2 says
+    /// the target wins; some upstreams would route by it). Null when the form is acceptable.
+    /// </summary>
+    private static string? FormProblem(HttpContext context)
+    {
+        var request = context.Request;
+        if (HttpMethods.IsConnect(request.Method))
+        {
+            return context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpExtendedConnectFeature>()?.IsExtendedConnect == true
+                ? null
+                : "CONNECT tunnels are not allowed: connections from the sandbox are intercepted directly, so make the request itself (https://host/…)";
+        }
+
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(target) || target[0] == '/' || target == "*")
+        {
+            return null;
+        }
+
+        if (!Uri.TryCreate(target, UriKind.Absolute, out var uri) || !HostName.TryParse(uri.IdnHost, out var named)
+            || !HostName.TryParse(request.Host.Host, out var host) || named != host
+            || (uri.IsDefaultPort ? null : (int?)uri.Port) != request.Host.Port)
+        {
+            return $"the request target '{target}' names a different host than the Host header '{request.Host.Value}'";
+        }
+
+        return null;
     }
 
     /// <summary>Runs matching before-phase rules; returns the name of a blocking rule, or null.</summary>

@@ -9,8 +9,8 @@ namespace Matchlock.Core.Network.Proxy;
 
 /// <summary>
 /// Relays a connection that is neither TLS nor HTTP byte for byte to its original destination, when
-/// the policy allows that address (<see cref="NetworkPolicy.CheckPassthrough"/>); otherwise closes it.
-/// Half-closes are propagated in both directions.
+/// the policy allows raw TCP there (<see cref="NetworkPolicy.CheckRawTcp"/>, checked again here at
+/// connect time); otherwise closes it. Half-closes are propagated in both directions.
 /// </summary>
 internal sealed class TcpRelay(NetworkPolicy policy, EventPublisher events)
 {
@@ -20,8 +20,8 @@ internal sealed class TcpRelay(NetworkPolicy policy, EventPublisher events)
     {
         var destination = feature.OriginalDestination;
         var started = Stopwatch.GetTimestamp();
-        var decision = policy.CheckPassthrough(destination.Address, out var name);
-        var host = name?.Value ?? HostName.FromAddress(destination.Address).Value;
+        var decision = policy.CheckRawTcp(destination.Address, destination.Port, out var names);
+        var host = names ?? HostName.FromAddress(destination.Address).Value;
         if (!decision.Allowed)
         {
             events.Publish(NetworkEventKind.Denied, host, destination.Port, protocol: "tcp", reason: decision.Reason);

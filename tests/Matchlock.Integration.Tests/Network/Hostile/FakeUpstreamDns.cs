@@ -18,8 +18,17 @@ internal static class FakeUpstreamDns
 
     public const string RebindName = "rebind.test";
 
-    public static RecordingUdpServer Start(Recordings recordings) =>
-        RecordingUdpServer.Udp("dns", Address, 53, recordings, Answer);
+    public static RecordingUdpServer Start(Recordings recordings)
+    {
+        try
+        {
+            return RecordingUdpServer.Udp("dns", Address, 53, recordings, Answer);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new InvalidOperationException($"the fake upstream DNS needs UDP {Address}:53 (root, and no resolver bound to 0.0.0.0:53): {e.Message}", e);
+        }
+    }
 
     /// <summary>The reply to one query (RFC 1035 §4.1), or null for a packet that is not one.</summary>
     internal static byte[]? Answer(byte[] query)

@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Matchlock.Core.Images;
-using Matchlock.Core.Network.Policy;
 using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Integration.Tests.Network.Hostile;
@@ -40,11 +39,11 @@ public sealed class HostileGuestFixture : IAsyncLifetime
     /// <summary>Per-run marker nonce: the guest's markers are hxm-NONCE-attack-name.</summary>
     public string Nonce { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
 
-    /// <summary>Whether the library accepts a secret for <c>http://HOST</c> (cleartext), so PLAIN_KEY exists.</summary>
-    public bool PlainSecretConfigured { get; private set; }
-
-    /// <summary>Whether the library has raw-TCP rules (<c>SandboxNetworkSpec.AllowTcp</c>).</summary>
-    public bool RawRulesConfigured { get; private set; }
+    /// <summary>
+    /// How long the proxy waits for a silent client's first byte before closing it (shorter than
+    /// the 30 s default so the silent-client attack sees the close within its wait).
+    /// </summary>
+    public static TimeSpan FirstByteTimeout => TimeSpan.FromSeconds(5);
 
     /// <summary>How long the silent-client attack stays silent, in seconds.</summary>
     public int SilentWaitSeconds => 12;
@@ -78,30 +77,18 @@ public sealed class HostileGuestFixture : IAsyncLifetime
         var caFile = Path.Combine(_home.Root, "upstream-ca.pem");
         await File.WriteAllTextAsync(caFile, Upstreams.Ca.CertificatePem, ct);
 
-        var secrets = new List<string> { $"SECRET_KEY={SecretValue}@secret.test" };
-        var allow = new List<string> { "allowed.test", FakeUpstreamDns.RebindName };
-        var plainSecret = $"PLAIN_KEY={PlainSecretValue}@http://plain.test";
-        PlainSecretConfigured = Accepts(plainSecret);
-        if (PlainSecretConfigured)
-        {
-            secrets.Add(plainSecret);
-        }
-        else
-        {
-            allow.Add("plain.test");
-        }
-
         var loopback = new[] { "allowed.test", "forbidden.test", "secret.test", "plain.test", "rawshared.test" }
             .Select(h => KeyValuePair.Create(h, IPAddress.Loopback));
         var network = new SandboxNetworkSpec
         {
-            AllowHosts = allow,
-            Secrets = secrets,
+            AllowHosts = ["allowed.test", FakeUpstreamDns.RebindName],
+            Secrets = [$"SECRET_KEY={SecretValue}@secret.test", $"PLAIN_KEY={PlainSecretValue}@http://plain.test"],
+            AllowTcp = [$"raw.test:{Upstreams.Raw.Port}", $"rawshared.test:{Upstreams.RawShared.Port}"],
             AddHosts = [.. loopback, KeyValuePair.Create("raw.test", HostileUpstreams.RawHostAddress)],
             DnsServers = [FakeUpstreamDns.Address],
             UpstreamCaFile = caFile,
+            FirstByteTimeout = FirstByteTimeout,
         };
-        (network, RawRulesConfigured) = WithRawRules(network, [$"raw.test:{Upstreams.Raw.Port}", $"rawshared.test:{Upstreams.RawShared.Port}"]);
 
         var spec = new SandboxSpec { Image = "debian-test", MemoryMb = 512, NoNetwork = false, Network = network };
         var env = SandboxEnvironment.CreateDefault() with
@@ -178,35 +165,5 @@ public sealed class HostileGuestFixture : IAsyncLifetime
             },
             script, stdout, stderr, cancellationToken);
         return (result.ExitCode, Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()));
-    }
-
-    private static bool Accepts(string secret)
-    {
-        try
-        {
-            SecretSpec.Parse(secret);
-            return true;
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>
-    /// The spec with raw-TCP rules, when this build of the library has them. Until then the suite
-    /// still runs (the raw-rule attacks then show what today's relay does).
-    /// </summary>
-    private static (SandboxNetworkSpec Spec, bool Configured) WithRawRules(SandboxNetworkSpec spec, IReadOnlyList<string> rules)
-    {
-        var property = typeof(SandboxNetworkSpec).GetProperty("AllowTcp");
-        if (property is null || !property.PropertyType.IsAssignableFrom(typeof(string[])))
-        {
-            return (spec, false);
-        }
-
-        var copy = spec with { };
-        property.SetValue(copy, rules.ToArray());
-        return (copy, true);
     }
 }

@@ -32,11 +32,9 @@ public sealed class HostileGuestTests(HostileGuestFixture net) : IClassFixture<H
         var report = verdict.Report();
         var reportPath = Path.Combine(Path.GetTempPath(), "matchlock-hostile-report.txt");
         await File.WriteAllTextAsync(reportPath, report + (stderr.Length > 0 ? "\nguest stderr:\n" + stderr : ""), ct);
+        await File.WriteAllTextAsync(Path.ChangeExtension(reportPath, ".recorded.txt"), HostileVerdict.Dump(net.Upstreams.Recordings), ct);
         TestContext.Current.TestOutputHelper?.WriteLine(report);
-        if (net.Upstreams.IcmpLimitation is { } icmp)
-        {
-            TestContext.Current.TestOutputHelper?.WriteLine(icmp);
-        }
+        TestContext.Current.TestOutputHelper?.WriteLine(net.Upstreams.IcmpLimitation ?? "the host's ICMP was recorded (raw socket)");
 
         Assert.True(code == 0, $"the attack script failed (exit {code}):\n{stderr}\n{report}");
         Assert.True(verdict.HarnessProblems.Count == 0, "the harness did not prove anything:\n" + string.Join("\n", verdict.HarnessProblems) + "\n" + report);

@@ -89,6 +89,19 @@ internal sealed partial class HostileVerdict(string nonce)
         return verdict;
     }
 
+    /// <summary>Everything every upstream recorded, for reading a failure.</summary>
+    public static string Dump(Recordings recordings)
+    {
+        var text = new StringBuilder();
+        foreach (var r in recordings.All)
+        {
+            text.AppendLine($"=== {r.Sink} host={r.Host ?? "-"} tls={r.OverTls}");
+            text.AppendLine(NonPrintable().Replace(r.Snapshot(), "."));
+        }
+
+        return text.ToString();
+    }
+
     public string Report()
     {
         var text = new StringBuilder();
@@ -195,6 +208,11 @@ internal sealed partial class HostileVerdict(string nonce)
             }
         }
 
+        if (Attacks.FirstOrDefault(a => a.Name == "silent_client") is { } silent && !silent.Observed.StartsWith("closed", StringComparison.Ordinal))
+        {
+            _leaks.Add($"silent_client: a silent connection was not closed within {net.SilentWaitSeconds} s (first-byte timeout {HostileGuestFixture.FirstByteTimeout.TotalSeconds:0} s): {silent.Observed}");
+        }
+
         if (net.Upstreams.Silent.Connections > 0)
         {
             _leaks.Add($"silent_client: the proxy opened {net.Upstreams.Silent.Connections} connection(s) upstream for a client that said nothing");
@@ -217,18 +235,14 @@ internal sealed partial class HostileVerdict(string nonce)
         Require(Arrived("control_https_allowed_after_floods", "web-https"), "the proxy no longer served an allowed request after the floods");
         Require(records.Any(r => r.Record.Sink == "web-https" && r.Text.Contains("Bearer " + HostileGuestFixture.SecretValue, StringComparison.Ordinal)),
             "control_secret_over_tls: SECRET_KEY was not substituted for secret.test over TLS");
+        var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes("user:" + HostileGuestFixture.SecretValue));
+        Require(records.Any(r => r.Record.Sink == "web-https" && r.Record.Host == "secret.test" && r.Text.Contains("Basic " + basic, StringComparison.Ordinal)),
+            "control_secret_over_tls: SECRET_KEY was not substituted inside Basic credentials for secret.test over TLS");
         Require(records.Any(r => r.Record.Sink == "dns" && r.Text.Contains("rebind", StringComparison.OrdinalIgnoreCase)),
             "control_dns_upstream: the sandbox's resolver never asked the fake upstream DNS");
-        if (net.PlainSecretConfigured)
-        {
-            Require(records.Any(r => r.Record.Sink == "web-http" && r.Text.Contains("Bearer " + HostileGuestFixture.PlainSecretValue, StringComparison.Ordinal)),
-                "control_plain_secret_over_http: PLAIN_KEY was not substituted for http://plain.test");
-        }
-
-        if (net.RawRulesConfigured)
-        {
-            Require(Arrived("control_raw_rule_server_speaks_first", "raw"), "control_raw_rule_server_speaks_first: the raw rule did not relay");
-        }
+        Require(records.Any(r => r.Record.Sink == "web-http" && r.Text.Contains("Bearer " + HostileGuestFixture.PlainSecretValue, StringComparison.Ordinal)),
+            "control_plain_secret_over_http: PLAIN_KEY was not substituted for http://plain.test");
+        Require(Arrived("control_raw_rule_server_speaks_first", "raw"), "control_raw_rule_server_speaks_first: the raw rule did not relay");
     }
 
     /// <summary>The value, and the three base64 renderings of it (at each alignment, inner quads only).</summary>

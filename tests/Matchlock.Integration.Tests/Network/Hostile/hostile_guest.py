@@ -902,6 +902,17 @@ def placeholder_basic_unpadded_foreign(m):
 
 
 @attack
+def placeholder_header_name_foreign(m):
+    return to_allowed_tls(m, "/" + m, [("X-" + SECRET, "1")])
+
+
+@attack
+def placeholder_percent_encoded_foreign(m):
+    encoded = "".join("%%%02X" % ord(ch) if ch == "_" or i % 2 else ch for i, ch in enumerate(SECRET))
+    return many(to_allowed_tls(m, "/%s?key=%s" % (m, encoded)), to_allowed_tls(m, "/%s/%s" % (m, encoded)))
+
+
+@attack
 def placeholder_h2_header_foreign(m):
     return h2_tls("allowed.test", PORT["tls"], "allowed.test",
                   [h2_headers(1, h2_get(hp("allowed.test", "tls"), "/" + m, [("authorization", "Bearer " + SECRET)]))])

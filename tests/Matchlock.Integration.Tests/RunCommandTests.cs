@@ -268,12 +268,18 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     [InlineData("--allow-tcp", "github.com:ssh")]
     [InlineData("--allow-tcp", "github.com:70000")]
     [InlineData("--allow-tcp", "bad host:22")]
+    [InlineData("--allow-host", "bad_host!")]
+    [InlineData("--add-host", "bad~host:10.0.0.1")]
+    [InlineData("--secret", "MATCHLOCK_TEST_UNSET_VARIABLE@api.test")]
+    [InlineData("--secret", "TOKEN=x@bad host")]
     public async Task Bad_flag_values_fail_with_a_message_and_status_125(string flag, string value)
     {
         VmPrerequisites.Ensure();
         var r = await home.RunAsync(["run", "--image", "busybox", flag, value, "--", "true"]);
         Assert.True(r.ExitCode == 125, r.ToString());
         Assert.Contains(flag, r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }
 }

@@ -86,23 +86,38 @@ public sealed record SandboxNetworkSpec
             {
                 throw new ArgumentException($"--secret \"{Redact(secret)}\" must be NAME[=VALUE]@host1,host2");
             }
+
+            // Fully, value lookup included, so a missing variable is a usage error before anything
+            // is created (its messages never contain a value).
+            Checked("--secret", () => Network.Policy.SecretSpec.Parse(secret));
         }
 
-        foreach (var rule in AllowTcp)
+        Checked("--allow-host", () => Network.Policy.HostPattern.ParseList(AllowHosts));
+        Checked("--allow-tcp", () => Network.Policy.TcpRule.ParseList(AllowTcp));
+        foreach (var (name, _) in AddHosts)
         {
-            try
+            if (!Network.Policy.HostName.TryParse(name, out _, out var why))
             {
-                Network.Policy.TcpRule.Parse(rule);
-            }
-            catch (FormatException e)
-            {
-                throw new ArgumentException(e.Message, e);
+                throw new ArgumentException($"--add-host {name}: {why}");
             }
         }
 
         if (FirstByteTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException($"the first-byte timeout must be positive; got {FirstByteTimeout}");
+        }
+    }
+
+    /// <summary>Runs a parser and turns its <see cref="FormatException"/> into a usage error naming the flag.</summary>
+    private static void Checked(string flag, Func<object> parse)
+    {
+        try
+        {
+            parse();
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException(e.Message.Contains(flag, StringComparison.Ordinal) ? e.Message : $"{flag}: {e.Message}", e);
         }
     }
 

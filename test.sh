@@ -7,6 +7,10 @@ cd "$(dirname "$0")"
 
 dotnet build Matchlock.slnx -c Release -warnaserror --nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
 
+# The hostile-guest suite (tests/Matchlock.Integration.Tests/Network/Hostile) writes its verdict here.
+report="${TMPDIR:-/tmp}/matchlock-hostile-report.txt"
+rm -f "$report"
+
 passed=0; failed=0; skipped=0; status=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
@@ -25,6 +29,10 @@ for project in tests/*/*.csproj; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
   [ "$rc" -eq 0 ] || status=1
 done
+
+if [ -f "$report" ]; then
+  echo "hostile-guest suite: $(grep -E '^[0-9]+ attacks, [0-9]+ leaks' "$report" | tail -1) (details: $report)"
+fi
 
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"

@@ -57,7 +57,8 @@ public sealed class RemoteExec : IAsyncDisposable
 
         if (!reply.Ok || reply.ExitCode is not { } exit)
         {
-            throw new OwnerOperationException("exec failed: " + (reply.Error ?? "no reason given"));
+            // The owner's errors name the exec already ("exec failed: …", "exec ended without a status: …").
+            throw new OwnerOperationException(reply.Error ?? "exec failed: no reason given");
         }
 
         return new ExecResult(exit, reply.Signal, TimeSpan.Zero, reply.Error);

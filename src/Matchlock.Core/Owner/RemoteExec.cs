@@ -49,6 +49,10 @@ public sealed class RemoteExec : IAsyncDisposable
         {
             reply = OwnerJsonContext.ReadReply(await _stream.Reply.WaitAsync(cancellationToken));
         }
+        catch (MuxStreamResetException ex) when (_stream.IsFinishedLocally)
+        {
+            throw new OwnerOperationException("exec abandoned (interrupted twice); the owner stops the command: " + ex.Message);
+        }
         catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
         {
             // Also what a peer of another uid sees: the owner closes such connections unanswered.

@@ -81,6 +81,19 @@ public sealed class CgroupLayoutTests : IDisposable
     }
 
     [Fact]
+    public void Processes_that_escaped_into_the_agent_group_are_swept_into_the_sandbox_group()
+    {
+        using var layout = CgroupLayout.Create(_root, 512 * MiB, agentPid: 7);
+        File.WriteAllText(Path.Combine(_root, "agent/cgroup.procs"), "7\n300\n301\n");
+        // A plain file does not lose the pids it "moved", so one pass finds them again: bound it.
+        Assert.Equal(2, layout.SweepStrays(maxPasses: 1));
+        Assert.Equal("300301", Read("sandbox/cgroup.procs"));
+
+        File.WriteAllText(Path.Combine(_root, "agent/cgroup.procs"), "7\n");
+        Assert.Equal(0, layout.SweepStrays());
+    }
+
+    [Fact]
     public void A_missing_controller_is_reported_and_the_rest_still_applies()
     {
         File.Delete(Path.Combine(_root, "cgroup.subtree_control"));

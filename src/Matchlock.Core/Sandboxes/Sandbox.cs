@@ -261,6 +261,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             Hostname = Spec.Hostname ?? Id,
             UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             CpuMax = Spec.CpuMax(),
+            PidsLimit = Spec.PidsLimit,
             Network = _network?.GuestConfiguration,
             DnsServers = _network is null ? [] : [_network.Options.Gateway.ToString()],
             // The addresses the sandbox DNS gives too (a loopback mapping appears as its guest stand-in).

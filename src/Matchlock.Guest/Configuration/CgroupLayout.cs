@@ -51,12 +51,15 @@ internal sealed class CgroupLayout : IDisposable
     private readonly List<string> _problems;
     private int _enterFailuresLogged;
 
-    private CgroupLayout(string root, SafeFileHandle? sandboxProcs, List<string> problems)
+    private CgroupLayout(string root, int agentPid, SafeFileHandle? sandboxProcs, List<string> problems)
     {
         Root = root;
+        _agentPid = agentPid;
         _sandboxProcs = sandboxProcs;
         _problems = problems;
     }
+
+    private readonly int _agentPid;
 
     internal string Root { get; }
 
@@ -122,7 +125,7 @@ internal sealed class CgroupLayout : IDisposable
 
         SafeFileHandle? procs = null;
         Step("open sandbox cgroup.procs", () => procs = File.OpenHandle(Path.Combine(sandbox, "cgroup.procs"), FileMode.OpenOrCreate, FileAccess.Write));
-        return new CgroupLayout(root, procs, problems);
+        return new CgroupLayout(root, agentPid, procs, problems);
     }
 
     /// <summary>pids.max of the sandbox group; 0 or less means no limit.</summary>
@@ -156,6 +159,55 @@ internal sealed class CgroupLayout : IDisposable
         {
             Diagnostics.GuestLog.Warn($"moving pid {pid} into the sandbox cgroup: {NativeCallException.Describe(errno)}");
         }
+    }
+
+    /// <summary>
+    /// Moves every process but the agent out of the agent group into the sandbox group, until
+    /// none is left (or <paramref name="maxPasses"/>); returns how many it moved.
+    /// </summary>
+    /// <remarks>
+    /// The agent group should only ever hold PID 1. Anything else there is a grandchild that a
+    /// command forked in the instant between its exec and our <see cref="Enter"/> (see
+    /// ChildPlacement). Measured, not theoretical: a fork bomb's first shell forks at once, and
+    /// under TCG on a busy host its first generations sometimes escaped, grew in the agent group
+    /// without pids.max until the kernel's threads-max, and then the agent's own posix_spawn
+    /// failed with EAGAIN. Repeated passes catch what strays fork while we move them; once moved,
+    /// their children are born in the sandbox group.
+    /// </remarks>
+    internal int SweepStrays(int maxPasses = 64)
+    {
+        var moved = 0;
+        var procs = Path.Combine(Root, AgentGroup, "cgroup.procs");
+        for (var pass = 0; pass < maxPasses; pass++)
+        {
+            string text;
+            try
+            {
+                text = File.ReadAllText(procs);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return moved;
+            }
+
+            var found = false;
+            foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != _agentPid)
+                {
+                    Enter(pid);
+                    moved++;
+                    found = true;
+                }
+            }
+
+            if (!found)
+            {
+                return moved;
+            }
+        }
+
+        return moved;
     }
 
     /// <summary>

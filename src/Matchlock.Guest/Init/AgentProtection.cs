@@ -1,4 +1,5 @@
 using Matchlock.Guest.Agent;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 
 namespace Matchlock.Guest.Init;
@@ -11,6 +12,30 @@ internal static class AgentProtection
 {
     /// <summary>Threads the runtime may start without its injection delay, and pump threads started now.</summary>
     internal const int ReservedThreads = 8;
+
+    /// <summary>How often the agent group is swept for processes that escaped the sandbox group.</summary>
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// A dedicated thread (not the pool: it must run when the pool is busy) that moves strays
+    /// out of the agent group every <see cref="SweepInterval"/>; see <see cref="CgroupLayout.SweepStrays"/>.
+    /// </summary>
+    internal static void StartStraySweeper(CgroupLayout cgroups)
+    {
+        var thread = new Thread(() =>
+        {
+            while (true)
+            {
+                Thread.Sleep(SweepInterval);
+                var moved = cgroups.SweepStrays();
+                if (moved > 0)
+                {
+                    GuestLog.Warn($"moved {moved} process(es) that escaped into the agent's cgroup to the sandbox's");
+                }
+            }
+        }, 64 * 1024) { IsBackground = true, Name = "matchlock cgroup sweeper" };
+        thread.Start();
+    }
 
     internal static void Apply()
     {

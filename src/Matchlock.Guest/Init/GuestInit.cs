@@ -42,6 +42,8 @@ internal static class GuestInit
                 GuestLog.Warn($"cgroups: {problem}");
             }
 
+            AgentProtection.StartStraySweeper(cgroups);
+
             var grace = ServeHost(boot, reaper, cgroups);
             ShutdownSequence.PowerOff(reaper, boot.UpperMount, grace, cgroups);
         }

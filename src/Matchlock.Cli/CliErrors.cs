@@ -22,6 +22,10 @@ internal static class CliErrors
                 or KernelNotFoundException or AccelUnavailableException or VmStartException
                 or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException
                 or VolumeException or Core.PortForwarding.PortForwardException => ex.Message,
+            // What a reset, corrupt or vanished guest stream raises where no layer translated it:
+            // the sandbox's fault, said in one line (a stack trace would suggest ours).
+            Protocol.MuxStreamResetException or Protocol.MuxConnectionClosedException or Protocol.MuxProtocolException =>
+                $"the channel to the sandbox failed: {ex.Message}",
             UnauthorizedAccessException => ex.Message + " (matchlock needs root, or write access to its directories)",
             _ => null,
         };

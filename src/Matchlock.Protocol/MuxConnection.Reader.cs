@@ -65,7 +65,14 @@ public sealed partial class MuxConnection
 
         if (!_streams.TryGetValue(frame.StreamId, out var stream))
         {
-            // Frames for a stream that already ended (late credit, data after a reset): harmless.
+            // Frames for a stream that already ended (late credit, data after a reset) are a race
+            // and harmless. Frames for an id nobody opened yet are not: the peer is not following
+            // the protocol, and nothing it sends afterwards can be trusted to be in step.
+            if (!WasEverOpened(frame.StreamId))
+            {
+                throw new MuxProtocolException($"the peer sent a {frame.Type} frame for stream {frame.StreamId}, which was never opened");
+            }
+
             return;
         }
 
@@ -112,6 +119,12 @@ public sealed partial class MuxConnection
             throw new MuxProtocolException($"the peer opened stream {id}, which is not in its id space");
         }
 
+        if (id <= _highestPeerId)
+        {
+            throw new MuxProtocolException($"the peer opened stream {id} twice (or out of order)");
+        }
+
+        _highestPeerId = id;
         var stream = new MuxStream(this, id, request);
         if (!_streams.TryAdd(id, stream))
         {
@@ -134,7 +147,28 @@ public sealed partial class MuxConnection
             {
                 // A handler that throws must not leave the peer waiting forever on its reply.
                 await stream.TryResetAsync("handler failed: " + ex.Message);
+                return;
+            }
+
+            // Nor one that returns without answering (it gave up on a stream it depended on,
+            // or forgot): every incoming stream ends with a reply or a reset, so the opener
+            // never waits for nothing (issue 11: the owner once returned silently when the
+            // guest reset the exec it relayed, and `matchlock exec` waited forever).
+            if (!stream.IsFinishedLocally)
+            {
+                await stream.TryResetAsync("the handler ended without a reply");
             }
         });
+    }
+
+    /// <summary>
+    /// True when <paramref name="id"/> belongs to a stream that was opened at some point: ours
+    /// are handed out in increasing order, the peer's must arrive in increasing order (see
+    /// <see cref="AcceptIncoming"/>), so anything above the highest id so far was never opened.
+    /// </summary>
+    private bool WasEverOpened(uint id)
+    {
+        var ours = (id % 2 == 1) == _isHost;
+        return id != 0 && (ours ? id <= (long)Volatile.Read(ref _nextId) : id <= _highestPeerId);
     }
 }

@@ -24,7 +24,8 @@ public sealed partial class MuxConnection : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Func<MuxStream, Task>? _onIncoming;
     private Task? _readLoop;
-    private int _nextId;
+    private int _nextId; // the last id we handed out (ours: odd on the host, even on the guest)
+    private uint _highestPeerId; // the highest id the peer opened; only the read loop touches it
     private volatile Exception? _closedReason;
 
     /// <param name="input">Where frames arrive from. Must not buffer writes of the peer indefinitely.</param>

@@ -41,6 +41,9 @@ public sealed class MuxStream : IAsyncDisposable
     /// <summary>Control messages from the peer, in order. Completes when the stream ends.</summary>
     public ChannelReader<ReadOnlyMemory<byte>> Controls => _controls.Reader;
 
+    /// <summary>True once this side sent its reply or reset: nothing more may be sent on the stream.</summary>
+    public bool IsFinishedLocally => Volatile.Read(ref _finishedLocally) != 0;
+
     /// <summary>The peer's final reply; faults with <see cref="MuxStreamResetException"/> on reset.</summary>
     public Task<ReadOnlyMemory<byte>> Reply => _reply.Task;
 

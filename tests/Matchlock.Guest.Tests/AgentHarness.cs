@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Text;
 using Matchlock.Guest.Agent;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Processes;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
@@ -26,6 +27,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         File.WriteAllText(Path.Combine(Root, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
         Directory.CreateDirectory(Path.Combine(Root, "cgroup"));
         File.WriteAllText(Path.Combine(Root, "cgroup/cgroup.subtree_control"), "");
+        Cgroups = CgroupLayout.Create(Path.Combine(Root, "cgroup"), 512L * 1024 * 1024, Environment.ProcessId);
         Agent = new GuestAgent(Reaper.Shared, new AgentOptions
         {
             Root = Root,
@@ -34,7 +36,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             SetHostname = false,
             ConfigureNetwork = false,
             ExecAsHelperPath = ProcessTestSupport.HelperPath,
-        });
+        }, Cgroups);
         Host = new MuxConnection(_guestToHost.Reader.AsStream(), _hostToGuest.Writer.AsStream(), isHost: true);
         _guest = new MuxConnection(_hostToGuest.Reader.AsStream(), _guestToHost.Writer.AsStream(), isHost: false, Agent.HandleAsync);
         Host.Start();
@@ -44,6 +46,9 @@ internal sealed class AgentHarness : IAsyncDisposable
     internal string Root { get; }
 
     internal GuestAgent Agent { get; }
+
+    /// <summary>The layout on the temporary cgroup directory (plain files: nothing really moves).</summary>
+    internal CgroupLayout Cgroups { get; }
 
     internal MuxConnection Host { get; }
 
@@ -90,6 +95,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     {
         await Host.DisposeAsync();
         await _guest.DisposeAsync();
+        Cgroups.Dispose();
         Directory.Delete(Root, recursive: true);
     }
 }

@@ -8,16 +8,6 @@ public sealed class ConfigurationTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    [Fact]
-    public void Cpu_quota_enables_the_controller_creates_the_group_and_moves_the_process()
-    {
-        File.WriteAllText(Path.Combine(_root, "cgroup.subtree_control"), "");
-        CpuQuota.Apply("150000  100000", _root, pid: 1);
-        Assert.Equal("+cpu", File.ReadAllText(Path.Combine(_root, "cgroup.subtree_control")));
-        Assert.Equal("150000 100000", File.ReadAllText(Path.Combine(_root, "sandbox/cpu.max")));
-        Assert.Equal("1", File.ReadAllText(Path.Combine(_root, "sandbox/cgroup.procs")));
-    }
-
     [Theory]
     [InlineData("150000")]
     [InlineData("-1 100000")]

@@ -56,6 +56,7 @@ internal static class RunCommand
             {
                 Image = parse.GetValue(o.Image)!,
                 Cpus = parse.GetValue(o.Cpus),
+                PidsLimit = parse.GetValue(o.PidsLimit),
                 MemoryMb = parse.GetValue(o.Memory),
                 DiskSizeMb = parse.GetValue(o.DiskSize),
                 Hostname = parse.GetValue(o.Hostname),

@@ -19,6 +19,7 @@ internal sealed class RunOptions
     public Option<bool> Pull { get; } = new("--pull") { Description = "Pull the image from its registry even if it is stored (it is pulled anyway when missing)" };
     public Option<string?> Entrypoint { get; } = new("--entrypoint") { Description = "Override the image's ENTRYPOINT (\"\" clears it)" };
     public Option<double> Cpus { get; } = new("--cpus") { Description = "CPUs (fractions enforced with a cgroup quota)", DefaultValueFactory = _ => 1 };
+    public Option<int> PidsLimit { get; } = new("--pids-limit") { Description = "Processes and threads the command may have at once in the guest (-1: no limit)", DefaultValueFactory = _ => Core.Sandboxes.SandboxSpec.DefaultPidsLimit };
     public Option<int> Memory { get; } = new("--memory") { Description = "Memory in MB", DefaultValueFactory = _ => 512 };
     public Option<int> DiskSize { get; } = new("--disk-size") { Description = "Writable disk size in MB", DefaultValueFactory = _ => 5120 };
     public Option<int?> Timeout { get; } = new("--timeout") { Description = "Stop the command after this many seconds (exit 124)" };
@@ -65,7 +66,7 @@ internal sealed class RunOptions
 
     public IEnumerable<Symbol> All() =>
     [
-        Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, Memory, DiskSize,
+        Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, PidsLimit, Memory, DiskSize,
         Disk,
         Timeout, Hostname, NoNetwork, AllowHost, AllowTcp, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Publish, Address, Accel, Command,
     ];

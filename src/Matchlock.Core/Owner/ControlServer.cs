@@ -129,28 +129,52 @@ internal sealed class ControlServer : IAsyncDisposable
 
     private async Task HandleCoreAsync(MuxStream stream)
     {
+        var request = await AnswerAsync(stream, request => request.Op switch
+        {
+            ControlRequest.Exec => ExecAsync(stream, request),
+            ControlRequest.Allow => Task.FromResult(ChangeAllowList(request, add: true)),
+            ControlRequest.Disallow => Task.FromResult(ChangeAllowList(request, add: false)),
+            ControlRequest.Kill => Task.FromResult(new ControlReply { Ok = true }),
+            ControlRequest.PortConnect => ConnectPortAsync(stream, request),
+            _ => Task.FromResult(new ControlReply { Error = $"unknown control operation \"{request.Op}\"" }),
+        });
+
+        if (request?.Op == ControlRequest.Kill)
+        {
+            _onKill(); // after the answer: stopping closes this connection
+        }
+    }
+
+    /// <summary>
+    /// Parses a client's request, runs it with <paramref name="handle"/> and answers it: with the
+    /// handler's reply, or with an error naming what went wrong, unless the client itself is
+    /// gone. Returns the request (null when it could not be parsed or the client left).
+    /// </summary>
+    /// <remarks>
+    /// The rule is "answer unless the client's own stream ended", not "by exception type": a
+    /// guest that resets the exec it runs raises the same stream-reset exception as a client that
+    /// resets its request, and taking the one for the other left <c>matchlock exec</c> waiting
+    /// forever for an answer the owner had decided not to send (issue 11, part 5).
+    /// </remarks>
+    internal static async Task<ControlRequest?> AnswerAsync(MuxStream stream, Func<ControlRequest, Task<ControlReply>> handle)
+    {
         ControlReply reply;
         ControlRequest? request = null;
         try
         {
             request = OwnerJsonContext.ReadRequest(stream.Request);
-            reply = request.Op switch
-            {
-                ControlRequest.Exec => await ExecAsync(stream, request),
-                ControlRequest.Allow => ChangeAllowList(request, add: true),
-                ControlRequest.Disallow => ChangeAllowList(request, add: false),
-                ControlRequest.Kill => new ControlReply { Ok = true },
-                ControlRequest.PortConnect => await ConnectPortAsync(stream, request),
-                _ => new ControlReply { Error = $"unknown control operation \"{request.Op}\"" },
-            };
+            reply = await handle(request);
         }
-        catch (Exception ex) when (ex is OwnerProtocolException or ArgumentException or FormatException or SandboxException or GuestOperationException)
+        catch (Exception) when (ClientIsGone(stream))
         {
+            return null; // nobody to answer: its stream was reset, or its connection closed
+        }
+        catch (Exception ex) when (ex is OwnerProtocolException or ArgumentException or FormatException or SandboxException
+            or GuestOperationException or IOException)
+        {
+            // IOException covers the protocol's own (a reset or corrupt guest stream) that a
+            // path did not translate: the client still learns what ended its request.
             reply = new ControlReply { Error = ex.Message };
-        }
-        catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
-        {
-            return; // the client is gone; nobody to answer
         }
 
         try
@@ -162,11 +186,11 @@ internal sealed class ControlServer : IAsyncDisposable
             // The client went away before the answer.
         }
 
-        if (request?.Op == ControlRequest.Kill)
-        {
-            _onKill(); // after the answer: stopping closes this connection
-        }
+        return request;
     }
+
+    /// <summary>The client's side of <paramref name="stream"/> ended (reset, or its connection closed): no answer can reach it.</summary>
+    private static bool ClientIsGone(MuxStream stream) => stream.Reply.IsFaulted || stream.IsFinishedLocally;
 
     private ControlReply ChangeAllowList(ControlRequest request, bool add)
     {
@@ -238,7 +262,11 @@ internal sealed class ControlServer : IAsyncDisposable
         }
     }
 
-    private static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
+    /// <summary>Relays one exec between a client's stream and a guest's, until the command ends or one of them fails.</summary>
+    /// <exception cref="GuestOperationException">The guest reset or corrupted the command's stream.</exception>
+    /// <exception cref="SandboxException">The sandbox stopped while it ran.</exception>
+    /// <exception cref="MuxConnectionClosedException">The client went away (the command was cancelled).</exception>
+    internal static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
     {
         var stdout = RelayAsync(session.Stdout, stream, StreamChannel.Stdout);
         var stderr = RelayAsync(session.Stderr, stream, StreamChannel.Stderr);
@@ -270,9 +298,25 @@ internal sealed class ControlServer : IAsyncDisposable
     {
         var buffer = new byte[64 * 1024];
         var clientGone = false;
-        int n;
-        while ((n = await from.ReadAsync(buffer)) > 0)
+        while (true)
         {
+            int n;
+            try
+            {
+                n = await from.ReadAsync(buffer);
+            }
+            catch (IOException)
+            {
+                // The guest's stream was reset or the link failed: the exec's answer says which,
+                // and ends the client's channels with it.
+                return;
+            }
+
+            if (n == 0)
+            {
+                break;
+            }
+
             clientGone = clientGone || !await TryAsync(() => to.WriteAsync(channel, buffer.AsMemory(0, n), CancellationToken.None));
         }
 

@@ -155,13 +155,24 @@ public sealed class OwnerClient : IAsyncDisposable
         return reply.AllowList ?? [];
     }
 
+    /// <summary>
+    /// How long allow-list and kill requests may wait for the owner's answer. The owner answers
+    /// them itself, without the guest, in milliseconds; one that takes longer is hung, and the
+    /// user gets an error instead of a terminal that never comes back.
+    /// </summary>
+    internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+
     private async Task<ControlReply> RequestAsync(ControlRequest request, CancellationToken cancellationToken)
     {
         await using var stream = await OpenAsync(request, cancellationToken);
         ControlReply reply;
         try
         {
-            reply = OwnerJsonContext.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+            reply = OwnerJsonContext.ReadReply(await stream.Reply.WaitAsync(RequestTimeout, cancellationToken));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"the owner of {Id} did not answer {request.Op} within {RequestTimeout.TotalSeconds:0} s (is it hung? `matchlock gc --force-running {Id}` releases it)");
         }
         catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
         {

@@ -49,6 +49,10 @@ public sealed class RemoteExec : IAsyncDisposable
         {
             reply = OwnerJsonContext.ReadReply(await _stream.Reply.WaitAsync(cancellationToken));
         }
+        catch (MuxStreamResetException ex) when (_stream.IsFinishedLocally)
+        {
+            throw new OwnerOperationException("exec abandoned (interrupted twice); the owner stops the command: " + ex.Message);
+        }
         catch (Exception ex) when (ex is MuxConnectionClosedException or MuxStreamResetException)
         {
             // Also what a peer of another uid sees: the owner closes such connections unanswered.
@@ -57,7 +61,8 @@ public sealed class RemoteExec : IAsyncDisposable
 
         if (!reply.Ok || reply.ExitCode is not { } exit)
         {
-            throw new OwnerOperationException("exec failed: " + (reply.Error ?? "no reason given"));
+            // The owner's errors name the exec already ("exec failed: …", "exec ended without a status: …").
+            throw new OwnerOperationException(reply.Error ?? "exec failed: no reason given");
         }
 
         return new ExecResult(exit, reply.Signal, TimeSpan.Zero, reply.Error);

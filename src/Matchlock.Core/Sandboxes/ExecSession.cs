@@ -51,19 +51,14 @@ public sealed class ExecSession : IAsyncDisposable
         SendAsync(new CancelControl((int)grace.TotalMilliseconds), cancellationToken);
 
     /// <summary>Waits for the command to end. Output streams still hold whatever was not read yet.</summary>
+    /// <exception cref="GuestOperationException">The guest reset the command's stream or answered
+    /// with garbage: this command is over, the sandbox goes on.</exception>
+    /// <exception cref="SandboxException">The sandbox stopped (or its channel failed) while the command ran.</exception>
     public async Task<ExecResult> WaitAsync(CancellationToken cancellationToken)
     {
-        ReadOnlyMemory<byte> raw;
-        try
-        {
-            raw = await _stream.Reply.WaitAsync(cancellationToken);
-        }
-        catch (MuxConnectionClosedException ex)
-        {
-            throw new SandboxException("the sandbox stopped while the command was running: " + ex.Message, ex);
-        }
-
-        var reply = ProtocolSerializer.ReadReply(raw);
+        // Unbounded on purpose: a command may run for days. The wait still ends with the
+        // stream (reset) or the link (VM gone, corrupt frames), never on nothing.
+        var reply = await GuestReplies.WaitAsync(_stream, "exec", bound: null, cancellationToken);
         if (!reply.Ok && reply.ExitCode is null)
         {
             throw new GuestOperationException("exec failed: " + reply.Error, reply.ErrorCode);

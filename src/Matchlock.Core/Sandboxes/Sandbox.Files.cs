@@ -14,7 +14,7 @@ public sealed partial class Sandbox
             await content.CopyToAsync(body, 64 * 1024, cancellationToken);
         }
 
-        var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+        var reply = await GuestReplies.WaitAsync(stream, $"write_file {path}", bound: null, cancellationToken);
         if (!reply.Ok)
         {
             throw new GuestOperationException($"write_file {path}: {reply.Error}", reply.ErrorCode);
@@ -26,7 +26,7 @@ public sealed partial class Sandbox
     {
         await using var stream = await OpenAsync(new ReadFileRequest { Path = path, MaxBytes = maxBytes }, cancellationToken);
         await stream.GetReadStream(StreamChannel.Stdout).CopyToAsync(destination, cancellationToken);
-        var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+        var reply = await GuestReplies.WaitAsync(stream, $"read_file {path}", bound: null, cancellationToken);
         return reply.Ok ? reply.Size ?? 0 : throw new GuestOperationException($"read_file {path}: {reply.Error}", reply.ErrorCode);
     }
 

@@ -261,6 +261,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             Hostname = Spec.Hostname ?? Id,
             UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             CpuMax = Spec.CpuMax(),
+            PidsLimit = Spec.PidsLimit,
             Network = _network?.GuestConfiguration,
             DnsServers = _network is null ? [] : [_network.Options.Gateway.ToString()],
             // The addresses the sandbox DNS gives too (a loopback mapping appears as its guest stand-in).
@@ -282,11 +283,26 @@ public sealed partial class Sandbox : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends one request that carries no data channels and returns its reply.</summary>
+    /// <summary>
+    /// How long a request without data channels (configure, list_files, shutdown) may wait for
+    /// its reply. They take milliseconds; a guest that needs longer is hung or starved, and the
+    /// caller gets an error instead of a wait without end. Configure mounts the --disk volumes,
+    /// hence not less.
+    /// </summary>
+    internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Sends one request that carries no data channels and returns its reply (within <see cref="RequestTimeout"/>).</summary>
     internal async Task<GuestReply> RequestAsync(GuestRequest request, CancellationToken cancellationToken)
     {
         await using var stream = await OpenAsync(request, cancellationToken);
-        var reply = ProtocolSerializer.ReadReply(await stream.Reply.WaitAsync(cancellationToken));
+        var what = request switch
+        {
+            ConfigureRequest => "configure",
+            ShutdownRequest => "shutdown",
+            ListFilesRequest => "list_files",
+            _ => request.GetType().Name,
+        };
+        var reply = await GuestReplies.WaitAsync(stream, what, RequestTimeout, cancellationToken);
         return reply.Ok ? reply : throw new GuestOperationException(reply.Error ?? "the guest refused the request", reply.ErrorCode);
     }
 

@@ -13,6 +13,16 @@ public sealed record SandboxSpec
 
     public int MemoryMb { get; init; } = 512;
 
+    /// <summary>
+    /// Processes and threads the user's commands may have at once in the guest (<c>--pids-limit</c>,
+    /// cgroup <c>pids.max</c>); -1: no limit. The guest's agent is outside it, so exec keeps
+    /// answering when a fork bomb reaches it.
+    /// </summary>
+    public int PidsLimit { get; init; } = DefaultPidsLimit;
+
+    /// <summary>The guest's default <c>pids.max</c> for the user's processes.</summary>
+    public const int DefaultPidsLimit = 4096;
+
     /// <summary>Size of the writable upper disk (sparse; only what the guest writes uses space).</summary>
     public int DiskSizeMb { get; init; } = 5120;
 
@@ -68,6 +78,11 @@ public sealed record SandboxSpec
         if (MemoryMb < 64 || MemoryMb > 1024 * 1024)
         {
             throw new ArgumentException($"--memory must be between 64 and 1048576 MB; got {MemoryMb}");
+        }
+
+        if (PidsLimit != -1 && (PidsLimit < 1 || PidsLimit > 4 * 1024 * 1024))
+        {
+            throw new ArgumentException($"--pids-limit must be between 1 and 4194304, or -1 for no limit; got {PidsLimit}");
         }
 
         if (DiskSizeMb < 16 || DiskSizeMb > 16 * 1024 * 1024)

@@ -11,7 +11,7 @@ internal sealed record AgentOptions
     /// <summary>Where /etc lives for configure and user lookups.</summary>
     internal string Root { get; init; } = "/";
 
-    internal string CgroupRoot { get; init; } = CpuQuota.DefaultCgroupRoot;
+    internal string CgroupRoot { get; init; } = CgroupLayout.DefaultRoot;
 
     internal bool SetClock { get; init; } = true;
 

@@ -5,11 +5,11 @@ namespace Matchlock.Guest.Agent;
 
 /// <summary>
 /// Applies the host's configure request (sent once, right after hello, before any exec):
-/// clock, hostname and its files, resolv.conf, CPU quota, the NIC, the interception CA and the
-/// <c>--disk</c> mounts. Every step is attempted; the reply
+/// clock, hostname and its files, resolv.conf, the sandbox cgroup's limits (pids.max, cpu.max),
+/// the NIC, the interception CA and the <c>--disk</c> mounts. Every step is attempted; the reply
 /// lists the ones that failed, so one bad value does not hide the others.
 /// </summary>
-internal sealed class ConfigureHandler(AgentOptions options)
+internal sealed class ConfigureHandler(AgentOptions options, CgroupLayout? cgroups)
 {
     /// <summary>The hostname after configure, for HOSTNAME in exec environments.</summary>
     internal string? Hostname { get; private set; }
@@ -63,7 +63,12 @@ internal sealed class ConfigureHandler(AgentOptions options)
 
         if (!string.IsNullOrEmpty(request.CpuMax))
         {
-            Step("cpu.max", () => CpuQuota.Apply(request.CpuMax, options.CgroupRoot));
+            Step("cpu.max", () => Cgroups().SetCpuMax(request.CpuMax));
+        }
+
+        if (request.PidsLimit is { } pids)
+        {
+            Step("pids.max", () => Cgroups().SetPidsLimit(pids));
         }
 
         // Last: the files written above belong to the image's root, never to a user's volume.
@@ -73,6 +78,8 @@ internal sealed class ConfigureHandler(AgentOptions options)
         {
             Step("disks", () => DiskMounts.MountAll(options.Root, disks));
         }
+
+        CgroupLayout Cgroups() => cgroups ?? throw new IOException("the guest has no cgroup layout (cgroup2 not mounted?)");
 
         return errors.Count == 0 ? new GuestReply() : GuestReply.Failure("configure: " + string.Join("; ", errors), "ECONFIG");
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Processes;
 using Matchlock.Protocol;
@@ -17,10 +18,14 @@ internal sealed class GuestAgent
     private readonly ExecHandler _exec;
     private readonly TaskCompletionSource<TimeSpan> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal GuestAgent(Reaper reaper, AgentOptions options)
+    /// <param name="cgroups">The guest's cgroup layout: commands run in its sandbox group and
+    /// configure sets its limits. Null: commands stay in our group (tests of other parts).</param>
+    /// <param name="resetOomScore">Children inherit our oom_score_adj; true when ours is the agent's -1000.</param>
+    internal GuestAgent(Reaper reaper, AgentOptions options, CgroupLayout? cgroups = null, bool resetOomScore = false)
     {
-        _configure = new ConfigureHandler(options);
-        var launcher = new CommandLauncher(new Spawner(reaper, options.ExecAsHelperPath), options.Root, () => _configure.Hostname);
+        _configure = new ConfigureHandler(options, cgroups);
+        var spawner = new Spawner(reaper, options.ExecAsHelperPath, new ChildPlacement(cgroups, resetOomScore));
+        var launcher = new CommandLauncher(spawner, options.Root, () => _configure.Hostname);
         _exec = new ExecHandler(launcher);
     }
 

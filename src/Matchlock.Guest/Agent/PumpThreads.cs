@@ -40,6 +40,15 @@ internal sealed class PumpThreads
         }
     }
 
+    /// <summary>Starts up to <paramref name="count"/> threads parked, so the first execs need no thread creation.</summary>
+    internal void Prestart(int count)
+    {
+        for (var i = IdleCount; i < Math.Min(count, MaxIdle); i++)
+        {
+            _ = new Worker(this, () => { });
+        }
+    }
+
     /// <summary>Runs <paramref name="work"/> on a dedicated thread: a parked one if there is one, else a new one.</summary>
     internal void Start(Action work)
     {

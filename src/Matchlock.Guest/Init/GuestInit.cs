@@ -1,4 +1,5 @@
 using Matchlock.Guest.Agent;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Processes;
 
@@ -26,15 +27,25 @@ internal static class GuestInit
             SignalGuard.IgnoreTerminationSignals();
             var boot = Boot.Run();
             var reaper = Reaper.Shared;
-            var spawner = new Spawner(reaper, "/proc/self/exe");
             if (boot.CommandLine.ContainsKey("selftest"))
             {
-                SelfTest.Run(spawner);
-                ShutdownSequence.PowerOff(reaper, boot.UpperMount, TimeSpan.FromSeconds(2));
+                SelfTest.Run(new Spawner(reaper, "/proc/self/exe"));
+                ShutdownSequence.PowerOff(reaper, boot.UpperMount, TimeSpan.FromSeconds(2), cgroups: null);
             }
 
-            var grace = ServeHost(boot, reaper);
-            ShutdownSequence.PowerOff(reaper, boot.UpperMount, grace);
+            // Before the host can ask for anything: the agent in its own cgroup, protected, with
+            // its threads started (issue 11 part 5: a guest that cannot starve its own management).
+            AgentProtection.Apply();
+            var cgroups = CgroupLayout.Create(CgroupLayout.DefaultRoot, CgroupLayout.ReadMemoryTotal(), Environment.ProcessId);
+            foreach (var problem in cgroups.Problems)
+            {
+                GuestLog.Warn($"cgroups: {problem}");
+            }
+
+            AgentProtection.StartStraySweeper(cgroups);
+
+            var grace = ServeHost(boot, reaper, cgroups);
+            ShutdownSequence.PowerOff(reaper, boot.UpperMount, grace, cgroups);
         }
         catch (Exception e)
         {
@@ -43,11 +54,11 @@ internal static class GuestInit
     }
 
     /// <summary>Serves the host until it asks for shutdown; returns the grace it asked for.</summary>
-    private static TimeSpan ServeHost(BootResult boot, Reaper reaper)
+    private static TimeSpan ServeHost(BootResult boot, Reaper reaper, CgroupLayout cgroups)
     {
         var device = VirtioPort.WaitFor(boot.ChannelName, TimeSpan.FromSeconds(10));
         using var link = PortLink.Open(device);
-        var agent = new GuestAgent(reaper, AgentOptions.Guest);
+        var agent = new GuestAgent(reaper, AgentOptions.Guest, cgroups, resetOomScore: true);
         GuestLog.Info($"serving the host on {device} ({boot.ChannelName})");
         while (true)
         {

@@ -19,7 +19,8 @@ internal static class ShutdownSequence
     /// <param name="upperMount">O_PATH fd of the ext4 upper mount, kept from before the root
     /// switch (its path is unreachable afterwards); null when unknown.</param>
     /// <param name="grace">How long processes get after SIGTERM.</param>
-    internal static void PowerOff(Reaper reaper, SafeFileHandle? upperMount, TimeSpan grace)
+    /// <param name="cgroups">The sandbox group to kill as a whole; null when there is none.</param>
+    internal static void PowerOff(Reaper reaper, SafeFileHandle? upperMount, TimeSpan grace, CgroupLayout? cgroups)
     {
         // kill(-1) signals every process we may signal except ourselves (kill(2)); every user
         // process in the guest is our descendant, so "no children" means "none left".
@@ -27,6 +28,10 @@ internal static class ShutdownSequence
         if (!reaper.WaitForNoChildren(grace))
         {
             GuestLog.Warn($"processes still running {grace.TotalSeconds:F1} s after SIGTERM; sending SIGKILL");
+            // cgroup.kill first: a fork bomb forks faster than kill(-1) can walk it, the cgroup
+            // kill also takes what is forked meanwhile. kill(-1) then gets the rest (a process
+            // that slipped out of the group, see ChildPlacement).
+            cgroups?.KillAll();
             _ = Libc.kill(-1, SIGKILL);
             _ = reaper.WaitForNoChildren(TimeSpan.FromSeconds(2));
         }

@@ -7,9 +7,10 @@ using Matchlock.Guest.Users;
 namespace Matchlock.Guest.Processes;
 
 /// <summary>
-/// <c>matchlock-guest __matchlock_exec_as UID GID GROUPS -- PATH ARGV0 ARGS…</c>: switch identity,
-/// then execv PATH with ARGV0 ARGS… in this same process (so the pid the spawner registered is the
-/// command's pid). GROUPS is a comma list or "-" for none. The environment is inherited untouched
+/// <c>matchlock-guest __matchlock_exec_as UID GID GROUPS CGROUP -- PATH ARGV0 ARGS…</c>: move into
+/// the sandbox cgroup, switch identity, then execv PATH with ARGV0 ARGS… in this same process (so
+/// the pid the spawner registered is the command's pid). GROUPS is a comma list or "-" for none;
+/// CGROUP the sandbox group's cgroup.procs, or "-" to stay where we are. The environment is inherited untouched
 /// (execv passes our environ on), so it is exactly what the spawner gave posix_spawn.
 /// </summary>
 /// <remarks>
@@ -21,7 +22,7 @@ internal static unsafe class ExecAsHelper
 {
     internal const string Verb = "__matchlock_exec_as";
 
-    internal static IReadOnlyList<string> BuildArguments(ExecUser user, string path, IReadOnlyList<string> arguments)
+    internal static IReadOnlyList<string> BuildArguments(ExecUser user, string path, IReadOnlyList<string> arguments, string? cgroupProcs = null)
     {
         var groups = user.SupplementaryGroups.Count == 0
             ? "-"
@@ -33,6 +34,7 @@ internal static unsafe class ExecAsHelper
             user.Uid.ToString(CultureInfo.InvariantCulture),
             user.Gid.ToString(CultureInfo.InvariantCulture),
             groups,
+            cgroupProcs ?? "-",
             "--",
             path,
         };
@@ -43,13 +45,23 @@ internal static unsafe class ExecAsHelper
     /// <summary>Runs the helper; returns only on failure (as the exit code).</summary>
     internal static int Run(string[] args)
     {
-        // args: Verb UID GID GROUPS -- PATH ARGV0 [ARGS…]
-        if (args.Length < 7 || args[4] != "--"
+        // args: Verb UID GID GROUPS CGROUP -- PATH ARGV0 [ARGS…]
+        if (args.Length < 8 || args[5] != "--"
             || !UserDatabase.TryParseId(args[1], out var uid)
             || !UserDatabase.TryParseId(args[2], out var gid)
             || !TryParseGroups(args[3], out var groups))
         {
-            return Fail(126, $"{Verb}: usage: {Verb} UID GID GROUPS|- -- PATH ARGV0 [ARGS...]");
+            return Fail(126, $"{Verb}: usage: {Verb} UID GID GROUPS|- CGROUP_PROCS|- -- PATH ARGV0 [ARGS...]");
+        }
+
+        if (args[4] != "-")
+        {
+            // Into the sandbox group before the command exists, and the OOM score of a user
+            // process rather than the agent's: for non-root users this closes the window that
+            // ChildPlacement leaves (the agent's own move, right after the spawn, is a no-op then).
+            // Best effort: the agent's move still follows, and a failure here must not stop the command.
+            TryWrite(args[4], "0"u8);
+            TryWrite("/proc/self/oom_score_adj", "0"u8);
         }
 
         fixed (uint* list = groups)
@@ -71,13 +83,30 @@ internal static unsafe class ExecAsHelper
             return Fail(126, $"exec: setuid {uid}: {Error()}");
         }
 
-        var path = args[5];
-        using var argv = new NativeStringArray(args[6..]);
+        var path = args[6];
+        using var argv = new NativeStringArray(args[7..]);
         var pathNative = NativeStringArray.AllocUtf8(path);
         Libc.execv(pathNative, argv.Pointer);
         var errno = Marshal.GetLastPInvokeError();
         NativeMemory.Free(pathNative);
         return Fail(errno == Errno.ENOENT ? 127 : 126, $"exec: {path}: {Error(errno)}");
+    }
+
+    /// <summary>One write(2) to a file that exists (cgroup and proc files); errors ignored, see the caller.</summary>
+    private static void TryWrite(string path, ReadOnlySpan<byte> text)
+    {
+        var fd = Libc.open(path, LibcConstants.O_WRONLY | LibcConstants.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            return;
+        }
+
+        fixed (byte* p = text)
+        {
+            _ = Libc.write(fd, p, (nuint)text.Length);
+        }
+
+        _ = Libc.close(fd);
     }
 
     private static bool TryParseGroups(string text, out uint[] groups)

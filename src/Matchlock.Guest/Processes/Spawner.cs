@@ -14,6 +14,7 @@ internal sealed unsafe class Spawner
 {
     private readonly Reaper _reaper;
     private readonly string? _execAsHelperPath;
+    private readonly ChildPlacement _placement;
 
     /// <param name="reaper">The process-wide reaper.</param>
     /// <param name="execAsHelperPath">
@@ -21,10 +22,12 @@ internal sealed unsafe class Spawner
     /// it is a magic link, not a path lookup. Null disables user switching (tests without a
     /// published binary).
     /// </param>
-    internal Spawner(Reaper reaper, string? execAsHelperPath)
+    /// <param name="placement">Where every child goes right after the spawn (the sandbox cgroup); default: nowhere.</param>
+    internal Spawner(Reaper reaper, string? execAsHelperPath, ChildPlacement? placement = null)
     {
         _reaper = reaper;
         _execAsHelperPath = execAsHelperPath;
+        _placement = placement ?? ChildPlacement.None;
     }
 
     internal ChildProcess Spawn(SpawnSpec spec)
@@ -79,7 +82,7 @@ internal sealed unsafe class Spawner
             actions.AddChdir(spec.WorkingDirectory);
 
             var path = needsHelper ? _execAsHelperPath! : spec.Path;
-            var argv = needsHelper ? ExecAsHelper.BuildArguments(spec.User, spec.Path, spec.Arguments) : spec.Arguments;
+            var argv = needsHelper ? ExecAsHelper.BuildArguments(spec.User, spec.Path, spec.Arguments, _placement.CgroupProcsPath) : spec.Arguments;
 
             int pid;
             int error;
@@ -100,6 +103,9 @@ internal sealed unsafe class Spawner
 
                 if (error == 0)
                 {
+                    // First thing: into the sandbox cgroup (see ChildPlacement for the race this
+                    // leaves). The pid cannot be reaped and reused before Register: BeginSpawn holds the reaper.
+                    _placement.Place(pid);
                     exited = _reaper.Register(pid);
                 }
             }

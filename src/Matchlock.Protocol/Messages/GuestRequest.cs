@@ -33,6 +33,13 @@ public sealed record ConfigureRequest : GuestRequest
     /// <summary>cgroup v2 <c>cpu.max</c> value ("QUOTA PERIOD") for fractional CPUs; null = no limit.</summary>
     public string? CpuMax { get; init; }
 
+    /// <summary>
+    /// <c>pids.max</c> of the cgroup the user's processes run in (<c>--pids-limit</c>): at most
+    /// this many processes and threads at once; 0 or less = no limit; null (an older host) = the
+    /// guest's default, 4096. The agent is outside that group and never counted.
+    /// </summary>
+    public int? PidsLimit { get; init; }
+
     /// <summary>The guest's NIC settings (DESIGN D7); null: the VM has no NIC, leave networking alone.</summary>
     public GuestNetworkConfig? Network { get; init; }
 

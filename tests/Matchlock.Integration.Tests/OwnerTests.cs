@@ -22,7 +22,21 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
     public async Task Detached_sandbox_serves_exec_and_allow_list_until_killed()
     {
         VmPrerequisites.Ensure();
-        var run = await home.RunAsync(["run", "-d", "--image", "busybox", "--network-intercept"], timeout: TimeSpan.FromMinutes(2));
+
+        // The caller holds a descriptor it did not mark close-on-exec (a lock, a pipe): the owner,
+        // which outlives the caller, must not keep it.
+        var inherited = Path.Combine(home.Root, "inherited-" + Guid.NewGuid().ToString("N")[..8]);
+        var fd = Interop.OpenInheritable(inherited);
+        CliResult run;
+        try
+        {
+            run = await home.RunAsync(["run", "-d", "--image", "busybox", "--network-intercept"], timeout: TimeSpan.FromMinutes(2));
+        }
+        finally
+        {
+            Interop.Close(fd);
+        }
+
         Assert.True(run.ExitCode == 0, run.ToString());
         var id = run.Stdout.Trim();
         Assert.Matches("^vm-[0-9a-f]{8}$", id);
@@ -32,6 +46,10 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         var killed = false;
         try
         {
+            var held = Directory.EnumerateFileSystemEntries($"/proc/{ownerPid}/fd")
+                .Select(f => new FileInfo(f).LinkTarget).Where(t => t == inherited).ToList();
+            Assert.True(held.Count == 0, $"the detached owner kept its caller's descriptor for {inherited}");
+
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(vmDir, "control.sock")));
 
             var first = await Exec(id, "sh", "-c", "echo out; echo err >&2; exit 3");

@@ -49,6 +49,7 @@ internal sealed class OwnerSession(
         }
 
         psi.Environment[DetachedVariable] = "1";
+        OwnerNative.MarkInheritedDescriptorsCloseOnExec(); // the owner outlives us: it must not keep our caller's files
         using var child = Process.Start(psi) ?? throw new InvalidOperationException("could not start the sandbox owner");
         child.StandardInput.Close();
         var stderr = Console.OpenStandardError();

@@ -49,6 +49,37 @@ public static partial class OwnerNative
         }
     }
 
+    /// <summary>
+    /// Marks every descriptor this process inherited (3 and up) close-on-exec, so a process it
+    /// starts next does not keep them: the detached owner of <c>run -d</c> lives for hours, and
+    /// without this it held whatever its caller had open — a <c>flock(1)</c> lock, a pipe a script
+    /// waits on to reach EOF, a deleted file's space. .NET opens its own descriptors close-on-exec
+    /// already; only foreign ones change. Best effort: a descriptor that closes meanwhile is skipped.
+    /// </summary>
+    public static void MarkInheritedDescriptorsCloseOnExec()
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fd) && fd > 2)
+            {
+                var flags = fcntl(fd, FGetFd, 0);
+                if (flags >= 0 && (flags & FdCloExec) == 0)
+                {
+                    _ = fcntl(fd, FSetFd, flags | FdCloExec);
+                }
+            }
+        }
+    }
+
+    private const int FGetFd = 1;   // <fcntl.h> F_GETFD
+    private const int FSetFd = 2;   // F_SETFD
+    private const int FdCloExec = 1; // FD_CLOEXEC
+
+    // Safe: no pointers; the third argument is an int on every call (F_GETFD ignores it), which
+    // the x86-64 and arm64 variadic conventions pass like a fixed int argument.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);
+
     // Safe: no pointers; errno is read through SetLastError.
     [LibraryImport("libc", SetLastError = true)]
     private static partial uint geteuid();

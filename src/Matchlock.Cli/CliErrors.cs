@@ -1,10 +1,4 @@
-using Matchlock.Core.Images;
-using Matchlock.Core.Images.Registry;
-using Matchlock.Core.Kernel;
-using Matchlock.Core.Sandboxes;
-using Matchlock.Core.State;
-using Matchlock.Core.Vm;
-using Matchlock.Core.Volumes;
+using Matchlock.Core;
 
 namespace Matchlock.Cli;
 
@@ -18,10 +12,9 @@ internal static class CliErrors
     {
         var message = ex switch
         {
-            ArgumentException or ImageNotFoundException or ImageFormatException or ImageStoreException
-                or KernelNotFoundException or AccelUnavailableException or VmStartException
-                or SandboxException or GuestOperationException or ModuleResolutionException or RegistryException or VmStateException
-                or VolumeException or Core.PortForwarding.PortForwardException => ex.Message,
+            // Every error raised on purpose (typed by what the caller can do next) and bad input:
+            // their messages carry cause and remedy.
+            MatchlockException or ArgumentException => ex.Message,
             // What a reset, corrupt or vanished guest stream raises where no layer translated it:
             // the sandbox's fault, said in one line (a stack trace would suggest ours).
             Protocol.MuxStreamResetException or Protocol.MuxConnectionClosedException or Protocol.MuxProtocolException =>

@@ -40,7 +40,7 @@ internal static class DiagnoseCommand
                 guest = GuestBinary.Locate();
                 checks.Add(("guest", true, guest));
             }
-            catch (SandboxException ex)
+            catch (SandboxStartException ex)
             {
                 checks.Add(("guest", false, ex.Message));
             }

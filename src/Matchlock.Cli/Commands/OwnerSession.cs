@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
+using Matchlock.Core;
 using Matchlock.Core.Owner;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
@@ -202,7 +203,7 @@ internal sealed class OwnerSession(
                         Console.Error.WriteLine($"matchlock: the command exited with status {result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");
                     }
                 }
-                catch (Exception ex) when (ex is SandboxException or GuestOperationException or IOException)
+                catch (Exception ex) when (ex is MatchlockException or IOException)
                 {
                     // The sandbox stopped under the command: the owner reports that.
                 }

@@ -5,12 +5,8 @@ namespace Matchlock.Core.Images;
 /// truncated, or tries something unsafe (paths escaping the image root, device nodes). Retrying
 /// with the same input fails the same way; the store is left unchanged.
 /// </summary>
-public sealed class ImageFormatException : Exception
+public sealed class ImageFormatException : SandboxStartException
 {
-    public ImageFormatException()
-    {
-    }
-
     public ImageFormatException(string message)
         : base(message)
     {

@@ -4,12 +4,8 @@ namespace Matchlock.Core.Images;
 /// No local image matches a reference. The message lists the images that exist and how to import
 /// one, so the CLI can print it as is.
 /// </summary>
-public sealed class ImageNotFoundException : Exception
+public sealed class ImageNotFoundException : SandboxStartException
 {
-    public ImageNotFoundException()
-    {
-    }
-
     public ImageNotFoundException(string message)
         : base(message)
     {

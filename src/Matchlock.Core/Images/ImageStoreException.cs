@@ -5,12 +5,8 @@ namespace Matchlock.Core.Images;
 /// store directory is not writable, import not run as root). The input may be fine: fix the host
 /// and retry. The store is left unchanged.
 /// </summary>
-public sealed class ImageStoreException : Exception
+public sealed class ImageStoreException : SandboxStartException
 {
-    public ImageStoreException()
-    {
-    }
-
     public ImageStoreException(string message)
         : base(message)
     {

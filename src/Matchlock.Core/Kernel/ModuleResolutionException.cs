@@ -4,12 +4,8 @@ namespace Matchlock.Core.Kernel;
 /// The requested kernel modules cannot be turned into a load list (unknown name, compressed
 /// module, broken <c>modules.dep</c>). Fixing it needs a different kernel or module set.
 /// </summary>
-public sealed class ModuleResolutionException : Exception
+public sealed class ModuleResolutionException : SandboxStartException
 {
-    public ModuleResolutionException()
-    {
-    }
-
     public ModuleResolutionException(string message)
         : base(message)
     {

@@ -169,8 +169,7 @@ internal sealed class ControlServer : IAsyncDisposable
         {
             return null; // nobody to answer: its stream was reset, or its connection closed
         }
-        catch (Exception ex) when (ex is OwnerProtocolException or ArgumentException or FormatException or SandboxException
-            or GuestOperationException or IOException)
+        catch (Exception ex) when (ex is MatchlockException or ArgumentException or FormatException or IOException)
         {
             // IOException covers the protocol's own (a reset or corrupt guest stream) that a
             // path did not translate: the client still learns what ended its request.
@@ -264,7 +263,7 @@ internal sealed class ControlServer : IAsyncDisposable
 
     /// <summary>Relays one exec between a client's stream and a guest's, until the command ends or one of them fails.</summary>
     /// <exception cref="GuestOperationException">The guest reset or corrupted the command's stream.</exception>
-    /// <exception cref="SandboxException">The sandbox stopped while it ran.</exception>
+    /// <exception cref="SandboxGoneException">The sandbox stopped while it ran.</exception>
     /// <exception cref="MuxConnectionClosedException">The client went away (the command was cancelled).</exception>
     internal static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
     {

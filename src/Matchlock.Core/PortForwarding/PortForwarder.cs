@@ -293,7 +293,7 @@ public sealed class PortForwarder : IAsyncDisposable
 }
 
 /// <summary>A port forward could not be set up; the message says which port and what to do.</summary>
-public sealed class PortForwardException(string message, bool inUse = false) : Exception(message)
+public sealed class PortForwardException(string message, bool inUse = false) : OperationFailedException(message)
 {
     /// <summary>The local port was taken by another program.</summary>
     public bool InUse { get; } = inUse;

@@ -41,7 +41,8 @@ internal sealed class AttachedDisks : IDisposable
         _disks.Aggregate(guestMessage, (message, d) => message.Replace($"disk {d.Serial} at {d.Mount.GuestPath}:", $"--disk {d.Mount}:", StringComparison.Ordinal));
 
     /// <summary>Resolves and locks every disk; all or nothing.</summary>
-    /// <exception cref="SandboxException">A disk is missing, not an ext4 image, in use, or not accessible; no lock is kept.</exception>
+    /// <exception cref="InvalidInputException">A disk is missing, not a regular file or not an ext4 image.</exception>
+    /// <exception cref="SandboxStartException">A disk is in use, not accessible, or needs its journal replayed; no lock is kept.</exception>
     public static AttachedDisks Acquire(IReadOnlyList<DiskMount> mounts, string volumesDir)
     {
         DiskMount.ValidateAll(mounts);
@@ -54,7 +55,7 @@ internal sealed class AttachedDisks : IDisposable
                 // Before locking: our own earlier lock on the same image would otherwise read as "in use".
                 if (disks.FirstOrDefault(d => IdentityOrNull(PathOf(mounts[i], store)) is { } id && d.Identity.SameFileAs(id)) is { } other)
                 {
-                    throw new SandboxException($"--disk {mounts[i]} and --disk {other.Mount} are the same image; one image can be attached once per sandbox");
+                    throw new InvalidInputException($"--disk {mounts[i]} and --disk {other.Mount} are the same image; one image can be attached once per sandbox");
                 }
 
                 disks.Add(AcquireOne(mounts[i], $"{SerialPrefix}{i}", store));
@@ -94,7 +95,7 @@ internal sealed class AttachedDisks : IDisposable
         // Before opening: open(2) on a FIFO would block, and a device or directory is never an image.
         if (IdentityOrNull(path) is { IsRegularFile: false })
         {
-            throw new SandboxException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never directories or host devices");
+            throw new InvalidInputException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never directories or host devices");
         }
 
         FileLock? held;
@@ -105,17 +106,17 @@ internal sealed class AttachedDisks : IDisposable
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             throw mount.VolumeName is { } missing
-                ? new SandboxException($"--disk {mount}: no such volume \"{missing}\"; create it with `matchlock volume create {missing}` (`matchlock volume ls` lists them)", ex)
-                : new SandboxException($"--disk {mount}: {path} does not exist", ex);
+                ? new InvalidInputException($"--disk {mount}: no such volume \"{missing}\"; create it with `matchlock volume create {missing}` (`matchlock volume ls` lists them)", ex)
+                : new InvalidInputException($"--disk {mount}: {path} does not exist", ex);
         }
         catch (UnauthorizedAccessException ex)
         {
-            throw new SandboxException($"--disk {mount}: {ex.Message}{(mount.ReadOnly ? "" : " (attach it with :ro to only read it)")}", ex);
+            throw new SandboxStartException($"--disk {mount}: {ex.Message}{(mount.ReadOnly ? "" : " (attach it with :ro to only read it)")}", ex);
         }
 
         if (held is null)
         {
-            throw new SandboxException(
+            throw new SandboxStartException(
                 $"--disk {mount}: {what} is in use by another sandbox{(mount.ReadOnly ? " that writes it" : "")}; an ext4 image can be written by one sandbox at a time "
                 + "(stop the other one, or attach it with :ro everywhere)");
         }
@@ -136,17 +137,17 @@ internal sealed class AttachedDisks : IDisposable
 
             if (!identity.SameFileAs(named))
             {
-                throw new SandboxException($"--disk {mount}: {what} was removed or replaced while it was being attached");
+                throw new SandboxStartException($"--disk {mount}: {what} was removed or replaced while it was being attached");
             }
 
             if (!identity.IsRegularFile)
             {
-                throw new SandboxException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never host devices");
+                throw new InvalidInputException($"--disk {mount}: {path} is not a regular file; --disk attaches ext4 image files, never host devices");
             }
 
             if (!Ext4Image.HasSuperblock(held.Handle))
             {
-                throw new SandboxException($"--disk {mount}: {path} is not an ext4 filesystem image (no ext2/3/4 superblock); make one with `mkfs.ext4 FILE` or `matchlock volume create NAME`");
+                throw new InvalidInputException($"--disk {mount}: {path} is not an ext4 filesystem image (no ext2/3/4 superblock); make one with `mkfs.ext4 FILE` or `matchlock volume create NAME`");
             }
 
             // The guest kernel cannot replay a journal on a read-only device, and we do not replay
@@ -154,7 +155,7 @@ internal sealed class AttachedDisks : IDisposable
             // it as root here. A writable attach replays it inside the guest, where it belongs.
             if (mount.ReadOnly && Ext4Image.NeedsRecovery(held.Handle))
             {
-                throw new SandboxException(
+                throw new SandboxStartException(
                     $"--disk {mount}: {what} was not unmounted cleanly (a sandbox writing it was killed) and its journal must be replayed before a read-only mount; "
                     + $"attach it once without :ro, e.g. `matchlock run --image busybox --disk {mount.Source}:/mnt -- true`, which replays it");
             }

@@ -53,7 +53,7 @@ public sealed class ExecSession : IAsyncDisposable
     /// <summary>Waits for the command to end. Output streams still hold whatever was not read yet.</summary>
     /// <exception cref="GuestOperationException">The guest reset the command's stream or answered
     /// with garbage: this command is over, the sandbox goes on.</exception>
-    /// <exception cref="SandboxException">The sandbox stopped (or its channel failed) while the command ran.</exception>
+    /// <exception cref="SandboxGoneException">The sandbox stopped (or its channel failed) while the command ran.</exception>
     public async Task<ExecResult> WaitAsync(CancellationToken cancellationToken)
     {
         // Unbounded on purpose: a command may run for days. The wait still ends with the

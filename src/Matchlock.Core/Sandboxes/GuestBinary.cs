@@ -21,6 +21,6 @@ public static class GuestBinary
             }
         }
 
-        throw new SandboxException($"the guest binary matchlock-guest was not found (looked in ${EnvVar}, next to matchlock, and /usr/local/lib/matchlock); run ./setup.sh to build it");
+        throw new SandboxStartException($"the guest binary matchlock-guest was not found (looked in ${EnvVar}, next to matchlock, and /usr/local/lib/matchlock); run ./setup.sh to build it");
     }
 }

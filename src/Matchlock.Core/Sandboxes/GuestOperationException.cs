@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Sandboxes;
 
 /// <summary>The guest refused or failed one request (bad path, unknown user, ...); the sandbox is still usable.</summary>
-public sealed class GuestOperationException : Exception
+public sealed class GuestOperationException : OperationFailedException
 {
     public GuestOperationException(string message, string? errorCode) : base(message)
     {

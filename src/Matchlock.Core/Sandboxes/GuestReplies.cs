@@ -12,7 +12,7 @@ namespace Matchlock.Core.Sandboxes;
 /// that request is over, the sandbox and its other streams go on;</item>
 /// <item>a bound was given and the guest stayed silent → the stream is reset (the guest stops
 /// whatever it was doing for it) and <see cref="GuestOperationException"/> with <c>ETIMEDOUT</c>;</item>
-/// <item>the link itself failed (VM gone, framing broken) → <see cref="SandboxException"/>: nothing on it can continue.</item>
+/// <item>the link itself failed (VM gone, framing broken) → <see cref="SandboxGoneException"/>: nothing on it can continue.</item>
 /// </list>
 /// </summary>
 internal static class GuestReplies
@@ -51,7 +51,7 @@ internal static class GuestReplies
         }
         catch (MuxConnectionClosedException ex)
         {
-            throw new SandboxException($"{what} ended: the sandbox stopped or its channel to the guest failed ({ex.Message})", ex);
+            throw new SandboxGoneException($"{what} ended: the sandbox stopped or its channel to the guest failed ({ex.Message})", ex);
         }
 
         try

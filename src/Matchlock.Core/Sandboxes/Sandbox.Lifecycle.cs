@@ -24,7 +24,7 @@ public sealed partial class Sandbox
                 await RequestAsync(new ShutdownRequest { GraceMs = (int)grace.TotalMilliseconds }, timeout.Token);
                 await _vm.WaitForExitAsync(timeout.Token);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or SandboxException or GuestOperationException or MuxStreamResetException or MuxConnectionClosedException)
+            catch (Exception ex) when (ex is OperationCanceledException or MatchlockException or MuxStreamResetException or MuxConnectionClosedException)
             {
                 // The guest did not stop by itself in time; the kill below is the fallback.
             }

@@ -66,7 +66,7 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     /// <summary>Boots a sandbox and waits until its guest serves requests.</summary>
     /// <exception cref="ImageNotFoundException">The image is not in the local store.</exception>
-    /// <exception cref="SandboxException">The VM could not start or never became ready; nothing is left behind.</exception>
+    /// <exception cref="SandboxStartException">The VM could not start or never became ready; nothing is left behind.</exception>
     public static async Task<Sandbox> CreateAsync(SandboxSpec spec, SandboxEnvironment? environment = null, CancellationToken cancellationToken = default)
     {
         spec.Validate();
@@ -215,9 +215,9 @@ public sealed partial class Sandbox : IAsyncDisposable
                 throw;
             }
 
-            if (ex is SandboxException && consoleTail is { Length: > 0 })
+            if (ex is SandboxStartException && consoleTail is { Length: > 0 })
             {
-                throw new SandboxException($"{ex.Message}\n--- last lines of the guest console ---\n{consoleTail.TrimEnd()}", ex.InnerException);
+                throw new SandboxStartException($"{ex.Message}\n--- last lines of the guest console ---\n{consoleTail.TrimEnd()}", ex.InnerException);
             }
 
             throw;
@@ -235,22 +235,22 @@ public sealed partial class Sandbox : IAsyncDisposable
             var first = await Task.WhenAny(hello, exited);
             if (first == exited)
             {
-                throw new SandboxException($"the VM exited (status {await exited}) before the guest became ready");
+                throw new SandboxStartException($"the VM exited (status {await exited}) before the guest became ready");
             }
 
             return ProtocolSerializer.ReadHello(await hello);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new SandboxException($"the guest did not become ready within {timeout.TotalSeconds:0} s");
+            throw new SandboxStartException($"the guest did not become ready within {timeout.TotalSeconds:0} s");
         }
         catch (MuxConnectionClosedException ex)
         {
-            throw new SandboxException("the VM closed its channel before the guest became ready: " + ex.Message, ex);
+            throw new SandboxStartException("the VM closed its channel before the guest became ready: " + ex.Message, ex);
         }
         catch (MuxProtocolException ex)
         {
-            throw new SandboxException("the guest sent something that is not our protocol (is the guest binary from this build?): " + ex.Message, ex);
+            throw new SandboxStartException("the guest sent something that is not our protocol (is the guest binary from this build?): " + ex.Message, ex);
         }
     }
 
@@ -279,7 +279,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         catch (GuestOperationException ex)
         {
             // A failed --disk mount is the common case: say which of the user's disks it was.
-            throw new SandboxException($"setting up the guest failed: {_disks.Describe(ex.Message)}", ex);
+            throw new SandboxStartException($"setting up the guest failed: {_disks.Describe(ex.Message)}", ex);
         }
     }
 
@@ -314,7 +314,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         }
         catch (MuxConnectionClosedException ex)
         {
-            throw new SandboxException($"sandbox {Id} is not running any more: {ex.Message}", ex);
+            throw new SandboxGoneException($"sandbox {Id} is not running any more: {ex.Message}", ex);
         }
     }
 

@@ -25,12 +25,12 @@ internal static class UpperDisk
         }
         catch (FileNotFoundException ex)
         {
-            throw new SandboxException("mke2fs was not found; run ./setup.sh (it installs e2fsprogs)", ex);
+            throw new SandboxStartException("mke2fs was not found; run ./setup.sh (it installs e2fsprogs)", ex);
         }
 
         if (result.ExitCode != 0)
         {
-            throw new SandboxException($"formatting the {sizeMb} MB writable disk failed (mke2fs exit {result.ExitCode}): {result.StandardError.Trim()}");
+            throw new SandboxStartException($"formatting the {sizeMb} MB writable disk failed (mke2fs exit {result.ExitCode}): {result.StandardError.Trim()}");
         }
     }
 }

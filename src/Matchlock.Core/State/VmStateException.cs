@@ -4,12 +4,8 @@ namespace Matchlock.Core.State;
 /// The VM state database could not be used (written by a newer matchlock, not writable, corrupt),
 /// an id is unknown, or a VM could not be released. The message says what to do.
 /// </summary>
-public sealed class VmStateException : Exception
+public sealed class VmStateException : OperationFailedException
 {
-    public VmStateException()
-    {
-    }
-
     public VmStateException(string message)
         : base(message)
     {

@@ -4,12 +4,8 @@ namespace Matchlock.Core.Vm;
 /// The requested accelerator cannot be used on this host (e.g. <c>--accel kvm</c> without a
 /// usable <c>/dev/kvm</c>). The caller can retry with <c>--accel tcg</c> or <c>auto</c>.
 /// </summary>
-public sealed class AccelUnavailableException : Exception
+public sealed class AccelUnavailableException : SandboxStartException
 {
-    public AccelUnavailableException()
-    {
-    }
-
     public AccelUnavailableException(string message)
         : base(message)
     {

@@ -4,12 +4,8 @@ namespace Matchlock.Core.Vm;
 /// The VMM did not get to a running, connected state. Nothing is left running. The message
 /// includes QEMU's own stderr and the console tail so the user can see why.
 /// </summary>
-public sealed class VmStartException : Exception
+public sealed class VmStartException : SandboxStartException
 {
-    public VmStartException()
-    {
-    }
-
     public VmStartException(string message)
         : base(message)
     {

@@ -66,7 +66,7 @@ public sealed class BlobStreamTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(ReadAllAsync);
 
-        Assert.Equal(RegistryErrorKind.DigestMismatch, e.Kind);
+        Assert.Equal(RegistryErrorKind.DigestMismatch, e.Failure);
         Assert.Contains(_blob.Digest, e.Message, StringComparison.Ordinal);
     }
 
@@ -77,7 +77,7 @@ public sealed class BlobStreamTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(ReadAllAsync);
 
-        Assert.Equal(RegistryErrorKind.Truncated, e.Kind);
+        Assert.Equal(RegistryErrorKind.Truncated, e.Failure);
         Assert.Contains("after 150000 of 200000 bytes", e.Message, StringComparison.Ordinal);
     }
 
@@ -88,7 +88,7 @@ public sealed class BlobStreamTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(ReadAllAsync);
 
-        Assert.Equal(RegistryErrorKind.TooLarge, e.Kind);
+        Assert.Equal(RegistryErrorKind.TooLarge, e.Failure);
     }
 
     [Theory]
@@ -102,7 +102,7 @@ public sealed class BlobStreamTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(() => _client.OpenBlobAsync(Image, _blob, Ct));
 
-        Assert.Equal(kind, e.Kind);
+        Assert.Equal(kind, e.Failure);
         Assert.Contains($"Content-Length {length}", e.Message, StringComparison.Ordinal);
     }
 
@@ -116,7 +116,7 @@ public sealed class BlobStreamTests : IDisposable
         var requests = _registry.Requests.Count;
         var e = await Assert.ThrowsAsync<RegistryException>(
             () => _client.GetBlobAsync(Image, _blob with { Size = 9 * 1024 * 1024 }, Ct));
-        Assert.Equal(RegistryErrorKind.TooLarge, e.Kind);
+        Assert.Equal(RegistryErrorKind.TooLarge, e.Failure);
         Assert.Equal(requests, _registry.Requests.Count);
     }
 
@@ -127,7 +127,7 @@ public sealed class BlobStreamTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(() => _client.OpenBlobAsync(Image, missing, Ct));
 
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Failure);
         Assert.Contains("BLOB_UNKNOWN", e.Message, StringComparison.Ordinal);
     }
 }

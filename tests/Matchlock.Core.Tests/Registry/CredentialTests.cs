@@ -113,7 +113,7 @@ public sealed class CredentialTests : IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(() => Source.GetCredentialAsync("docker.io", Ct));
 
-        Assert.Equal(RegistryErrorKind.Credentials, e.Kind);
+        Assert.Equal(RegistryErrorKind.Credentials, e.Failure);
         Assert.Contains("docker-credential-desktop", e.Message, StringComparison.Ordinal);
         Assert.Contains("credsStore", e.Message, StringComparison.Ordinal);
     }

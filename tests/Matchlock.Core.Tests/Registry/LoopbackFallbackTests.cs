@@ -33,7 +33,7 @@ public sealed class LoopbackFallbackTests
         using (var first = NewClient())
         {
             var e = await Assert.ThrowsAsync<RegistryException>(() => first.GetManifestAsync(image, Platform.Default, Ct));
-            Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+            Assert.Equal(RegistryErrorKind.NotFound, e.Failure);
         }
 
         using var fresh = NewClient();
@@ -62,7 +62,7 @@ public sealed class LoopbackFallbackTests
         var e = await Assert.ThrowsAsync<RegistryException>(() => client.GetManifestAsync(image, Platform.Default, Ct));
         await Assert.ThrowsAsync<RegistryException>(() => client.GetManifestAsync(image, Platform.Default, Ct));
 
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Failure);
         // One refused plain request, then HTTPS, remembered for the second call.
         Assert.Equal(["PLAIN", "TLS GET /v2/app/manifests/1.0 HTTP/1.1", "TLS GET /v2/app/manifests/1.0 HTTP/1.1"], requests);
         listener.Stop();

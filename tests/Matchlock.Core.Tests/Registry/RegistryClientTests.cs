@@ -31,7 +31,7 @@ public sealed class RegistryClientTests : IDisposable
     private static async Task<RegistryException> Fails(RegistryErrorKind kind, Func<Task> action)
     {
         var e = await Assert.ThrowsAsync<RegistryException>(action);
-        Assert.Equal(kind, e.Kind);
+        Assert.Equal(kind, e.Failure);
         return e;
     }
 

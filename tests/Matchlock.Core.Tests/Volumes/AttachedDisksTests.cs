@@ -36,9 +36,9 @@ public sealed class AttachedDisksTests : IDisposable
             var vmDisk = Assert.Single(first.VmDisks);
             Assert.Equal((_store.PathOf("data"), "mldisk0", false), (vmDisk.Path, vmDisk.Serial, vmDisk.ReadOnly));
 
-            var writer = Assert.Throws<SandboxException>(() => Attach("@data:/other"));
+            var writer = Assert.Throws<SandboxStartException>(() => Attach("@data:/other"));
             Assert.Contains("volume \"data\" is in use by another sandbox", writer.Message, StringComparison.Ordinal);
-            var reader = Assert.Throws<SandboxException>(() => Attach("@data:/other:ro"));
+            var reader = Assert.Throws<SandboxStartException>(() => Attach("@data:/other:ro"));
             Assert.Contains("in use by another sandbox that writes it", reader.Message, StringComparison.Ordinal);
             Assert.Contains("volume \"data\" is in use", Assert.Throws<VolumeException>(() => _store.Remove("data")).Message, StringComparison.Ordinal);
         }
@@ -54,14 +54,14 @@ public sealed class AttachedDisksTests : IDisposable
         using var second = Attach("@data:/b:ro");
         Assert.False(first.AnyWritable);
         Assert.True(Assert.Single(first.VmDisks).ReadOnly);
-        Assert.Throws<SandboxException>(() => Attach("@data:/c"));
+        Assert.Throws<SandboxStartException>(() => Attach("@data:/c"));
     }
 
     [Fact]
     public async Task A_missing_volume_names_volume_create_and_nothing_stays_locked()
     {
         await _store.CreateAsync("data", 16, Ct);
-        var missing = Assert.Throws<SandboxException>(() => Attach("@data:/a", "@nope:/b"));
+        var missing = Assert.Throws<InvalidInputException>(() => Attach("@data:/a", "@nope:/b"));
         Assert.Contains("no such volume \"nope\"", missing.Message, StringComparison.Ordinal);
         Assert.Contains("matchlock volume create nope", missing.Message, StringComparison.Ordinal);
 
@@ -74,16 +74,16 @@ public sealed class AttachedDisksTests : IDisposable
     {
         var junk = _dir.Combine("junk.img");
         await File.WriteAllBytesAsync(junk, new byte[8192], Ct);
-        var notExt4 = Assert.Throws<SandboxException>(() => Attach("junk.img:/j"));
+        var notExt4 = Assert.Throws<InvalidInputException>(() => Attach("junk.img:/j"));
         Assert.Contains("not an ext4 filesystem image", notExt4.Message, StringComparison.Ordinal);
 
         // A library caller's spec skips Parse's checks; the attach itself never takes a device.
-        var device = Assert.Throws<SandboxException>(() =>
+        var device = Assert.Throws<InvalidInputException>(() =>
             AttachedDisks.Acquire([new DiskMount { HostPath = "/dev/zero", GuestPath = "/z", ReadOnly = true }], _store.Directory));
         Assert.Contains("not a regular file", device.Message, StringComparison.Ordinal);
 
         var volume = await _store.CreateAsync("data", 16, Ct);
-        var twice = Assert.Throws<SandboxException>(() => Attach("@data:/a", $"{volume.Path}:/b"));
+        var twice = Assert.Throws<InvalidInputException>(() => Attach("@data:/a", $"{volume.Path}:/b"));
         Assert.Contains("are the same image", twice.Message, StringComparison.Ordinal);
     }
 
@@ -101,7 +101,7 @@ public sealed class AttachedDisksTests : IDisposable
             RandomAccess.Write(image, field, 1024 + 0x60);
         }
 
-        var refused = Assert.Throws<SandboxException>(() => Attach("@data:/d:ro"));
+        var refused = Assert.Throws<SandboxStartException>(() => Attach("@data:/d:ro"));
         Assert.Contains("was not unmounted cleanly", refused.Message, StringComparison.Ordinal);
         Assert.Contains("--disk @data:/mnt", refused.Message, StringComparison.Ordinal);
 

@@ -31,6 +31,8 @@ internal static class Program
             root.Subcommands.Add(command);
         }
 
+        root.Options.Add(CliLogging.LevelOption);
+
         // We handle SIGINT/SIGTERM ourselves: the first Ctrl-C goes to the command in the guest.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = null };
         // No response files: `@NAME` is a volume (`run --disk @data:/mnt`), as in the original,
@@ -52,6 +54,16 @@ internal static class Program
             }
 
             Console.Error.WriteLine($"See 'matchlock {string.Join(' ', path)} --help'.");
+            return ExitCodes.MatchlockError;
+        }
+
+        try
+        {
+            CliLogging.Apply(parse);
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine($"matchlock: {ex.Message}");
             return ExitCodes.MatchlockError;
         }
 

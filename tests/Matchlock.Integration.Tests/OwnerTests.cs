@@ -16,6 +16,8 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private const string SecretValue = "owner-secret-value-4e1f9a";
+
     private Task<CliResult> Exec(string id, params string[] command) => home.RunAsync(["exec", id, "--", .. command]);
 
     [Fact]
@@ -30,7 +32,10 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         CliResult run;
         try
         {
-            run = await home.RunAsync(["run", "-d", "--image", "busybox", "--network-intercept"], timeout: TimeSpan.FromMinutes(2));
+            // A secret and debug logging: no log, record or file under the home may ever hold its value.
+            run = await home.RunAsync(
+                ["run", "-d", "--log-level", "debug", "--image", "busybox", "--network-intercept", "--secret", $"OWNER_TEST_TOKEN={SecretValue}@api.example.com"],
+                timeout: TimeSpan.FromMinutes(2));
         }
         finally
         {
@@ -129,6 +134,19 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         await WaitGoneAsync(ownerPid);
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id), "the sandbox's network namespace was left behind");
         Assert.Empty(home.QemuProcesses());
+
+        // The owner's log says what it did (and survived), bounded, in the VM directory kept until rm.
+        var ownerLog = await File.ReadAllTextAsync(Path.Combine(vmDir, "owner.log"), Ct);
+        Assert.Contains("Matchlock.Owner[1000] serving the control socket", ownerLog, StringComparison.Ordinal);
+        Assert.Contains("Matchlock.Sandbox[1100] sandbox " + id + " is running", ownerLog, StringComparison.Ordinal);
+        Assert.Contains("control request exec", ownerLog, StringComparison.Ordinal);
+        Assert.Contains("stopping: matchlock kill", ownerLog, StringComparison.Ordinal);
+        Assert.Contains("released", ownerLog, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(vmDir, "owner.log")));
+        var grep = Process.Start(new ProcessStartInfo("grep", ["-r", "-l", "-a", "-F", SecretValue, home.Root]) { RedirectStandardOutput = true })!;
+        var holders = await grep.StandardOutput.ReadToEndAsync(Ct);
+        await grep.WaitForExitAsync(Ct);
+        Assert.True(holders.Length == 0, "the secret's value was written to: " + holders);
 
         // Stopped, kept for its logs until rm: exec says so.
         var after = await Exec(id, "true");

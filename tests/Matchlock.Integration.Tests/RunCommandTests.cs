@@ -268,6 +268,7 @@ public sealed class RunCommandTests(MatchlockHome home) : IClassFixture<Matchloc
     [InlineData("--allow-tcp", "github.com:ssh")]
     [InlineData("--allow-tcp", "github.com:70000")]
     [InlineData("--allow-tcp", "bad host:22")]
+    [InlineData("--log-level", "chatty")]
     [InlineData("--allow-host", "bad_host!")]
     [InlineData("--add-host", "bad~host:10.0.0.1")]
     [InlineData("--secret", "MATCHLOCK_TEST_UNSET_VARIABLE@api.test")]

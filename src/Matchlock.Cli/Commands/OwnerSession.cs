@@ -3,9 +3,11 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
 using Matchlock.Core;
+using Matchlock.Core.Diagnostics;
 using Matchlock.Core.Owner;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
+using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Cli.Commands;
 
@@ -30,6 +32,9 @@ internal sealed class OwnerSession(
     IReadOnlyList<IPAddress>? addresses)
 {
     private const string DetachedVariable = "MATCHLOCK_OWNER_DETACHED";
+
+    /// <summary>The owner's bounded log in the VM directory (what it did, every failure it survived).</summary>
+    public const string OwnerLogFileName = "owner.log";
     private const string ReadyPrefix = "matchlock-owner-ready ";
 
     public static bool IsDetachedChild => Environment.GetEnvironmentVariable(DetachedVariable) == "1";
@@ -101,11 +106,17 @@ internal sealed class OwnerSession(
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; stop.Cancel(); });
 
-        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, stop.Token);
+        // owner.log in the VM directory (it exists once the sandbox does; earlier lines wait for it).
+        // A detached owner's stderr is /dev/null once it is ready, so its log goes only there.
+        using var logFile = new LogFile();
+        using var logging = MatchlockLogging.Create(detached ? null : CliLogging.ConsoleLevel, logFile, CliLogging.ConsoleLevel ?? LogLevel.Information);
+        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, logging, stop.Token);
         if (sandbox is null)
         {
             return failed;
         }
+
+        logFile.Open(Path.Combine(sandbox.Directory, OwnerLogFileName));
 
         await using var portsScope = ports;
         SandboxOwner owner;

@@ -30,7 +30,8 @@ internal sealed class RunSession(
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnSignal(1); });
 
-        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, _abort.Token);
+        using var logging = CliLogging.ForConsole();
+        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, logging, _abort.Token);
         if (sandbox is null)
         {
             return failed;

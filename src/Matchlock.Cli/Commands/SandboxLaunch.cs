@@ -16,6 +16,7 @@ internal static class SandboxLaunch
         SandboxSpec spec,
         IReadOnlyList<PortMapping> publish,
         IReadOnlyList<IPAddress>? addresses,
+        Microsoft.Extensions.Logging.ILoggerFactory logging,
         CancellationToken cancellationToken)
     {
         PublishedPorts? ports;
@@ -32,7 +33,8 @@ internal static class SandboxLaunch
         try
         {
             var listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [];
-            return (await Sandbox.CreateAsync(spec with { Listeners = listeners }, cancellationToken: cancellationToken), ports, 0);
+            var environment = SandboxEnvironment.CreateDefault() with { Logging = logging };
+            return (await Sandbox.CreateAsync(spec with { Listeners = listeners }, environment, cancellationToken), ports, 0);
         }
         catch (OperationCanceledException)
         {

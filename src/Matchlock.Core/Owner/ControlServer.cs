@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
@@ -28,10 +29,12 @@ internal sealed class ControlServer : IAsyncDisposable
     private Task? _acceptLoop;
     private int _inFlight; // requests being handled; dispose lets them send their last reply
     private readonly HashSet<ExecSession> _execs = []; // running commands; guarded by itself
+    private readonly ILogger _log;
 
     private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path)
     {
         _sandbox = sandbox;
+        _log = sandbox.Logging.CreateLogger(OwnerLog.Category);
         _onKill = onKill;
         _listener = listener;
         SocketPath = path;
@@ -58,6 +61,7 @@ internal sealed class ControlServer : IAsyncDisposable
         }
 
         var server = new ControlServer(sandbox, onKill, listener, path);
+        OwnerLog.Serving(server._log, path);
         server._acceptLoop = Task.Run(server.AcceptLoopAsync);
         return server;
     }
@@ -65,21 +69,53 @@ internal sealed class ControlServer : IAsyncDisposable
     private async Task AcceptLoopAsync()
     {
         var ownUid = OwnerNative.EffectiveUid;
+        var retry = TimeSpan.FromMilliseconds(100);
         while (!_stop.IsCancellationRequested)
         {
             Socket client;
+            uint peer;
             try
             {
                 client = await _listener.AcceptAsync(_stop.Token);
+                retry = TimeSpan.FromMilliseconds(100);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
-                return;
+                return; // stopping
+            }
+            catch (SocketException ex)
+            {
+                // EMFILE, ENOBUFS…: the sandbox must keep answering once the pressure passes, and the
+                // failure must leave a trace (it used to end the loop silently: a detached sandbox
+                // stopped answering with nothing said anywhere).
+                OwnerLog.AcceptFailed(_log, (long)retry.TotalMilliseconds, ex);
+                try
+                {
+                    await Task.Delay(retry, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                continue;
             }
 
-            var peer = OwnerNative.PeerUid(client);
+            try
+            {
+                peer = OwnerNative.PeerUid(client);
+            }
+            catch (Exception ex) when (ex is SocketException or IOException)
+            {
+                OwnerLog.ConnectionEnded(_log, "SO_PEERCRED failed: " + ex.Message);
+                client.Dispose();
+                continue;
+            }
+
             if (peer != ownUid && peer != 0)
             {
+                OwnerLog.PeerRefused(_log, peer);
                 client.Dispose(); // another user's process: it gets nothing, not even an error message
                 continue;
             }
@@ -104,6 +140,7 @@ internal sealed class ControlServer : IAsyncDisposable
         catch (Exception ex) when (ex is MuxConnectionClosedException or MuxProtocolException or IOException)
         {
             // The client went away (or spoke garbage); its streams are aborted with it.
+            OwnerLog.ConnectionEnded(_log, ex.Message);
         }
 
         lock (_connections)
@@ -137,10 +174,11 @@ internal sealed class ControlServer : IAsyncDisposable
             ControlRequest.Kill => Task.FromResult(new ControlReply { Ok = true }),
             ControlRequest.PortConnect => ConnectPortAsync(stream, request),
             _ => Task.FromResult(new ControlReply { Error = $"unknown control operation \"{request.Op}\"" }),
-        });
+        }, _log);
 
         if (request?.Op == ControlRequest.Kill)
         {
+            OwnerLog.KillRequested(_log);
             _onKill(); // after the answer: stopping closes this connection
         }
     }
@@ -156,17 +194,20 @@ internal sealed class ControlServer : IAsyncDisposable
     /// resets its request, and taking the one for the other left <c>matchlock exec</c> waiting
     /// forever for an answer the owner had decided not to send (issue 11, part 5).
     /// </remarks>
-    internal static async Task<ControlRequest?> AnswerAsync(MuxStream stream, Func<ControlRequest, Task<ControlReply>> handle)
+    internal static async Task<ControlRequest?> AnswerAsync(MuxStream stream, Func<ControlRequest, Task<ControlReply>> handle, ILogger? log = null)
     {
+        log ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         ControlReply reply;
         ControlRequest? request = null;
         try
         {
             request = OwnerJsonContext.ReadRequest(stream.Request);
+            OwnerLog.Request(log, request.Op);
             reply = await handle(request);
         }
         catch (Exception) when (ClientIsGone(stream))
         {
+            OwnerLog.AnswerLost(log, request?.Op ?? "(unparsed)");
             return null; // nobody to answer: its stream was reset, or its connection closed
         }
         catch (Exception ex) when (ex is MatchlockException or ArgumentException or FormatException or IOException)
@@ -176,13 +217,18 @@ internal sealed class ControlServer : IAsyncDisposable
             reply = new ControlReply { Error = ex.Message };
         }
 
+        if (reply.Error is { } error)
+        {
+            OwnerLog.RequestFailed(log, request?.Op ?? "(unparsed)", error);
+        }
+
         try
         {
             await stream.SendReplyAsync(OwnerJsonContext.Serialize(reply), CancellationToken.None);
         }
         catch (Exception ex) when (ex is MuxConnectionClosedException or InvalidOperationException)
         {
-            // The client went away before the answer.
+            OwnerLog.AnswerLost(log, request?.Op ?? "(unparsed)"); // the client went away before the answer
         }
 
         return request;

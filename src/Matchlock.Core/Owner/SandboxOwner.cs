@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Core.Owner;
@@ -43,7 +44,14 @@ public sealed class SandboxOwner : IAsyncDisposable
     {
         var signalled = Task.Delay(Timeout.Infinite, stop);
         var first = await Task.WhenAny(_killed.Task, signalled, _sandbox.Exited);
-        return first == _killed.Task ? StopReason.Killed : first == signalled ? StopReason.Signalled : StopReason.VmExited;
+        var reason = first == _killed.Task ? StopReason.Killed : first == signalled ? StopReason.Signalled : StopReason.VmExited;
+        OwnerLog.Stopping(_sandbox.Logging.CreateLogger(OwnerLog.Category), reason switch
+        {
+            StopReason.Killed => "matchlock kill",
+            StopReason.Signalled => "a signal (SIGINT, SIGTERM or SIGHUP)",
+            _ => $"the VM exited by itself (status {_sandbox.Exited.Result})",
+        });
+        return reason;
     }
 
     /// <summary>Stops serving, stops the guest gracefully, then releases the VM and its resources.</summary>

@@ -15,6 +15,7 @@ public sealed partial class Sandbox
     public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken = default)
     {
         var deadline = grace + TimeSpan.FromSeconds(5);
+        SandboxLog.Stopping(_log, Id, (long)grace.TotalMilliseconds);
         if (!_vm.Exited.IsCompleted && !_connection.IsClosed)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -27,6 +28,7 @@ public sealed partial class Sandbox
             catch (Exception ex) when (ex is OperationCanceledException or MatchlockException or MuxStreamResetException or MuxConnectionClosedException)
             {
                 // The guest did not stop by itself in time; the kill below is the fallback.
+                SandboxLog.GracefulStopFailed(_log, Id, ex);
             }
         }
 
@@ -101,6 +103,7 @@ public sealed partial class Sandbox
             }
 
             _disks.Dispose(); // after the VMM: QEMU had the images open until it exited
+            SandboxLog.Released(_log, Id, Spec.RemoveOnDispose ? ", VM directory" : "; the VM directory is kept until rm");
             if (Spec.RemoveOnDispose)
             {
                 TryDeleteDirectory(_vmDir);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Diagnostics;
 using Matchlock.Core.Images;
 using Matchlock.Core.Kernel;
@@ -25,11 +26,14 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly AttachedDisks _disks;
     private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
+    private readonly Microsoft.Extensions.Logging.ILogger _log;
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        SandboxNetwork? network, SandboxNetworking? networking, AttachedDisks disks)
+        SandboxNetwork? network, SandboxNetworking? networking, AttachedDisks disks, Microsoft.Extensions.Logging.ILoggerFactory logging)
     {
+        Logging = logging;
+        _log = logging.CreateLogger(SandboxLog.Category);
         _network = network;
         _disks = disks;
         _networking = networking;
@@ -44,6 +48,9 @@ public sealed partial class Sandbox : IAsyncDisposable
     }
 
     public string Id { get; }
+
+    /// <summary>Where this sandbox and its owner log (<see cref="SandboxEnvironment.Logging"/>).</summary>
+    internal Microsoft.Extensions.Logging.ILoggerFactory Logging { get; }
 
     public SandboxSpec Spec { get; }
 
@@ -156,7 +163,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking, disks);
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking, disks, env.Logging);
             await sandbox.ConfigureAsync(cancellationToken);
             // The guest reports its phases and their total; older guests only the phases.
             var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
@@ -181,10 +188,12 @@ public sealed partial class Sandbox : IAsyncDisposable
 
             state?.Running();
             sandbox._state = state;
+            SandboxLog.Running(sandbox._log, id, spec.Image, vm.Pid, (long)clock.Elapsed.TotalMilliseconds);
             return sandbox;
         }
         catch (Exception ex)
         {
+            SandboxLog.StartFailed(env.Logging.CreateLogger(SandboxLog.Category), id, ex);
             state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
             var consoleTail = vm?.ReadConsoleTail(30);
             if (connection is not null)

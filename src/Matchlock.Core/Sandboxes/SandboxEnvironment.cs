@@ -26,6 +26,9 @@ public sealed record SandboxEnvironment
     /// <summary>The VM state database (<c>state.db</c>); null keeps no state (tests, embedders).</summary>
     public string? StatePath { get; init; }
 
+    /// <summary>Where the sandbox and its owner log (an owner's <c>owner.log</c>); none by default.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory Logging { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+
     /// <summary>The defaults: <see cref="MatchlockPaths"/>, QEMU microvm, Debian's cloud kernel.</summary>
     public static SandboxEnvironment CreateDefault() => new()
     {

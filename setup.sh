@@ -19,8 +19,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(
-  qemu-system-x86          # the VMM (DESIGN D1)
-  linux-image-cloud-amd64  # the guest kernel (DESIGN D3)
+  qemu-system-x86          # the VMM (docs/ARCHITECTURE.md D1)
+  linux-image-cloud-amd64  # the guest kernel (docs/ARCHITECTURE.md D3)
   erofs-utils e2fsprogs    # image root (EROFS); per-VM upper disks and volumes (mkfs.ext4; debugfs in the tests)
   busybox-static           # the offline base image
   skopeo umoci             # writing/reading OCI layouts and docker-save tarballs (base image, tests, bench/pull)

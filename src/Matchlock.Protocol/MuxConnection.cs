@@ -5,7 +5,7 @@ using Matchlock.Protocol.Framing;
 namespace Matchlock.Protocol;
 
 /// <summary>
-/// One framed, multiplexed link between host and guest (DESIGN D6). Many <see cref="MuxStream"/>s
+/// One framed, multiplexed link between host and guest (docs/ARCHITECTURE.md D6). Many <see cref="MuxStream"/>s
 /// run over it at once, each with per-channel flow control and explicit end-of-stream.
 /// </summary>
 /// <remarks>

@@ -3,7 +3,7 @@ using Matchlock.Core.Owner;
 namespace Matchlock.Integration.Tests;
 
 /// <summary>
-/// Reconciliation and scale of long-lived sandboxes (DESIGN D9): <c>gc</c> releases what a dead
+/// Reconciliation and scale of long-lived sandboxes (docs/ARCHITECTURE.md D9): <c>gc</c> releases what a dead
 /// owner left while keeping its record and log until <c>rm</c>, <c>--force-running</c> reclaims a
 /// live one, and ten sandboxes alive at once are each listed, reachable and stopped.
 /// </summary>

@@ -6,7 +6,7 @@ using Matchlock.Core.Owner;
 namespace Matchlock.Integration.Tests;
 
 /// <summary>
-/// Long-lived sandboxes end to end (DESIGN D9): <c>run -d</c> and <c>run --rm=false</c> own a VM
+/// Long-lived sandboxes end to end (docs/ARCHITECTURE.md D9): <c>run -d</c> and <c>run --rm=false</c> own a VM
 /// and serve its control socket; <c>exec</c>, <c>allow-list</c> and <c>kill</c> drive it. Proves
 /// streams and exit statuses through the owner, concurrent execs, the allow-list change and its
 /// printout, graceful stop on SIGTERM, and that nothing (QEMU, VM directory, netns) is left.

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Matchlock.Integration.Tests;
 
 /// <summary>
-/// The state commands against real runs (DESIGN D9): every run is in state.db while it lives, a
+/// The state commands against real runs (docs/ARCHITECTURE.md D9): every run is in state.db while it lives, a
 /// killed owner shows as crashed, and <c>prune</c>/<c>rm</c> release what it held, then forget it.
 /// </summary>
 public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<MatchlockHome>

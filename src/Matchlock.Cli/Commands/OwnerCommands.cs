@@ -7,7 +7,7 @@ using Matchlock.Core.Sandboxes;
 namespace Matchlock.Cli.Commands;
 
 /// <summary>
-/// Clients of a long-lived sandbox's owner (DESIGN D9): <c>exec</c>, <c>allow-list</c>, <c>kill</c>.
+/// Clients of a long-lived sandbox's owner (docs/ARCHITECTURE.md D9): <c>exec</c>, <c>allow-list</c>, <c>kill</c>.
 /// They talk to <c>~/.matchlock/vms/&lt;id&gt;/control.sock</c>; an unknown id or a gone owner
 /// is matchlock's failure (125), otherwise <c>exec</c> exits with the command's status.
 /// </summary>

@@ -13,7 +13,7 @@ namespace Matchlock.Cli.Commands;
 
 /// <summary>
 /// <c>matchlock run --rm=false</c> and <c>run -d</c>: this process becomes the owner of a
-/// long-lived sandbox (DESIGN D9), serving its control socket until <c>matchlock kill</c>,
+/// long-lived sandbox (docs/ARCHITECTURE.md D9), serving its control socket until <c>matchlock kill</c>,
 /// SIGINT/SIGTERM/SIGHUP, or the VM's own exit; then it stops the guest with the graceful
 /// shutdown time and removes everything.
 /// </summary>

@@ -42,7 +42,7 @@ internal static class RunCommand
         var longLived = detach || !parse.GetValue(o.Remove);
         try
         {
-            tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (REFERENCE)
+            tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (docs/COMPATIBILITY.md "CLI")
             interactive = parse.GetValue(o.Interactive);
             timeout = parse.GetValue(o.Timeout);
             publish = PortForwardCommand.ParseMappings(parse.GetValue(o.Publish) ?? []);

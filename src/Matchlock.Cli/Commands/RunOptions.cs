@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Matchlock.Cli.Commands;
 
-/// <summary>The flags of <c>matchlock run</c> (REFERENCE "CLI"), declared once.</summary>
+/// <summary>The flags of <c>matchlock run</c> (docs/COMPATIBILITY.md "CLI"), declared once.</summary>
 internal sealed class RunOptions
 {
     public Option<string> Image { get; } = new("--image") { Description = "Image to run (see `matchlock image ls`)", Required = true };

@@ -7,8 +7,8 @@ using Matchlock.Core.State;
 namespace Matchlock.Cli.Commands;
 
 /// <summary>
-/// The VM state commands (REFERENCE "CLI"): <c>list|ls</c>, <c>get</c>, <c>inspect</c>, <c>rm</c>,
-/// <c>prune</c>, <c>gc</c>, <c>log</c>. They read and reconcile <c>state.db</c> (DESIGN D9); none of them
+/// The VM state commands (docs/COMPATIBILITY.md "CLI"): <c>list|ls</c>, <c>get</c>, <c>inspect</c>, <c>rm</c>,
+/// <c>prune</c>, <c>gc</c>, <c>log</c>. They read and reconcile <c>state.db</c> (docs/ARCHITECTURE.md D9); none of them
 /// needs the VM's owner.
 /// </summary>
 internal static class StateCommands

@@ -8,7 +8,7 @@ namespace Matchlock.Cli.Commands;
 
 /// <summary>
 /// <c>matchlock volume create|ls|rm|cp</c>: named ext4 volumes for <c>run --disk @NAME:/path</c>
-/// (REFERENCE "CLI"; output as the original's: <c>Created volume NAME (N MB)</c>, columns NAME SIZE PATH).
+/// (docs/COMPATIBILITY.md "CLI"; output as the original's: <c>Created volume NAME (N MB)</c>, columns NAME SIZE PATH).
 /// </summary>
 internal static class VolumeCommands
 {

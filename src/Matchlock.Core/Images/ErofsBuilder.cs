@@ -4,7 +4,7 @@ namespace Matchlock.Core.Images;
 
 /// <summary>
 /// Packs a flattened root directory into an uncompressed EROFS image with <c>mkfs.erofs</c>
-/// (erofs-utils; DESIGN.md D5). erofs-utils 1.5 has no <c>--tar</c>, so the input is a directory
+/// (erofs-utils; docs/ARCHITECTURE.md D5). erofs-utils 1.5 has no <c>--tar</c>, so the input is a directory
 /// whose ownership, modes, xattrs, hard links and mtimes are already exactly the image's.
 /// </summary>
 internal static class ErofsBuilder

@@ -2,7 +2,7 @@ namespace Matchlock.Core.Images;
 
 /// <summary>
 /// The local image store: tagged images, each a flattened read-only EROFS root filesystem plus its
-/// config (DESIGN.md D5), and the registry blobs they came from, stored once by digest.
+/// config (docs/ARCHITECTURE.md D5), and the registry blobs they came from, stored once by digest.
 /// </summary>
 /// <remarks>
 /// Layout under <see cref="Root"/>:

@@ -9,12 +9,12 @@ namespace Matchlock.Core.Kernel;
 /// <c>/lib/modules/&lt;kver&gt;/&lt;path&gt;</c>, <c>/etc/matchlock/modules</c> (absolute paths,
 /// load order), <c>/etc/matchlock/modules.net</c> (the extra modules a NIC needs, loaded by the
 /// guest only when it has one). Also <c>/dev/console</c> (5,1) so PID 1 starts with stdio on the serial console
-/// before it mounts devtmpfs (TESTBED: devtmpfs is built in but not auto-mounted).
+/// before it mounts devtmpfs (docs/PLATFORM.md "Guest kernel": devtmpfs is built in but not auto-mounted).
 /// </summary>
 /// <remarks>
 /// Cached at <c>&lt;cacheDir&gt;/kernel/&lt;kver&gt;-&lt;hash&gt;/initramfs.cpio</c>; the hash
 /// covers the builder version, the guest binary bytes and the module list and bytes, so any
-/// change builds a new file. Uncompressed on purpose: TESTBED measured no gain from gz/lz4.
+/// change builds a new file. Uncompressed on purpose: gz/lz4 bring no gain (docs/PLATFORM.md "Boot").
 /// </remarks>
 public sealed class InitramfsBuilder
 {

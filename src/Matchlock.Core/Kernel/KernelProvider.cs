@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Kernel;
 
 /// <summary>
-/// Finds the guest kernel (DESIGN D3: Debian's <c>linux-image-cloud-amd64</c>). All kernel
+/// Finds the guest kernel (docs/ARCHITECTURE.md D3: Debian's <c>linux-image-cloud-amd64</c>). All kernel
 /// discovery lives here so a tuned kernel can replace it later without touching callers.
 /// </summary>
 /// <remarks>

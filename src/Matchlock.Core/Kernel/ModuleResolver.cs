@@ -14,9 +14,9 @@ namespace Matchlock.Core.Kernel;
 public sealed class ModuleResolver
 {
     /// <summary>
-    /// What the guest needs on microvm (TESTBED: these are =m in the cloud kernel): virtio-mmio
+    /// What the guest needs on microvm (docs/PLATFORM.md "Guest kernel": these are =m in the cloud kernel): virtio-mmio
     /// transport, block (image + upper disk), console (the channel port), erofs + overlay (root,
-    /// DESIGN D5), net (D7) and fuse (D10). Each module costs boot time (~0.3 s for all), so
+    /// docs/ARCHITECTURE.md D5), net (D7) and fuse (D10). Each module costs boot time (~0.3 s for all), so
     /// callers that know a VM has no NIC or VFS can pass a smaller set.
     /// </summary>
     public static IReadOnlyList<string> DefaultModules { get; } =
@@ -25,7 +25,7 @@ public sealed class ModuleResolver
         ["virtio_mmio", "virtio_blk", "virtio_console", "erofs", "overlay"];
 
     /// <summary>
-    /// Modules for a NIC (DESIGN D7): packed into every initramfs, listed apart in
+    /// Modules for a NIC (docs/ARCHITECTURE.md D7): packed into every initramfs, listed apart in
     /// <c>/etc/matchlock/modules.net</c>, and loaded by the guest only when the VM has a
     /// virtio-net device, so VMs without a network boot as fast as before. net_failover and
     /// failover come in as virtio_net's dependencies.

@@ -8,7 +8,7 @@ using Matchlock.Core.Sandboxes;
 namespace Matchlock.Core.Network;
 
 /// <summary>
-/// One sandbox's sealed network, assembled (DESIGN D7–D8): the network namespace with the tap and
+/// One sandbox's sealed network, assembled (docs/ARCHITECTURE.md D7–D8): the network namespace with the tap and
 /// its nftables table, the DNS responder and the egress proxy listening inside it, the policy they
 /// share, the sandbox CA and secrets, and the event log (<c>events.jsonl</c> in the VM directory).
 /// </summary>
@@ -21,7 +21,7 @@ namespace Matchlock.Core.Network;
 /// </remarks>
 public sealed class SandboxNetworking : IAsyncDisposable
 {
-    /// <summary>Where the guest finds our CA (REFERENCE "Guest trust").</summary>
+    /// <summary>Where the guest finds our CA (docs/COMPATIBILITY.md "Guest trust").</summary>
     public const string GuestCaPath = "/etc/ssl/certs/matchlock-ca.crt";
 
     private static readonly TimeSpan UpstreamDnsTimeout = TimeSpan.FromSeconds(5);

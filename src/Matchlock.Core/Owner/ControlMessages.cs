@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Matchlock.Core.Owner;
 
 /// <summary>
-/// One request on the control socket (DESIGN D9), the payload of a stream's opening frame.
+/// One request on the control socket (docs/ARCHITECTURE.md D9), the payload of a stream's opening frame.
 /// <c>exec</c> streams stdin/stdout/stderr on the stream's channels and takes resize/signal
 /// controls (the guest protocol's <see cref="Matchlock.Protocol.Messages.ExecControl"/>).
 /// </summary>

@@ -9,7 +9,7 @@ using Matchlock.Protocol.Messages;
 namespace Matchlock.Core.Owner;
 
 /// <summary>
-/// Serves <c>control.sock</c> in the VM directory of a long-lived sandbox (DESIGN D9). Each
+/// Serves <c>control.sock</c> in the VM directory of a long-lived sandbox (docs/ARCHITECTURE.md D9). Each
 /// client connection is a <see cref="MuxConnection"/>: every request is one stream, so one
 /// client can run several execs at once, each with its own stdin/stdout/stderr and credit.
 /// </summary>

@@ -6,7 +6,7 @@ namespace Matchlock.Core.Owner;
 
 /// <summary>
 /// A connection to the owner of a long-lived sandbox, through its <c>control.sock</c>
-/// (DESIGN D9). Used by <c>matchlock exec</c>, <c>allow-list</c> and <c>kill</c>.
+/// (docs/ARCHITECTURE.md D9). Used by <c>matchlock exec</c>, <c>allow-list</c> and <c>kill</c>.
 /// </summary>
 public sealed class OwnerClient : IAsyncDisposable
 {

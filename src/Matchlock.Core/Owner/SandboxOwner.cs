@@ -4,7 +4,7 @@ using Matchlock.Core.Sandboxes;
 namespace Matchlock.Core.Owner;
 
 /// <summary>
-/// The owner process's half of a long-lived sandbox (DESIGN D9): holds the <see cref="Sandbox"/>,
+/// The owner process's half of a long-lived sandbox (docs/ARCHITECTURE.md D9): holds the <see cref="Sandbox"/>,
 /// serves its control socket, and on <c>kill</c>, a signal or the VM's own exit stops the guest
 /// (with <see cref="GracefulShutdown"/>) and releases everything.
 /// </summary>

@@ -6,7 +6,7 @@ namespace Matchlock.Core.PortForwarding;
 
 /// <summary>
 /// Host listeners of <c>run -p</c> / <c>port-forward</c>: every accepted TCP connection becomes a
-/// stream to the guest port (DESIGN D6: over the sandbox's channel, not its network, so it works
+/// stream to the guest port (docs/ARCHITECTURE.md D6: over the sandbox's channel, not its network, so it works
 /// with <c>--no-network</c> and opens no path through the sealed netns). Connections run
 /// concurrently, each with its own flow control.
 /// </summary>

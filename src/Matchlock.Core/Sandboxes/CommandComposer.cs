@@ -5,7 +5,7 @@ namespace Matchlock.Core.Sandboxes;
 
 /// <summary>
 /// Turns an image's ENTRYPOINT/CMD and the user's words into the argv the guest runs
-/// (REFERENCE "CLI": ENTRYPOINT + (user args, or CMD if none), run via <c>sh -c</c> of the
+/// (docs/COMPATIBILITY.md "CLI": ENTRYPOINT + (user args, or CMD if none), run via <c>sh -c</c> of the
 /// shell-quoted words).
 /// </summary>
 public static class CommandComposer

@@ -4,7 +4,7 @@ namespace Matchlock.Core.Sandboxes;
 
 /// <summary>
 /// Who owns a VM directory: PID plus process start time, so a reused PID is not mistaken for the
-/// owner (DESIGN D9). Written as <c>owner</c> in the VM directory: "PID STARTTIME REMOVE".
+/// owner (docs/ARCHITECTURE.md D9). Written as <c>owner</c> in the VM directory: "PID STARTTIME REMOVE".
 /// </summary>
 internal static class OwnerRecord
 {

@@ -102,7 +102,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
 
-            // State (DESIGN D9): registered before anything is acquired, each resource recorded before it exists.
+            // State (docs/ARCHITECTURE.md D9): registered before anything is acquired, each resource recorded before it exists.
             state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
                 id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
                 spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));

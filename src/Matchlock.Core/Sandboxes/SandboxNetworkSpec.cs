@@ -3,8 +3,8 @@ using System.Net;
 namespace Matchlock.Core.Sandboxes;
 
 /// <summary>
-/// The sandbox's network as the user asked for it (the <c>run</c> network flags, REFERENCE
-/// "Network policy semantics"): raw enough to be written by the CLI and the SDKs alike, checked by
+/// The sandbox's network as the user asked for it (the <c>run</c> network flags, docs/COMPATIBILITY.md
+/// "Network policy"): raw enough to be written by the CLI and the SDKs alike, checked by
 /// <see cref="Validate"/>. Secrets stay in their <c>NAME[=VALUE]@hosts</c> form here: they are
 /// resolved (values from the environment) only by the proxy that holds them, never stored.
 /// </summary>
@@ -37,7 +37,7 @@ public sealed record SandboxNetworkSpec
     /// <summary>Extra CA (PEM) trusted for upstream TLS (<c>--upstream-ca</c>): corporate proxies, test servers.</summary>
     public string? UpstreamCaFile { get; init; }
 
-    /// <summary>Rule-based hooks the proxy applies (REFERENCE "Hook rules"); any rule turns interception on.</summary>
+    /// <summary>Rule-based hooks the proxy applies (docs/COMPATIBILITY.md "Hook rules"); any rule turns interception on.</summary>
     public IReadOnlyList<Network.Policy.HookRule> Hooks { get; init; } = [];
 
     /// <summary>

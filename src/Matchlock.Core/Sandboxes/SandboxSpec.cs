@@ -36,7 +36,7 @@ public sealed record SandboxSpec
     public SandboxNetworkSpec Network { get; init; } = new();
 
     /// <summary>
-    /// Test/wiring hook (DESIGN D7), until the proxy and DNS are wired in: makes the VM's network
+    /// Test/wiring hook (docs/ARCHITECTURE.md D7), until the proxy and DNS are wired in: makes the VM's network
     /// once its id is known (after its owner record exists, so a sweep sees it alive). The
     /// sandbox owns the result: it starts QEMU in it, configures the guest from it and disposes
     /// it after the VM. Null: no NIC.

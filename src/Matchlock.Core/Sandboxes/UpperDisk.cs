@@ -1,6 +1,6 @@
 namespace Matchlock.Core.Sandboxes;
 
-/// <summary>The per-VM writable disk (DESIGN D5): a sparse file formatted ext4 on the host.</summary>
+/// <summary>The per-VM writable disk (docs/ARCHITECTURE.md D5): a sparse file formatted ext4 on the host.</summary>
 internal static class UpperDisk
 {
     public static async Task CreateAsync(string path, int sizeMb, CancellationToken cancellationToken)

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace Matchlock.Core.Sandboxes;
 
-/// <summary>VM ids: <c>vm-</c> followed by 8 lower-case hex characters (REFERENCE "CLI").</summary>
+/// <summary>VM ids: <c>vm-</c> followed by 8 lower-case hex characters (docs/COMPATIBILITY.md "CLI").</summary>
 public static partial class VmId
 {
     public static string New() => "vm-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));

@@ -12,7 +12,7 @@ public sealed record VmRemoval(string Id, IReadOnlyList<string> Leftovers)
 }
 
 /// <summary>
-/// Releases what a VM whose owner is gone still holds (DESIGN D9, <c>rm</c>/<c>prune</c>), in
+/// Releases what a VM whose owner is gone still holds (docs/ARCHITECTURE.md D9, <c>rm</c>/<c>prune</c>), in
 /// dependency order: the VMM (it keeps the namespace and disks in use), the network namespace,
 /// the files; then the record. A record is deleted only when everything is released, so a failed
 /// release can be retried (as root, say) and is never forgotten.

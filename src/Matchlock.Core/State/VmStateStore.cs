@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace Matchlock.Core.State;
 
 /// <summary>
-/// The VM state database (<c>MATCHLOCK_HOME/state.db</c>, DESIGN D9): VMs, their append-only
+/// The VM state database (<c>MATCHLOCK_HOME/state.db</c>, docs/ARCHITECTURE.md D9): VMs, their append-only
 /// lifecycle log and the resources each holds. SQLite in WAL mode; every change is one IMMEDIATE
 /// transaction, so CLIs running at once serialise on SQLite's write lock and never see a half
 /// change. The schema version is <c>PRAGMA user_version</c>; a newer one is refused.

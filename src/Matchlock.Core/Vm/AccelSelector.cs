@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Vm;
 
 /// <summary>
-/// Chooses KVM or TCG (DESIGN D2). <c>auto</c> uses KVM only when /dev/kvm opens, it is not
+/// Chooses KVM or TCG (docs/ARCHITECTURE.md D2). <c>auto</c> uses KVM only when /dev/kvm opens, it is not
 /// PVM (<c>/sys/module/kvm_pvm</c>), and a probe boot under KVM succeeds (cached per host boot);
 /// otherwise TCG, with a notice for the CLI to print. <c>kvm</c> never falls back silently.
 /// </summary>
@@ -92,7 +92,7 @@ public sealed class AccelSelector
             return $"/dev/kvm: {error}";
         }
 
-        // TESTBED: PVM accepts KVM_CREATE_VM but stock guests crawl and die, so it is "no KVM".
+        // docs/PLATFORM.md "Acceleration": PVM accepts KVM_CREATE_VM but stock guests crawl and die, so it is "no KVM".
         return _host.IsKvmPvmLoaded ? "kvm_pvm" : null;
     }
 

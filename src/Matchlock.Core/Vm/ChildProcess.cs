@@ -6,7 +6,7 @@ namespace Matchlock.Core.Vm;
 /// <summary>
 /// The one place matchlock spawns a long-running helper (QEMU). The child gets stdin from
 /// /dev/null, stdout and stderr written to one file (truncated), and SIGKILL as its parent-death signal so it
-/// cannot outlive the host process (DESIGN D9: the owner process owns its VM).
+/// cannot outlive the host process (docs/ARCHITECTURE.md D9: the owner process owns its VM).
 /// </summary>
 /// <remarks>
 /// .NET's Process cannot run code between fork and exec, so PR_SET_PDEATHSIG is set by

@@ -4,7 +4,7 @@ namespace Matchlock.Core.Vm;
 
 /// <summary>
 /// Host TSC frequency in kHz for <c>tsc_early_khz</c> under TCG (TCG's RDTSC reads the host TSC,
-/// so the guest must calibrate against the host's rate; TESTBED: without it boots can hang).
+/// so the guest must calibrate against the host's rate; docs/PLATFORM.md "Boot": without it boots can hang).
 /// </summary>
 internal static class HostTsc
 {

@@ -8,7 +8,7 @@ internal interface IAccelHostView
     /// <summary>Opens /dev/kvm read-write; null on success, else why not.</summary>
     string? TryOpenKvm();
 
-    /// <summary>TESTBED: PVM's /dev/kvm runs only special guest kernels; treat it as no KVM.</summary>
+    /// <summary>docs/PLATFORM.md "Acceleration": PVM's /dev/kvm runs only special guest kernels; treat it as no KVM.</summary>
     bool IsKvmPvmLoaded { get; }
 
     /// <summary>/proc/sys/kernel/random/boot_id: probe results are cached per host boot.</summary>

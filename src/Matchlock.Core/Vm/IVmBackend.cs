@@ -1,6 +1,6 @@
 namespace Matchlock.Core.Vm;
 
-/// <summary>A way to run microVMs (DESIGN D1: QEMU microvm now, Firecracker later).</summary>
+/// <summary>A way to run microVMs (docs/ARCHITECTURE.md D1: QEMU microvm now, Firecracker later).</summary>
 public interface IVmBackend
 {
     /// <summary>

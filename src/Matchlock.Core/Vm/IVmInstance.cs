@@ -14,7 +14,7 @@ public interface IVmInstance : IAsyncDisposable
 
     /// <summary>
     /// The host end of the virtio-serial channel. Do not treat EOF as end-of-stream: closing
-    /// drops data in flight (TESTBED), the protocol carries its own end markers.
+    /// drops data in flight (docs/PLATFORM.md "virtio-serial channel"), the protocol carries its own end markers.
     /// </summary>
     Stream Channel { get; }
 

@@ -13,12 +13,12 @@ internal static partial class QemuCommandLine
     public const string ChannelName = "matchlock";
 
     /// <summary>
-    /// Boot-time flags measured in TESTBED (1.73 s vs 2.01 s median to /init under TCG).
-    /// <c>mitigations=off</c>: kept. The guest is single-tenant and holds no secrets (DESIGN:
-    /// secrets live only in host memory); these mitigations protect guest processes from each
-    /// other and the guest kernel from guest users, not the host from the guest. The host's
-    /// protection against a guest is the host kernel's and the VMM's (and under TCG guest code is
-    /// not even executed natively). A caller that wants them back appends
+    /// Boot-time flags as measured (docs/PLATFORM.md "Boot": 1.73 s vs 2.01 s median to /init
+    /// under TCG). <c>mitigations=off</c>: kept. The guest is single-tenant and holds no secrets
+    /// (docs/ARCHITECTURE.md "Trust zones": secrets live only in host memory); these mitigations
+    /// protect guest processes from each other and the guest kernel from guest users, not the host
+    /// from the guest. The host's protection against a guest is the host kernel's and the VMM's
+    /// (and under TCG guest code is not even executed natively). A caller that wants them back appends
     /// <c>mitigations=auto</c> in <see cref="VmSpec.ExtraKernelCmdline"/> (last one wins).
     /// </summary>
     public const string TunedFlags =
@@ -33,7 +33,7 @@ internal static partial class QemuCommandLine
         var sb = new StringBuilder("console=ttyS0 reboot=t panic=-1 ").Append(TunedFlags);
         if (spec.Accel == VmAccel.Tcg)
         {
-            // TESTBED: under TCG without tsc_early_khz, 2 of 7 boots hung calibrating the TSC.
+            // docs/PLATFORM.md "Boot": under TCG without tsc_early_khz, 2 of 7 boots hung calibrating the TSC.
             sb.Append(" tsc_early_khz=").Append(hostTscKhz.ToString(CultureInfo.InvariantCulture));
         }
 
@@ -51,12 +51,12 @@ internal static partial class QemuCommandLine
         var args = new List<string>(64)
         {
             "-name", Escape($"matchlock-{spec.Id}"),
-            // TESTBED: microvm must keep its PIT under TCG; its virtio-mmio devices are
-            // described to the guest through ACPI (no VIRTIO_MMIO_CMDLINE_DEVICES in the
+            // docs/PLATFORM.md "Boot" and "Guest kernel": microvm must keep its PIT under TCG; its
+            // virtio-mmio devices are described to the guest through ACPI (no VIRTIO_MMIO_CMDLINE_DEVICES in the
             // cloud kernel), so acpi=on is required. Under KVM the machine defaults apply.
             "-M", spec.Accel == VmAccel.Tcg ? "microvm,pit=on,acpi=on" : "microvm,acpi=on",
             "-accel", spec.Accel == VmAccel.Tcg ? "tcg" : "kvm",
-            // TESTBED: -cpu host fails on PVM; real KVM hosts want host, TCG wants max.
+            // docs/PLATFORM.md "Acceleration": -cpu host fails on PVM; real KVM hosts want host, TCG wants max.
             "-cpu", spec.Accel == VmAccel.Tcg ? "max" : "host",
             "-smp", spec.Cpus.ToString(CultureInfo.InvariantCulture),
             "-m", spec.MemoryMb.ToString(CultureInfo.InvariantCulture),
@@ -85,7 +85,7 @@ internal static partial class QemuCommandLine
 
         if (spec.Network is { } net)
         {
-            // DESIGN D7: the tap lives in the sandbox's namespace, where QEMU runs, and is
+            // docs/ARCHITECTURE.md D7: the tap lives in the sandbox's namespace, where QEMU runs, and is
             // attached by name. script=no/downscript=no: the host already configured it.
             // vhost=off: no /dev/vhost-net here (and TCG could not use it). virtio-net-device is
             // the virtio-mmio flavour microvm needs; the guest loads virtio_net when it sees it.
@@ -95,8 +95,9 @@ internal static partial class QemuCommandLine
             ]);
         }
 
-        // DESIGN D6 / TESTBED: virtio-serial port backed by a socket the host already listens on
-        // (server=off avoids the start-up race). id=chanport makes QEMU emit VSERPORT_CHANGE on QMP.
+        // docs/ARCHITECTURE.md D6, docs/PLATFORM.md "virtio-serial channel": virtio-serial port
+        // backed by a socket the host already listens on (server=off avoids the start-up race).
+        // id=chanport makes QEMU emit VSERPORT_CHANGE on QMP.
         args.AddRange([
             "-device", "virtio-serial-device",
             "-chardev", $"socket,id=chan,path={Escape(spec.ChannelSocketPath)},server=off",

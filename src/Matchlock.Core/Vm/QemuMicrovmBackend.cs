@@ -3,12 +3,12 @@ using System.Net.Sockets;
 namespace Matchlock.Core.Vm;
 
 /// <summary>
-/// Runs VMs as <c>qemu-system-x86_64 -M microvm</c> (DESIGN D1): no PCI, no firmware, virtio-mmio
+/// Runs VMs as <c>qemu-system-x86_64 -M microvm</c> (docs/ARCHITECTURE.md D1): no PCI, no firmware, virtio-mmio
 /// devices, the kernel booted directly.
 /// </summary>
 /// <remarks>
 /// Start steps: validate the spec; listen on the channel socket (0600) before QEMU exists, so
-/// QEMU's <c>server=off</c> connect cannot race us (TESTBED); spawn QEMU (stdin /dev/null,
+/// QEMU's <c>server=off</c> connect cannot race us (docs/PLATFORM.md "virtio-serial channel"); spawn QEMU (stdin /dev/null,
 /// output to <c>WorkDir/qemu.err</c>, parent-death SIGKILL, pid in <c>WorkDir/qemu.pid</c>);
 /// accept its connection and complete a QMP handshake (proof that QEMU finished initializing),
 /// bounded by <see cref="ConnectTimeout"/> and QEMU's early exit.

@@ -1,6 +1,6 @@
 namespace Matchlock.Core.Vm;
 
-/// <summary>How QEMU executes guest code (DESIGN D2).</summary>
+/// <summary>How QEMU executes guest code (docs/ARCHITECTURE.md D2).</summary>
 public enum VmAccel
 {
     /// <summary>Hardware virtualization through <c>/dev/kvm</c>; CPU model <c>host</c>.</summary>

@@ -6,7 +6,7 @@ namespace Matchlock.Core.Vm;
 /// </summary>
 /// <param name="Path">Raw image on the host.</param>
 /// <param name="Serial">virtio-blk serial, at most 20 ASCII characters (the virtio id field size).</param>
-/// <param name="ReadOnly">Attach read-only (the shared EROFS image, DESIGN D5).</param>
+/// <param name="ReadOnly">Attach read-only (the shared EROFS image, docs/ARCHITECTURE.md D5).</param>
 public sealed record VmDisk(string Path, string Serial, bool ReadOnly)
 {
     /// <summary>QEMU <c>cache=</c> mode; see <see cref="VmDiskCache"/>.</summary>

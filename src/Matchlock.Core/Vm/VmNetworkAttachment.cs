@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Vm;
 
 /// <summary>
-/// A NIC for the VM (DESIGN D7): QEMU runs inside <paramref name="NamespaceName"/> and attaches a
+/// A NIC for the VM (docs/ARCHITECTURE.md D7): QEMU runs inside <paramref name="NamespaceName"/> and attaches a
 /// virtio-net device to the tap <paramref name="TapName"/> there. Made by
 /// <c>Matchlock.Core.Network.Plumbing.SandboxNetwork</c>; null on <see cref="VmSpec.Network"/> means no NIC.
 /// </summary>

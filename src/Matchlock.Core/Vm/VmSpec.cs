@@ -11,7 +11,7 @@ namespace Matchlock.Core.Vm;
 /// <param name="Cpus">vCPUs.</param>
 /// <param name="MemoryMb">Guest RAM in MiB.</param>
 /// <param name="Disks">Block devices, each found by serial in the guest.</param>
-/// <param name="ChannelSocketPath">UNIX socket the host listens on and QEMU connects to (DESIGN D6).</param>
+/// <param name="ChannelSocketPath">UNIX socket the host listens on and QEMU connects to (docs/ARCHITECTURE.md D6).</param>
 /// <param name="ConsoleLogPath">File receiving the guest serial console.</param>
 /// <param name="QmpSocketPath">QMP control socket QEMU listens on.</param>
 /// <param name="WorkDir">Per-VM directory for <c>qemu.err</c> and <c>qemu.pid</c>; must exist.</param>
@@ -30,6 +30,6 @@ public sealed record VmSpec(
     string WorkDir,
     VmAccel Accel)
 {
-    /// <summary>The VM's NIC (DESIGN D7): QEMU runs in its namespace and attaches to its tap. Null: no NIC.</summary>
+    /// <summary>The VM's NIC (docs/ARCHITECTURE.md D7): QEMU runs in its namespace and attaches to its tap. Null: no NIC.</summary>
     public VmNetworkAttachment? Network { get; init; }
 }

@@ -14,8 +14,9 @@ namespace Matchlock.Guest.Agent;
 /// <remarks>
 /// Why a dedicated thread: reads on a character device are blocking; an async FileStream read
 /// would park a thread-pool thread forever, and on a 2-vCPU guest that starves the pool.
-/// While the host side is not connected, read returns 0 at once (TESTBED); we turn that into one
-/// end-of-stream marker per disconnection and poll slowly until data flows again.
+/// While the host side is not connected, read returns 0 at once (docs/PLATFORM.md
+/// "virtio-serial channel"); we turn that into one end-of-stream marker per disconnection and
+/// poll slowly until data flows again.
 /// </remarks>
 internal sealed class PortLink : IDisposable
 {

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Matchlock.Guest.Configuration;
 
 /// <summary>
-/// Fractional CPUs (REFERENCE: --cpus 1.5 → 2 vCPUs, quota 150000/100000) through cgroup v2
+/// Fractional CPUs (docs/COMPATIBILITY.md "CLI": --cpus 1.5 → 2 vCPUs, quota 150000/100000) through cgroup v2
 /// cpu.max on the sandbox group (<see cref="CgroupLayout.SetCpuMax"/>): the user's processes
 /// get the quota, the agent is not bound by it.
 /// </summary>

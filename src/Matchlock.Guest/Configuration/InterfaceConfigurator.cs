@@ -9,7 +9,7 @@ using Matchlock.Protocol.Messages;
 namespace Matchlock.Guest.Configuration;
 
 /// <summary>
-/// Gives the guest's NIC its static IPv4 setup (DESIGN D7) with the classic socket ioctls
+/// Gives the guest's NIC its static IPv4 setup (docs/ARCHITECTURE.md D7) with the classic socket ioctls
 /// (netdevice(7), route(7) SIOCADDRT), because images cannot be assumed to have <c>ip</c> or
 /// <c>ifconfig</c>: IPv6 off, MTU, address, netmask, up, default route via the gateway.
 /// Acts on the network namespace of the calling thread (the socket's), which tests rely on.

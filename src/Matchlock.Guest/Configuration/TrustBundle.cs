@@ -1,7 +1,7 @@
 namespace Matchlock.Guest.Configuration;
 
 /// <summary>
-/// Makes the image trust the sandbox's interception CA (DESIGN D4/D8): the PEM goes to
+/// Makes the image trust the sandbox's interception CA (docs/ARCHITECTURE.md D4/D8): the PEM goes to
 /// <c>/etc/ssl/certs/matchlock-ca.crt</c> and is appended to every distro bundle the image has,
 /// so programs using the system store accept the proxy's leaves. When the image has no bundle
 /// at all, the Debian one is created with just our CA.

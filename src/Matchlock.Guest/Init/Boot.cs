@@ -59,7 +59,7 @@ internal static class Boot
         ModuleLoader.LoadListed();
         EndPhase("modules");
 
-        // DESIGN D7: the NIC's driver only when the VM has a NIC (module loading is boot time);
+        // docs/ARCHITECTURE.md D7: the NIC's driver only when the VM has a NIC (module loading is boot time);
         // the files are in the initramfs, gone after the switch, so it is now or never.
         if (VirtioDevices.Has(VirtioDevices.Net))
         {

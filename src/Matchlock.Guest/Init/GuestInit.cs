@@ -69,7 +69,7 @@ internal static class GuestInit
             }
 
             // The host's owner process is gone (killed, crashed): nobody can use or stop this VM
-            // any more, so it powers off rather than run on unowned (DESIGN D9). A link that never
+            // any more, so it powers off rather than run on unowned (docs/ARCHITECTURE.md D9). A link that never
             // carried a request was a false start; offer a new session on the same port.
             if (agent.HostWasServed)
             {

@@ -4,7 +4,7 @@ using static Matchlock.Guest.Interop.LibcConstants;
 namespace Matchlock.Guest.Init;
 
 /// <summary>
-/// Builds the container root (DESIGN D5): the image's EROFS read-only below, the per-VM ext4
+/// Builds the container root (docs/ARCHITECTURE.md D5): the image's EROFS read-only below, the per-VM ext4
 /// above, joined by overlayfs at /run/matchlock/root, then the usual kernel filesystems inside.
 /// </summary>
 internal static class RootFilesystem

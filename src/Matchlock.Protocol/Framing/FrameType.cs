@@ -12,7 +12,7 @@ public enum FrameType : byte
     /// <summary>Bytes on one channel of a stream. Consumes the receiver's credit for that channel.</summary>
     Data = 2,
 
-    /// <summary>End of one channel. Explicit, because closing the transport loses data in flight (TESTBED).</summary>
+    /// <summary>End of one channel. Explicit, because closing the transport loses data in flight (docs/PLATFORM.md "virtio-serial channel").</summary>
     Eof = 3,
 
     /// <summary>Receiver grants the sender more bytes on a channel. Payload: u32 LE byte count.</summary>

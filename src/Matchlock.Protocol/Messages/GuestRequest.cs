@@ -40,7 +40,7 @@ public sealed record ConfigureRequest : GuestRequest
     /// </summary>
     public int? PidsLimit { get; init; }
 
-    /// <summary>The guest's NIC settings (DESIGN D7); null: the VM has no NIC, leave networking alone.</summary>
+    /// <summary>The guest's NIC settings (docs/ARCHITECTURE.md D7); null: the VM has no NIC, leave networking alone.</summary>
     public GuestNetworkConfig? Network { get; init; }
 
     /// <summary>
@@ -143,7 +143,7 @@ public sealed record ShutdownRequest : GuestRequest
 }
 
 /// <summary>
-/// Opens a TCP connection to a port on the guest's loopback (port forwarding, DESIGN D6). Bytes
+/// Opens a TCP connection to a port on the guest's loopback (port forwarding, docs/ARCHITECTURE.md D6). Bytes
 /// the host writes on stdin go to the connection; what the guest service sends comes back on
 /// stdout. EOF on either side half-closes the other. The reply comes once both directions have
 /// ended; a failed connect replies at once with the errno name (ECONNREFUSED, ETIMEDOUT).

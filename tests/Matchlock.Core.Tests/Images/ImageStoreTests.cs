@@ -5,7 +5,7 @@ namespace Matchlock.Core.Tests.Images;
 
 /// <summary>
 /// End to end through the store: archive layouts, EROFS output, tags, removal, and that failed or
-/// cancelled imports leave the store exactly as it was. Needs root and mkfs.erofs (see TESTBED.md).
+/// cancelled imports leave the store exactly as it was. Needs root and mkfs.erofs (erofs-utils, installed by ./setup.sh).
 /// </summary>
 public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<BaseImageFixture>, IDisposable
 {

@@ -4,7 +4,7 @@ using Matchlock.Core.Vm;
 namespace Matchlock.Core.Tests.Vm;
 
 /// <summary>
-/// Real boots under TCG (TESTBED: ~2 s each). They prove the backend's QEMU command line boots
+/// Real boots under TCG (docs/PLATFORM.md "Boot": ~2 s each). They prove the backend's QEMU command line boots
 /// the cloud kernel, the serial console reaches the log, a guest power-off ends QEMU, and that
 /// disposal leaves no process or socket behind. Skipped when qemu/kernel/busybox are absent,
 /// unless MATCHLOCK_REQUIRE_VM=1, in which case absence is a failure.

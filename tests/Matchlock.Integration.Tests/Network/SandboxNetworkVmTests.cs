@@ -10,7 +10,7 @@ using Matchlock.Core.Sandboxes;
 namespace Matchlock.Integration.Tests.Network;
 
 /// <summary>
-/// The sealed network with a real guest (DESIGN D7): one VM boot with a NIC in its own
+/// The sealed network with a real guest (docs/ARCHITECTURE.md D7): one VM boot with a NIC in its own
 /// namespace, busybox tools inside, a plain listener standing in for the proxy. Proves the
 /// guest's NIC setup, that TCP to an arbitrary address ends at the listener with its original
 /// destination, that ICMP gets nothing, and that the namespace goes with the VM. Also (no VM)

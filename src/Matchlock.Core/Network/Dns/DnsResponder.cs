@@ -5,7 +5,7 @@ namespace Matchlock.Core.Network.Dns;
 
 /// <summary>
 /// The sandbox's DNS server: the guest's resolv.conf points at it, and nftables in the sandbox's
-/// network namespace redirects every UDP and TCP query on port 53 to it (DESIGN D7). It answers
+/// network namespace redirects every UDP and TCP query on port 53 to it (docs/ARCHITECTURE.md D7). It answers
 /// A and AAAA for names the network policy allows and nothing else, so DNS is neither a way out
 /// of the sandbox nor a way around the egress proxy's pins (D8).
 /// </summary>

@@ -6,7 +6,7 @@ namespace Matchlock.Core.Network.Plumbing;
 
 /// <summary>
 /// Renders the <c>inet matchlock</c> table of a sandbox's namespace as an <c>nft -f</c> script
-/// (DESIGN D7). The script re-creates the table in one transaction, so a sandbox is never
+/// (docs/ARCHITECTURE.md D7). The script re-creates the table in one transaction, so a sandbox is never
 /// without its firewall: the first version (no redirects) drops all guest traffic, and the
 /// second adds the DNAT rules in place of it.
 /// </summary>

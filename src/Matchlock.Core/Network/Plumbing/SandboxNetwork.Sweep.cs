@@ -3,7 +3,7 @@ namespace Matchlock.Core.Network.Plumbing;
 public sealed partial class SandboxNetwork
 {
     /// <summary>
-    /// Crash reconciliation (DESIGN D9): removes every <c>matchlock-&lt;vmid&gt;</c> namespace whose
+    /// Crash reconciliation (docs/ARCHITECTURE.md D9): removes every <c>matchlock-&lt;vmid&gt;</c> namespace whose
     /// VM <paramref name="isAlive"/> says is gone and in which no process runs any more, with
     /// everything in it. Returns the VM ids whose namespaces were removed. Cheap when there is
     /// nothing to do (one directory listing).

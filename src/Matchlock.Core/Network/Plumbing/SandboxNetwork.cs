@@ -9,7 +9,7 @@ using Matchlock.Protocol.Messages;
 namespace Matchlock.Core.Network.Plumbing;
 
 /// <summary>
-/// One sandbox's network (DESIGN D7): a named network namespace <c>matchlock-&lt;vmid&gt;</c>
+/// One sandbox's network (docs/ARCHITECTURE.md D7): a named network namespace <c>matchlock-&lt;vmid&gt;</c>
 /// holding a tap for QEMU, a private /30 between the tap (gateway) and the guest, no route out,
 /// and the <c>inet matchlock</c> nftables table that DNATs guest TCP to the proxy and DNS to the
 /// DNS responder and drops everything else. Everything lives inside the namespace, so the host's

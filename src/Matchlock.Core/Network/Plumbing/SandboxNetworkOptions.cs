@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace Matchlock.Core.Network.Plumbing;
 
 /// <summary>
-/// Addresses and link settings of one sandbox's network (DESIGN D7). Immutable; copy with <c>with</c>.
+/// Addresses and link settings of one sandbox's network (docs/ARCHITECTURE.md D7). Immutable; copy with <c>with</c>.
 /// Every sandbox has its own namespace, so all of them can use the same subnet.
 /// </summary>
 /// <remarks>

@@ -23,7 +23,7 @@ public enum HookAction
 public sealed record BodyReplacement(string Find, string Replace);
 
 /// <summary>
-/// One network hook rule (REFERENCE "Hook rules"). Rules are evaluated in order per phase.
+/// One network hook rule (docs/COMPATIBILITY.md "Hook rules"). Rules are evaluated in order per phase.
 /// Empty <see cref="Hosts"/> / <see cref="Methods"/> match everything. <see cref="Path"/> is a glob
 /// when it contains <c>*</c> (<c>*</c> matches any characters, '/' included, over the whole path) and
 /// a prefix otherwise (<c>/v1</c> matches <c>/v1</c> and <c>/v1/chat</c>, not <c>/v10</c>).

@@ -7,7 +7,7 @@ namespace Matchlock.Core.Network.Policy;
 
 /// <summary>
 /// The one canonical form of a host name or IP literal that every policy decision is made on
-/// (DESIGN D8): lower-case ASCII, internationalized labels converted to punycode (IDNA), no trailing
+/// (docs/ARCHITECTURE.md D8): lower-case ASCII, internationalized labels converted to punycode (IDNA), no trailing
 /// dot, IPv6 without brackets or zone. Comparing strings straight from SNI, Host headers, DNS
 /// questions and CLI flags instead is how case, trailing-dot and IDN bypasses happen, so nothing
 /// else in the network code compares raw host strings.

@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Network.Policy;
 
 /// <summary>
-/// One allow-list entry (REFERENCE "Network policy semantics"): <c>*</c> matches every host;
+/// One allow-list entry (docs/COMPATIBILITY.md "Network policy"): <c>*</c> matches every host;
 /// <c>*.x.com</c> any subdomain of x.com at any depth but not x.com itself; <c>x.*</c> any host whose
 /// first label is x; any other <c>*</c> matches within one label (<c>api-*.x.com</c>). Patterns
 /// without <c>*</c> match exactly. Matching is on <see cref="HostName"/> values, so it is

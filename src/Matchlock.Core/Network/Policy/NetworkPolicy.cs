@@ -3,7 +3,7 @@ using System.Net;
 namespace Matchlock.Core.Network.Policy;
 
 /// <summary>
-/// The sandbox's egress policy, in one place (DESIGN D8): which host names may be reached, which
+/// The sandbox's egress policy, in one place (docs/ARCHITECTURE.md D8): which host names may be reached, which
 /// addresses a name may be connected to, and which addresses are off-limits. Shared by the egress
 /// proxy (every request and connection) and the DNS responder (which pins what it answers).
 /// Thread-safe: the allow-list changes at runtime (<c>allow-list add|delete</c>) while requests run.

@@ -13,7 +13,7 @@ namespace Matchlock.Core.Network.Proxy;
 /// </summary>
 /// <remarks>
 /// ECDSA P-256 throughout, and one leaf key shared by every leaf of the sandbox: minting a leaf is then
-/// a signature (~0.5 ms) instead of a key generation (RSA-2048: ~190 ms; TESTBED "TLS interception").
+/// a signature (~0.5 ms) instead of a key generation (RSA-2048: ~190 ms; docs/PLATFORM.md "TLS interception").
 /// The leaves carry what <c>openssl verify -x509_strict</c> and browsers require: SAN (DNS or IP),
 /// BasicConstraints CA:false, KeyUsage digitalSignature, EKU serverAuth, SKI and AKI. The
 /// <see cref="SslStreamCertificateContext"/> (leaf + CA chain) is cached per host, at most

@@ -15,7 +15,7 @@ namespace Matchlock.Core.Network.Proxy;
 /// Kestrel composes middleware once per listener in registration order, so the last one
 /// (<see cref="Capture"/>) is handed the HTTP connection handler; <see cref="Sniff"/> keeps a reference
 /// to it and jumps there directly for plain HTTP, skipping TLS. This keeps Kestrel's own TLS and
-/// HTTP stack (DESIGN D8) while serving TLS and plain HTTP on any destination port.
+/// HTTP stack (docs/ARCHITECTURE.md D8) while serving TLS and plain HTTP on any destination port.
 /// </summary>
 /// <remarks>
 /// Nothing here falls open (docs/NETWORK.md "Classification"). TLS and HTTP are always intercepted,

@@ -11,7 +11,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Matchlock.Core.Network.Proxy;
 
 /// <summary>
-/// One sandbox's egress proxy (DESIGN D8): every guest TCP connection, DNATed to one of the
+/// One sandbox's egress proxy (docs/ARCHITECTURE.md D8): every guest TCP connection, DNATed to one of the
 /// listeners, ends here. TLS is terminated with a leaf for the SNI minted by the sandbox CA, HTTP/1.1
 /// and HTTP/2 are served by Kestrel, requests are checked against the <see cref="Policy.NetworkPolicy"/>,
 /// secrets and hooks are applied, and allowed requests are forwarded by YARP's

@@ -34,7 +34,7 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
         {
             // A secret and debug logging: no log, record or file under the home may ever hold its value.
             run = await home.RunAsync(
-                ["run", "-d", "--log-level", "debug", "--image", "busybox", "--network-intercept", "--secret", $"OWNER_TEST_TOKEN={SecretValue}@api.example.com"],
+                ["run", "-d", "--log-level", "debug", "--image", "busybox", "--network-intercept", "--secret", $"OWNER_TEST_TOKEN={SecretValue}@secret.example.net"],
                 timeout: TimeSpan.FromMinutes(2));
         }
         finally
@@ -88,10 +88,10 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
 
             var add = await home.RunAsync(["allow-list", "add", id, "example.com,api.example.org"]);
             Assert.True(add.ExitCode == 0, add.ToString());
-            Assert.Equal("added: example.com, api.example.org\nallowed hosts: example.com, api.example.org\n", add.Stdout);
+            Assert.Equal("added: example.com, api.example.org\nallowed hosts: secret.example.net, example.com, api.example.org\n", add.Stdout); // a secret's host is on the list from the start
             var delete = await home.RunAsync(["allow-list", "delete", id, "example.com"]);
             Assert.True(delete.ExitCode == 0, delete.ToString());
-            Assert.Equal("deleted: example.com\nallowed hosts: api.example.org\n", delete.Stdout);
+            Assert.Equal("deleted: example.com\nallowed hosts: secret.example.net, api.example.org\n", delete.Stdout);
 
             // Another user: the 0700 VM directory stops it; and were the socket reachable, the
             // owner's SO_PEERCRED check closes the connection unanswered.

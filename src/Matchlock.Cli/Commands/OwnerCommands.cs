@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
 using Matchlock.Core.Owner;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Cli.Commands;
 
@@ -36,8 +37,8 @@ internal static class OwnerCommands
                 User = parse.GetValue(user),
                 Stdin = stdin,
                 Tty = stdin && parse.GetValue(tty), // -t alone does nothing, as with run
-                Rows = size?.Rows ?? 24,
-                Cols = size?.Cols ?? 80,
+                Rows = size?.Rows ?? TerminalDefaults.Rows,
+                Cols = size?.Cols ?? TerminalDefaults.Cols,
             };
             return ExecAsync(parse.GetValue(id)!, request);
         });

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.Vm;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Cli.Commands;
 
@@ -94,8 +95,8 @@ internal static class RunCommand
                 User = parse.GetValue(o.User) ?? image.Config.User,
                 Tty = tty,
                 Stdin = interactive,
-                Rows = size?.Rows ?? 24,
-                Cols = size?.Cols ?? 80,
+                Rows = size?.Rows ?? TerminalDefaults.Rows,
+                Cols = size?.Cols ?? TerminalDefaults.Cols,
             };
         }
         catch (OperationCanceledException)

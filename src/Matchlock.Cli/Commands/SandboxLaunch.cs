@@ -33,8 +33,16 @@ internal static class SandboxLaunch
         try
         {
             var listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [];
-            var environment = SandboxEnvironment.CreateDefault() with { Logging = logging };
-            return (await Sandbox.CreateAsync(spec with { Listeners = listeners }, environment, cancellationToken), ports, 0);
+            // The library reads no environment; the CLI's knobs are passed in here.
+            var environment = SandboxEnvironment.CreateDefault() with
+            {
+                Logging = logging,
+                ExtraKernelArgs = Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
+            };
+            var bootTimeout = double.TryParse(Environment.GetEnvironmentVariable("MATCHLOCK_BOOT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+                ? TimeSpan.FromSeconds(seconds)
+                : spec.BootTimeout;
+            return (await Sandbox.CreateAsync(spec with { Listeners = listeners, BootTimeout = bootTimeout }, environment, cancellationToken), ports, 0);
         }
         catch (OperationCanceledException)
         {

@@ -1,5 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Core.Owner;
 
@@ -31,9 +32,9 @@ public sealed record ControlRequest
 
     public bool Stdin { get; init; }
 
-    public int Rows { get; init; } = 24;
+    public int Rows { get; init; } = TerminalDefaults.Rows;
 
-    public int Cols { get; init; } = 80;
+    public int Cols { get; init; } = TerminalDefaults.Cols;
 
     /// <summary>port_connect: the guest TCP port; the client's bytes go on stdin, the service's come back on stdout.</summary>
     public int Port { get; init; }

@@ -1,3 +1,4 @@
+using Matchlock.Protocol.Messages;
 namespace Matchlock.Core.Sandboxes;
 
 /// <summary>One command to run in a sandbox. Immutable; copy with <c>with</c>.</summary>
@@ -18,9 +19,9 @@ public sealed record ExecSpec
     /// <summary>Run on a pseudo-terminal (stdout carries the terminal; no separate stderr).</summary>
     public bool Tty { get; init; }
 
-    public int Rows { get; init; } = 24;
+    public int Rows { get; init; } = TerminalDefaults.Rows;
 
-    public int Cols { get; init; } = 80;
+    public int Cols { get; init; } = TerminalDefaults.Cols;
 
     /// <summary>The caller will write stdin; otherwise the command reads /dev/null.</summary>
     public bool Stdin { get; init; }

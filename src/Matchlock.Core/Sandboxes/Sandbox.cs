@@ -142,7 +142,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 boot.KernelPath,
                 boot.InitramfsPath,
                 // A debugging aid (e.g. "loglevel=7"); the command line is readable in the guest, so never secrets.
-                ExtraKernelCmdline: Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
+                ExtraKernelCmdline: env.ExtraKernelArgs,
                 Cpus: (int)Math.Ceiling(spec.Cpus),
                 spec.MemoryMb,
                 [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false), .. disks.VmDisks],

@@ -26,6 +26,12 @@ public sealed record SandboxEnvironment
     /// <summary>The VM state database (<c>state.db</c>); null keeps no state (tests, embedders).</summary>
     public string? StatePath { get; init; }
 
+    /// <summary>
+    /// Extra guest kernel arguments, a debugging aid (e.g. <c>loglevel=7</c>; the CLI takes
+    /// <c>MATCHLOCK_KERNEL_ARGS</c>). The command line is readable in the guest: never secrets.
+    /// </summary>
+    public string ExtraKernelArgs { get; init; } = "";
+
     /// <summary>Where the sandbox and its owner log (an owner's <c>owner.log</c>); none by default.</summary>
     public Microsoft.Extensions.Logging.ILoggerFactory Logging { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
 

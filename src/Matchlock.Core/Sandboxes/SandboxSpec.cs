@@ -53,8 +53,8 @@ public sealed record SandboxSpec
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
 
-    /// <summary>How long the guest may take to say hello (<c>MATCHLOCK_BOOT_TIMEOUT</c> seconds, default 60).</summary>
-    public TimeSpan BootTimeout { get; init; } = DefaultBootTimeout();
+    /// <summary>How long the guest may take to say hello (default 60 s; the CLI takes <c>MATCHLOCK_BOOT_TIMEOUT</c> seconds).</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Host listeners already forwarding to this sandbox (<c>run -p</c>, bound before boot), recorded for <c>inspect</c>.</summary>
     public IReadOnlyList<string> Listeners { get; init; } = [];
@@ -110,11 +110,6 @@ public sealed record SandboxSpec
         const int period = 100_000;
         return Cpus == Math.Ceiling(Cpus) ? null : $"{(int)Math.Round(Cpus * period)} {period}";
     }
-
-    private static TimeSpan DefaultBootTimeout() =>
-        double.TryParse(Environment.GetEnvironmentVariable("MATCHLOCK_BOOT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0
-            ? TimeSpan.FromSeconds(seconds)
-            : TimeSpan.FromSeconds(60);
 
     private static bool IsValidHostname(string name) =>
         name.Length is > 0 and <= 253

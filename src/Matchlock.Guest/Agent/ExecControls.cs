@@ -70,7 +70,7 @@ internal sealed class ExecControls(MuxStream stream, ChildProcess child, ExecReq
                     child.Signal(signal.Signal);
                     break;
                 case ResizeControl resize when child.Pty is { } pty:
-                    pty.Resize(ExecHandler.ClampSize(resize.Rows, 24), ExecHandler.ClampSize(resize.Cols, 80));
+                    pty.Resize(ExecHandler.ClampSize(resize.Rows, TerminalDefaults.Rows), ExecHandler.ClampSize(resize.Cols, TerminalDefaults.Cols));
                     break;
                 case CancelControl cancel:
                     var grace = TimeSpan.FromMilliseconds(cancel.GraceMs > 0 ? cancel.GraceMs : request.KillGraceMs);

@@ -44,8 +44,8 @@ internal sealed class ExecHandler(CommandLauncher launcher)
                 User = request.User,
                 Stdin = request.Stdin,
                 Tty = request.Tty,
-                Rows = ClampSize(request.Rows, 24),
-                Columns = ClampSize(request.Cols, 80),
+                Rows = ClampSize(request.Rows, TerminalDefaults.Rows),
+                Columns = ClampSize(request.Cols, TerminalDefaults.Cols),
             });
         }
         catch (Exception e) when (e is SpawnException or NativeCallException or ArgumentException)

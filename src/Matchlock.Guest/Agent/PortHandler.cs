@@ -119,7 +119,7 @@ internal static class PortHandler
 
     private static string Code(SocketError error) => error switch
     {
-        SocketError.ConnectionRefused => "ECONNREFUSED",
+        SocketError.ConnectionRefused => GuestErrorCodes.ConnectionRefused,
         SocketError.TimedOut => "ETIMEDOUT",
         SocketError.NetworkUnreachable => "ENETUNREACH",
         SocketError.AddressNotAvailable => "EADDRNOTAVAIL",

@@ -1,4 +1,5 @@
 using Matchlock.Guest.Users;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Guest.Processes;
 
@@ -41,13 +42,13 @@ internal sealed class CommandLauncher
         }
         catch (UserResolutionException e)
         {
-            throw new SpawnException(126, $"exec: {e.Message}", "EUSER");
+            throw new SpawnException(126, $"exec: {e.Message}", GuestErrorCodes.User);
         }
 
         var workingDirectory = string.IsNullOrEmpty(request.WorkingDirectory) ? "/" : request.WorkingDirectory;
         if (!workingDirectory.StartsWith('/'))
         {
-            throw new SpawnException(126, $"exec: working directory {workingDirectory} must be an absolute path", "ECWD");
+            throw new SpawnException(126, $"exec: working directory {workingDirectory} must be an absolute path", GuestErrorCodes.WorkingDirectory);
         }
 
         if (!Directory.Exists(workingDirectory) && request.CreateWorkingDirectory)
@@ -58,13 +59,13 @@ internal sealed class CommandLauncher
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new SpawnException(126, $"exec: mkdir {workingDirectory}: {e.Message}", "ECWD");
+                throw new SpawnException(126, $"exec: mkdir {workingDirectory}: {e.Message}", GuestErrorCodes.WorkingDirectory);
             }
         }
 
         if (!Directory.Exists(workingDirectory))
         {
-            throw new SpawnException(126, $"exec: chdir {workingDirectory}: no such file or directory", "ECWD");
+            throw new SpawnException(126, $"exec: chdir {workingDirectory}: no such file or directory", GuestErrorCodes.WorkingDirectory);
         }
 
         var environment = EnvironmentBuilder.Build(request.Environment, user.Home, _hostname(), request.Tty);

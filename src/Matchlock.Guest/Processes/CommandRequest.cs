@@ -1,3 +1,4 @@
+using Matchlock.Protocol.Messages;
 namespace Matchlock.Guest.Processes;
 
 /// <summary>What the host asks to run, before any resolution (see <see cref="CommandLauncher"/>).</summary>
@@ -19,7 +20,7 @@ internal sealed record CommandRequest(IReadOnlyList<string> Arguments)
 
     internal bool Tty { get; init; }
 
-    internal ushort Rows { get; init; } = 24;
+    internal ushort Rows { get; init; } = TerminalDefaults.Rows;
 
-    internal ushort Columns { get; init; } = 80;
+    internal ushort Columns { get; init; } = TerminalDefaults.Cols;
 }

@@ -1,4 +1,5 @@
 using Matchlock.Guest.Users;
+using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Guest.Processes;
 
@@ -20,7 +21,7 @@ internal sealed record SpawnSpec(
     /// <summary>Run on a new PTY (stdin, stdout and stderr all on the slave) in a new session.</summary>
     internal bool Tty { get; init; }
 
-    internal ushort Rows { get; init; } = 24;
+    internal ushort Rows { get; init; } = TerminalDefaults.Rows;
 
-    internal ushort Columns { get; init; } = 80;
+    internal ushort Columns { get; init; } = TerminalDefaults.Cols;
 }

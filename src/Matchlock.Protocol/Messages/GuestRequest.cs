@@ -102,9 +102,9 @@ public sealed record ExecRequest : GuestRequest
     /// <summary>Run on a PTY: stdout carries the terminal, stderr is unused.</summary>
     public bool Tty { get; init; }
 
-    public int Rows { get; init; } = 24;
+    public int Rows { get; init; } = TerminalDefaults.Rows;
 
-    public int Cols { get; init; } = 80;
+    public int Cols { get; init; } = TerminalDefaults.Cols;
 
     /// <summary>The host will send stdin data; otherwise the command gets /dev/null.</summary>
     public bool Stdin { get; init; }

@@ -81,25 +81,37 @@ public sealed partial class Sandbox : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);
 
-        var image = env.Images.Resolve(spec.Image);
-        var kernel = env.Kernels.Find();
-        var boot = await new InitramfsBuilder(kernel, env.CacheDir).GetOrBuildAsync(env.GuestBinaryPath(), cancellationToken);
-        var accel = await new AccelSelector(kernel.KernelPath, env.CacheDir).SelectAsync(spec.Accel, cancellationToken);
+        // First: a missing, busy or bad --disk is the user's to fix, and is found before any
+        // directory, record, disk or VM exists (the locks it takes are released on any failure).
+        AttachedDisks? disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
+        ImageRecord image;
+        GuestKernel kernel;
+        BootArtifacts boot;
+        AccelChoice accel;
+        try
+        {
+            image = env.Images.Resolve(spec.Image);
+            kernel = env.Kernels.Find();
+            boot = await new InitramfsBuilder(kernel, env.CacheDir).GetOrBuildAsync(env.GuestBinaryPath(), cancellationToken);
+            accel = await new AccelSelector(kernel.KernelPath, env.CacheDir).SelectAsync(spec.Accel, cancellationToken);
+        }
+        catch
+        {
+            disks.Dispose();
+            throw;
+        }
 
         var id = VmId.New();
         var vmDir = Path.Combine(env.VmsDir, id);
-        System.IO.Directory.CreateDirectory(env.VmsDir);
-        System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         IVmInstance? vm = null;
         MuxConnection? connection = null;
         SandboxNetwork? network = null;
         SandboxNetworking? networking = null;
         SandboxStateRecorder? state = null;
-        AttachedDisks? disks = null;
         try
         {
-            // First: a missing, busy or bad --disk is the user's to fix, and costs no VM.
-            disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
+            System.IO.Directory.CreateDirectory(env.VmsDir);
+            System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
 
             // State (docs/ARCHITECTURE.md D9): registered before anything is acquired, each resource recorded before it exists.

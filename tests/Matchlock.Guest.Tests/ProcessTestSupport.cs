@@ -1,5 +1,4 @@
 using System.Text;
-using Matchlock.Guest.Interop;
 using Matchlock.Guest.Processes;
 using Matchlock.Guest.Users;
 
@@ -37,8 +36,6 @@ internal static class ProcessTestSupport
             return null;
         }
     }
-
-    internal static bool IsRoot => Libc.getuid() == 0;
 
     internal static Spawner NewSpawner(string? helper = null) => new(Reaper.Shared, helper);
 

@@ -3,11 +3,11 @@ using Matchlock.Core.Sandboxes;
 using Matchlock.Core.State;
 using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.State;
+namespace Matchlock.Integration.Tests.State;
 
 /// <summary>
 /// Reconciliation that cannot finish keeps the record. Needs root and iproute2 (a real network
-/// namespace); skipped otherwise. The namespace has a unique name and is removed afterwards.
+/// namespace): see <see cref="HostPrerequisites"/>. The namespace has a unique name and is removed afterwards.
 /// </summary>
 public sealed class VmReconcilerTests : IDisposable
 {
@@ -18,10 +18,7 @@ public sealed class VmReconcilerTests : IDisposable
     [Fact]
     public async Task A_namespace_that_cannot_be_removed_keeps_the_record_and_is_named()
     {
-        if (Environment.UserName != "root" || !File.Exists("/usr/sbin/ip") && !File.Exists("/sbin/ip") && !File.Exists("/usr/bin/ip"))
-        {
-            Assert.Skip("needs root and iproute2");
-        }
+        HostPrerequisites.Ensure(HostNeeds.Root | HostNeeds.NetworkTools);
 
         var ct = TestContext.Current.CancellationToken;
         var id = VmId.New();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.State;
 using Matchlock.Core.Tests.Images;
+using Matchlock.Tests;
 
 namespace Matchlock.Integration.Tests.State;
 
@@ -28,7 +29,8 @@ public sealed class VmReconcilerTests : IDisposable
         using var inside = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", netns, "sleep", "60"]))!;
         try
         {
-            await Task.Delay(300, ct);
+            await Eventually.Until(async () => (await OutputAsync(["netns", "pids", netns], ct)).Trim().Length > 0,
+                TimeSpan.FromSeconds(10), "sleep to run inside the namespace");
             using var store = VmStateStore.Open(_dir.Combine("state.db"));
             store.Register(new VmRegistration(id, "busybox", DateTimeOffset.UtcNow, Environment.ProcessId, "1", id, 1, 512, _dir.Combine("vms", id)));
             store.AddResource(id, VmResourceKind.Netns, netns);
@@ -45,6 +47,14 @@ public sealed class VmReconcilerTests : IDisposable
             await inside.WaitForExitAsync(CancellationToken.None);
             await RunAsync(["netns", "del", netns], CancellationToken.None);
         }
+    }
+
+    private static async Task<string> OutputAsync(string[] args, CancellationToken ct)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = await p.StandardOutput.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        return stdout;
     }
 
     private static async Task<int> RunAsync(string[] args, CancellationToken ct)

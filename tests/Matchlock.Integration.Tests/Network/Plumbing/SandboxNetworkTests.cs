@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 using Matchlock.Core.Network.Plumbing;
+using Matchlock.Tests;
 
 namespace Matchlock.Integration.Tests.Network.Plumbing;
 
@@ -226,7 +227,8 @@ public sealed class SandboxNetworkTests
         using var sleeper = System.Diagnostics.Process.Start("ip", ["netns", "exec", network.NamespaceName, "sleep", "30"]);
         try
         {
-            await Task.Delay(300, ct);
+            await Eventually.Until(async () => (await Sh.RunAsync($"ip netns pids {network.NamespaceName}")).Trim().Length > 0,
+                TimeSpan.FromSeconds(10), "sleep to run inside the namespace");
             Assert.DoesNotContain(id, await SandboxNetwork.SweepAsync(other => other != id, ct));
             Assert.True(File.Exists(network.NamespacePath));
         }

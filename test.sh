@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
 # Runs every test project (unit tier, then the real-VM integration tier) and ends with
-# "N passed, N failed". Set MATCHLOCK_REQUIRE_VM=1 to make VM tests fail instead of skip when
-# QEMU, the kernel or the installed matchlock is missing (CI does).
+# "N passed, N failed". Set MATCHLOCK_REQUIRE_VM=1 to make VM and host tests fail instead of skip
+# when QEMU, the kernel, root or a tool they need is missing (CI does).
+#
+# The tests run the binaries built from this checkout: the CLI (NativeAOT) and the guest are
+# published to artifacts/cli/ and passed on as MATCHLOCK_BIN and MATCHLOCK_GUEST_BIN. A caller's
+# MATCHLOCK_BIN is used as it is (nothing is published); the guest then defaults to the
+# matchlock-guest next to it. A caller's MATCHLOCK_GUEST_BIN always wins.
 set -uo pipefail
 cd "$(dirname "$0")"
 
 dotnet build Matchlock.slnx -c Release -warnaserror --nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
+
+if [ -z "${MATCHLOCK_BIN:-}" ]; then
+  echo "==> publishing the CLI and the guest from this checkout into artifacts/cli"
+  # As setup.sh does, minus the install: the guest is found next to the CLI.
+  { dotnet publish src/Matchlock.Guest -c Release -o artifacts/guest --nologo -v q &&
+    rm -rf artifacts/cli &&
+    dotnet publish src/Matchlock.Cli -c Release -r linux-x64 -o artifacts/cli --nologo -v q &&
+    rm -f artifacts/cli/*.dbg artifacts/cli/*.pdb &&
+    install -m 0755 artifacts/guest/matchlock-guest artifacts/cli/matchlock-guest; } ||
+    { echo "publishing the binaries under test failed"; echo "0 passed, 1 failed"; exit 1; }
+  MATCHLOCK_BIN=$PWD/artifacts/cli/matchlock
+fi
+if [ -z "${MATCHLOCK_GUEST_BIN:-}" ] && [ -f "$(dirname "$MATCHLOCK_BIN")/matchlock-guest" ]; then
+  MATCHLOCK_GUEST_BIN=$(cd "$(dirname "$MATCHLOCK_BIN")" && pwd)/matchlock-guest
+fi
+export MATCHLOCK_BIN
+[ -z "${MATCHLOCK_GUEST_BIN:-}" ] || export MATCHLOCK_GUEST_BIN
+echo "binaries under test: MATCHLOCK_BIN=$MATCHLOCK_BIN MATCHLOCK_GUEST_BIN=${MATCHLOCK_GUEST_BIN:-unset, the library default}"
 
 # The hostile-guest suite (tests/Matchlock.Integration.Tests/Network/Hostile) writes its verdict here.
 report="${TMPDIR:-/tmp}/matchlock-hostile-report.txt"

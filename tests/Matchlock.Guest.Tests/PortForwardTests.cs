@@ -6,6 +6,7 @@ using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Protocol.Messages;
 using static Matchlock.Guest.Tests.AgentHarness;
+using Matchlock.Tests;
 
 namespace Matchlock.Guest.Tests;
 
@@ -181,15 +182,7 @@ public sealed class PortForwardTests
         return answer.ToArray();
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the condition");
-            await Task.Delay(20, Token);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition) => Eventually.Until(condition, Timeout, "the condition");
 
     /// <summary>
     /// Reads each connection to EOF, then answers with the hex SHA-256 of what it got and closes:

@@ -1,5 +1,4 @@
 using System.Text;
-using Matchlock.Guest.Interop;
 using Matchlock.Guest.Processes;
 using Matchlock.Guest.Users;
 
@@ -38,8 +37,6 @@ internal static class ProcessTestSupport
         }
     }
 
-    internal static bool IsRoot => Libc.getuid() == 0;
-
     internal static Spawner NewSpawner(string? helper = null) => new(Reaper.Shared, helper);
 
     internal static CommandLauncher NewLauncher(string? helper = null) => new(NewSpawner(helper), "/", () => "testhost");
@@ -68,6 +65,35 @@ internal static class ProcessTestSupport
         var stderr = ReadAllAsync(child.Stderr);
         var status = await child.Exited.WaitAsync(TestTimeout, TestContext.Current.CancellationToken);
         return (status, await stdout.WaitAsync(TestTimeout, TestContext.Current.CancellationToken), await stderr.WaitAsync(TestTimeout, TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>True when a child of this process runs exactly <paramref name="argv"/> (read from /proc, not waited for).</summary>
+    internal static bool ChildrenRunning(params string[] argv)
+    {
+        var expected = string.Join('\0', argv) + "\0";
+        var self = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields[1] == self && File.ReadAllText(Path.Combine(dir, "cmdline")) == expected)
+                {
+                    return true;
+                }
+            }
+            catch (IOException)
+            {
+                // not a process, or it exited while we looked
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // not ours
+            }
+        }
+
+        return false;
     }
 
     /// <summary>True when the pid no longer runs (gone, or a zombie waiting for its new parent).</summary>

@@ -1,4 +1,5 @@
 using Matchlock.Guest.Agent;
+using Matchlock.Tests;
 
 namespace Matchlock.Guest.Tests;
 
@@ -41,7 +42,9 @@ public sealed class PumpThreadsTests
         Assert.Equal(count, ids.Distinct().Count());
         release.Set();
         await WaitForIdleAsync(threads, PumpThreads.MaxIdle);
-        await Task.Delay(200, TestContext.Current.CancellationToken); // the two extra threads end instead of parking
+        // Deliberate: an observation window in which nothing should happen (the two extra threads
+        // end instead of parking), so there is no condition to wait for.
+        await Task.Delay(200, TestContext.Current.CancellationToken);
         Assert.Equal(PumpThreads.MaxIdle, threads.IdleCount);
     }
 
@@ -53,13 +56,6 @@ public sealed class PumpThreadsTests
     }
 
     // A thread completes its work before it parks itself.
-    private static async Task WaitForIdleAsync(PumpThreads threads, int count)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (threads.IdleCount < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{threads.IdleCount} of {count} pump threads parked");
-            await Task.Delay(10, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task WaitForIdleAsync(PumpThreads threads, int count) =>
+        Eventually.Until(() => threads.IdleCount >= count, Timeout, $"{count} pump threads to park");
 }

@@ -3,6 +3,7 @@ using System.Text;
 using Matchlock.Guest.Interop;
 using Matchlock.Guest.Processes;
 using static Matchlock.Guest.Tests.ProcessTestSupport;
+using Matchlock.Tests;
 
 namespace Matchlock.Guest.Tests;
 
@@ -129,13 +130,5 @@ public sealed class SpawnerTests
         Assert.Equal((127, "exec: /no/such/binary: no such file or directory"), (error.ExitCode, error.Message));
     }
 
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TestTimeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task WaitUntil(Func<bool> condition) => Eventually.Until(condition, TestTimeout, "the condition");
 }

@@ -1,4 +1,5 @@
 using Matchlock.Core.Owner;
+using Matchlock.Tests;
 
 namespace Matchlock.Integration.Tests;
 
@@ -99,13 +100,5 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
 
     private static string Netns(string id) => "/var/run/netns/matchlock-" + id;
 
-    private static async Task WaitAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task WaitAsync(Func<bool> condition, string what) => Eventually.Until(condition, TimeSpan.FromSeconds(30), what);
 }

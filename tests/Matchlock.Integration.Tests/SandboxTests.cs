@@ -1,5 +1,6 @@
 using System.Text;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Tests;
 
 namespace Matchlock.Integration.Tests;
 
@@ -107,7 +108,9 @@ public sealed class SandboxTests(SharedSandbox shared) : IClassFixture<SharedSan
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var spec = new ExecSpec { Argv = ["sh", "-c", "trap '' TERM; sleep 1000 & sleep 1000; wait"], KillGrace = TimeSpan.FromSeconds(1) };
         var run = Exec(sandbox, spec, cts.Token);
-        await Task.Delay(1500, Ct);
+        await Eventually.Until(
+            async () => (await Exec(sandbox, new ExecSpec { Argv = ["sh", "-c", "ps -o comm | grep -c '^sleep' || true"] }, Ct)).Item2.Trim() == "2",
+            TimeSpan.FromSeconds(30), "both sleeps to run in the guest");
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(TimeSpan.FromSeconds(30), Ct));
 

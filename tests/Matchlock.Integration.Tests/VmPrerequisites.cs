@@ -3,10 +3,11 @@ namespace Matchlock.Integration.Tests;
 /// <summary>
 /// What the VM tier needs (installed matchlock, QEMU, kernel, the base image tarball). Missing
 /// pieces skip the tests on a developer machine, and fail them when <c>MATCHLOCK_REQUIRE_VM=1</c> (CI).
+/// Tests that need root, QEMU or namespaces but no image or CLI use <see cref="HostPrerequisites"/>.
 /// </summary>
 internal static class VmPrerequisites
 {
-    public static readonly bool Required = Environment.GetEnvironmentVariable("MATCHLOCK_REQUIRE_VM") == "1";
+    public static bool Required => HostPrerequisites.Required;
 
     public static string RepoRoot { get; } = FindRepoRoot();
 
@@ -22,7 +23,7 @@ internal static class VmPrerequisites
         var missing = new List<string>();
         if (!File.Exists(MatchlockBin))
         {
-            missing.Add($"{MatchlockBin} (run ./setup.sh)");
+            missing.Add($"{MatchlockBin} (./test.sh publishes it from this checkout; or run ./setup.sh, or set MATCHLOCK_BIN)");
         }
 
         if (!File.Exists("/usr/bin/qemu-system-x86_64"))
@@ -48,12 +49,7 @@ internal static class VmPrerequisites
     {
         if (Missing() is { } why)
         {
-            if (Required)
-            {
-                Assert.Fail(why + " — MATCHLOCK_REQUIRE_VM=1, so this is a failure, not a skip");
-            }
-
-            Assert.Skip(why);
+            HostPrerequisites.SkipOrFail(why);
         }
     }
 

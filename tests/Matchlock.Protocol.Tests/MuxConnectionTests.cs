@@ -70,7 +70,7 @@ public sealed class MuxConnectionTests
 
         await using var stream = await pair.Host.OpenAsync("x"u8.ToArray(), Ct);
         var write = stream.WriteAsync(StreamChannel.Stdin, new byte[4096], Ct).AsTask();
-        await Task.Delay(200, Ct);
+        await Task.Delay(200, Ct); // deliberate: a window in which the writer must NOT finish
         Assert.False(write.IsCompleted, "the writer ran past the receiver's window");
 
         var guest = await handlerStream.Task.WaitAsync(Bound, Ct);

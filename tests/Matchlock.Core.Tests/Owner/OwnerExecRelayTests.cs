@@ -101,7 +101,7 @@ public sealed class OwnerExecRelayTests : IAsyncDisposable
     {
         await using var exec = await StartAsync("hang");
         var result = exec.WaitAsync(Ct);
-        await Task.Delay(100, Ct);
+        await Task.Delay(100, Ct); // deliberate: a window in which the exec must NOT end (no condition to wait for)
         Assert.False(result.IsCompleted);
 
         await _guestLink.BreakAsync();

@@ -210,7 +210,7 @@ public sealed class FixtureSmokeTests(RegistryFixture fixture) : IClassFixture<R
         using var http = NewClient();
         var fetch = http.GetByteArrayAsync(new Uri(proxy.Url, $"/v2/busybox/blobs/{layer.Digest}"), Ct);
         await proxy.Stalled.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        await Task.Delay(300, Ct);
+        await Task.Delay(300, Ct); // deliberate: a window in which the stalled fetch must NOT complete
         Assert.False(fetch.IsCompleted);
 
         proxy.ReleaseStalls();

@@ -25,6 +25,8 @@ public sealed class HostileGuestTests(HostileGuestFixture net) : IClassFixture<H
         var (code, stdout, stderr) = await net.RunAttacksAsync(bound.Token);
 
         // Let late connections (the proxy's upstream side, idle recorders) settle before judging.
+        // Deliberate: a quiet period, since there is no "all arrived" condition for attacks that
+        // should never arrive at all.
         await Task.Delay(TimeSpan.FromSeconds(2), ct);
         var eventsPath = Path.Combine(net.Sandbox.Directory, "events.jsonl");
         var events = File.Exists(eventsPath) ? await File.ReadAllTextAsync(eventsPath, ct) : "";

@@ -1,7 +1,9 @@
 using System.Text;
+using Matchlock.Core;
 using Matchlock.Core.Images;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>Layer application semantics and, above all, that no layer can touch anything outside the root.</summary>
 public sealed class LayerFlattenerTests : IDisposable
@@ -39,6 +41,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Whiteout_removes_the_lower_layer_entry()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(
             new TestTar().Dir("etc").File("etc/keep", "k").File("etc/gone", "g").Dir("etc/gonedir").File("etc/gonedir/x", "x").ToArray(),
             new TestTar().Whiteout("etc/.wh.gone").Whiteout("etc/.wh.gonedir").Whiteout("etc/.wh.never-existed").ToArray());
@@ -52,6 +55,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Opaque_directory_drops_lower_content_but_keeps_its_own_layer_entries()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(
             new TestTar().Dir("d").File("d/old", "o").Dir("d/sub").File("d/sub/old", "o").File("other", "x").ToArray(),
             // The marker comes after some of this layer's entries on purpose: order must not matter.
@@ -65,6 +69,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Hard_link_shares_the_inode_of_an_earlier_entry()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(new TestTar().Dir("bin").File("bin/busybox", "elf").HardLink("bin/sh", "./bin/busybox").ToArray());
 
         File.AppendAllText(At("bin/busybox"), "+");
@@ -74,6 +79,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Symlinks_are_stored_verbatim_even_when_they_point_outside()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(new TestTar().Symlink("abs", "/etc/passwd").Symlink("rel", "../../../outside").ToArray());
 
         Assert.Equal("/etc/passwd", new FileInfo(At("abs")).LinkTarget);
@@ -83,6 +89,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Modes_ownership_and_mtimes_are_kept()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var fileTime = new DateTimeOffset(2001, 2, 3, 4, 5, 6, TimeSpan.Zero);
         var dirTime = new DateTimeOffset(2002, 2, 3, 4, 5, 6, TimeSpan.Zero);
         await ApplyAsync(new TestTar()
@@ -107,6 +114,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Pax_xattrs_are_set_on_the_entry()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var pax = new Dictionary<string, string> { ["SCHILY.xattr.user.matchlock"] = "hello" };
         try
         {
@@ -123,6 +131,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Later_layer_replaces_an_entry_of_another_type()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(
             new TestTar().Dir("a").File("a/inner", "x").File("b", "file").Symlink("c", "/").ToArray(),
             new TestTar().File("a", "now a file").Dir("b").File("b/inner", "y").Dir("c").File("c/x", "z").ToArray());
@@ -136,6 +145,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Fifo_is_created()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(new TestTar().Fifo("run/pipe").ToArray());
 
         Assert.Equal(NodeKind.Other, FileTree.Lstat(At("run/pipe")));
@@ -145,6 +155,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Character_device_is_refused_naming_the_path()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(new TestTar().CharDevice("dev/null").ToArray()));
 
         Assert.Contains("layer 1", e.Message, StringComparison.Ordinal);
@@ -155,6 +166,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task A_bare_slash_entry_is_the_root_itself_as_umoci_writes_it()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(new TestTar().Dir("/", mode: 0x1C0 /* 0700 */).Dir("etc").File("etc/x", "y").ToArray());
         Assert.Equal("y", await File.ReadAllTextAsync(At("etc/x"), TestContext.Current.CancellationToken));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_root));
@@ -181,6 +193,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [MemberData(nameof(EscapeAttempts))]
     public async Task Entries_that_escape_the_root_are_refused_and_nothing_outside_changes(string attempt, byte[][] layers)
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var before = Snapshot(_temp.Path);
 
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(layers));
@@ -196,6 +209,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Escape_error_names_the_layer_and_the_entry()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(
             new TestTar().Dir("etc").ToArray(), new TestTar().File("../etc/passwd", "x").ToArray()));
 
@@ -205,6 +219,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Corrupt_tar_is_an_image_format_error()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var tar = new TestTar().File("a", new string('x', 5000)).ToArray();
         tar[100] ^= 0x55; // inside the first header: breaks its checksum
 
@@ -214,6 +229,7 @@ public sealed class LayerFlattenerTests : IDisposable
     [Fact]
     public async Task Truncated_tar_is_an_image_format_error()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var tar = new TestTar().File("a", new string('x', 5000)).ToArray();
 
         await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(tar[..2000]));

@@ -1,7 +1,8 @@
 using System.Formats.Tar;
 using System.Text;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>Builds small `docker save` archives in memory (legacy layout) from layer tars.</summary>
 internal static class TestArchive

@@ -1,6 +1,7 @@
 using Matchlock.Core.Images;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>
 /// Layers written without tar's end-of-archive marker (umoci via skopeo does this; GNU tar, Go
@@ -29,6 +30,7 @@ public sealed class TarEndMarkerTests : IDisposable
     [Fact]
     public async Task A_layer_without_the_end_marker_imports()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root | HostNeeds.ImageTools);
         var layer = WithoutEndMarker(new TestTar().Dir("etc").File("etc/hello", "world").ToArray());
         Assert.Equal(0, layer.Length % 512);
         var store = new ImageStore(_temp.Combine("images"));
@@ -42,6 +44,7 @@ public sealed class TarEndMarkerTests : IDisposable
     [Fact]
     public async Task A_layer_cut_at_a_block_boundary_is_still_refused_by_its_digest()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root | HostNeeds.ImageTools);
         var whole = WithoutEndMarker(new TestTar().File("a", "first").File("b", new string('x', 2000)).ToArray());
 
         // Cut after the first entry (header + one data block): a clean block boundary, so the

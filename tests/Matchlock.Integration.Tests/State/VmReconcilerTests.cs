@@ -2,12 +2,13 @@ using System.Diagnostics;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.State;
 using Matchlock.Core.Tests.Images;
+using Matchlock.Tests;
 
-namespace Matchlock.Core.Tests.State;
+namespace Matchlock.Integration.Tests.State;
 
 /// <summary>
 /// Reconciliation that cannot finish keeps the record. Needs root and iproute2 (a real network
-/// namespace); skipped otherwise. The namespace has a unique name and is removed afterwards.
+/// namespace): see <see cref="HostPrerequisites"/>. The namespace has a unique name and is removed afterwards.
 /// </summary>
 public sealed class VmReconcilerTests : IDisposable
 {
@@ -18,10 +19,7 @@ public sealed class VmReconcilerTests : IDisposable
     [Fact]
     public async Task A_namespace_that_cannot_be_removed_keeps_the_record_and_is_named()
     {
-        if (Environment.UserName != "root" || !File.Exists("/usr/sbin/ip") && !File.Exists("/sbin/ip") && !File.Exists("/usr/bin/ip"))
-        {
-            Assert.Skip("needs root and iproute2");
-        }
+        HostPrerequisites.Ensure(HostNeeds.Root | HostNeeds.NetworkTools);
 
         var ct = TestContext.Current.CancellationToken;
         var id = VmId.New();
@@ -31,7 +29,8 @@ public sealed class VmReconcilerTests : IDisposable
         using var inside = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", netns, "sleep", "60"]))!;
         try
         {
-            await Task.Delay(300, ct);
+            await Eventually.Until(async () => (await OutputAsync(["netns", "pids", netns], ct)).Trim().Length > 0,
+                TimeSpan.FromSeconds(10), "sleep to run inside the namespace");
             using var store = VmStateStore.Open(_dir.Combine("state.db"));
             store.Register(new VmRegistration(id, "busybox", DateTimeOffset.UtcNow, Environment.ProcessId, "1", id, 1, 512, _dir.Combine("vms", id)));
             store.AddResource(id, VmResourceKind.Netns, netns);
@@ -48,6 +47,14 @@ public sealed class VmReconcilerTests : IDisposable
             await inside.WaitForExitAsync(CancellationToken.None);
             await RunAsync(["netns", "del", netns], CancellationToken.None);
         }
+    }
+
+    private static async Task<string> OutputAsync(string[] args, CancellationToken ct)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = await p.StandardOutput.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        return stdout;
     }
 
     private static async Task<int> RunAsync(string[] args, CancellationToken ct)

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Matchlock.Core.Network.Plumbing;
 
-namespace Matchlock.Core.Tests.Network.Plumbing;
+namespace Matchlock.Integration.Tests.Network.Plumbing;
 
 /// <summary>
 /// Stands in for QEMU + guest without a VM: the sandbox's tap is replaced by one end of a veth
@@ -47,9 +47,6 @@ internal sealed class FakeGuest : IAsyncDisposable
 /// <summary>Shell one-liners for setup and for independent checks (ip, nft).</summary>
 internal static class Sh
 {
-    public static bool IsRootWithTools =>
-        Environment.UserName == "root" && File.Exists("/usr/sbin/ip") && File.Exists("/usr/sbin/nft");
-
     public static async Task<string> RunAsync(string command, bool check = true)
     {
         var psi = new ProcessStartInfo("/bin/sh")

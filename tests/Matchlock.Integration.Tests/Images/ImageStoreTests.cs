@@ -1,7 +1,9 @@
 using System.Text;
+using Matchlock.Core;
 using Matchlock.Core.Images;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>
 /// End to end through the store: archive layouts, EROFS output, tags, removal, and that failed or
@@ -33,6 +35,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Base_image_from_the_script_imports_with_its_config_and_a_faithful_erofs_rootfs()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
 
         var record = await ImportFileAsync(store, "busybox:latest", baseImage.Legacy);
@@ -73,6 +76,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Erofs_image_is_reproducible_for_the_same_image()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var first = await ImportFileAsync(new ImageStore(_temp.Combine("a")), "busybox", baseImage.Legacy);
         var second = await ImportFileAsync(new ImageStore(_temp.Combine("b")), "busybox", baseImage.Docker25);
 
@@ -85,6 +89,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [InlineData("legacy-gzip")]
     public async Task Other_archive_layouts_import_to_the_same_image(string layout)
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var path = layout switch
         {
             "docker25" => baseImage.Docker25,
@@ -101,6 +106,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Tags_normalise_and_ids_find_the_image()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         var record = await ImportFileAsync(store, "docker.io/library/busybox", baseImage.Legacy);
 
@@ -117,6 +123,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Importing_the_same_image_again_only_adds_the_tag_and_removal_deletes_it_with_the_last_tag()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         var first = await ImportFileAsync(store, "busybox", baseImage.Legacy);
         var second = await ImportFileAsync(store, "mine/box:v1", baseImage.OciOnly);
@@ -137,6 +144,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Moving_a_tag_to_another_image_deletes_the_image_nothing_names()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         var old = await ImportBytesAsync(store, "app", TestArchive.Legacy(new TestArchive.Image(["app:latest"], [new TestTar().File("v", "1").ToArray()])));
         var replacement = await ImportBytesAsync(store, "app", TestArchive.Legacy(new TestArchive.Image(["app:latest"], [new TestTar().File("v", "2").ToArray()])));
@@ -149,6 +157,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Config_fields_are_parsed_from_the_image_config()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var record = await ImportBytesAsync(new ImageStore(StoreRoot), "cfg",
             TestArchive.Legacy(new TestArchive.Image(["cfg:latest"], [new TestTar().File("a", "x").ToArray()], GzipLayers: true)));
 
@@ -163,6 +172,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Zstd_layers_import_like_gzip_ones()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var layer = new TestTar().File("etc/zstd-marker", "zstd works").ToArray();
         var record = await ImportBytesAsync(new ImageStore(StoreRoot), "z",
             TestArchive.Legacy(new TestArchive.Image(["z:latest"], [layer], ZstdLayers: true)));
@@ -176,6 +186,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Gc_deletes_rootfs_files_and_blobs_nothing_references_and_keeps_the_rest()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         var kept = await ImportFileAsync(store, "busybox", baseImage.Legacy);
         var orphanBlob = Path.Combine(StoreRoot, "blobs", "sha256", new string('a', 64));
@@ -196,6 +207,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Archive_with_several_images_imports_the_one_with_the_requested_tag()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var archive = TestArchive.Legacy(
             new TestArchive.Image(["one:latest"], [new TestTar().File("a", "1").ToArray()], Cmd: "one"),
             new TestArchive.Image(["docker.io/library/two:latest"], [new TestTar().File("a", "2").ToArray()], Cmd: "two"));
@@ -210,6 +222,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Unknown_image_error_lists_the_images_that_exist_and_how_to_import()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         var empty = Assert.Throws<ImageNotFoundException>(() => store.Resolve("alpine"));
         Assert.Contains("no images", empty.Message, StringComparison.Ordinal);
@@ -243,6 +256,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [MemberData(nameof(BadArchives))]
     public async Task Bad_archive_is_an_image_format_error_and_leaves_the_store_unchanged(string kind, string expected)
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         await ImportFileAsync(store, "busybox", baseImage.Legacy);
         var before = StoreState();
@@ -257,6 +271,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Image_with_binary_file_capabilities_imports()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         // Debian's /bin/ping: cap_net_raw as Go's archive/tar writes it (raw bytes in SCHILY.xattr.*).
         var layer = new RawTar()
             .Pax(("SCHILY.xattr.security.capability", RawTar.CapNetRaw), ("SCHILY.xattr.user.bin", RawTar.Binary))
@@ -273,6 +288,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Concurrent_imports_of_one_image_share_a_single_image_directory()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
 
         var records = await Task.WhenAll(
@@ -287,6 +303,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Cancelled_import_leaves_no_staging_directory()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         var store = new ImageStore(StoreRoot);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         await using var input = new CancelAfterStream(File.OpenRead(baseImage.Legacy), cts, afterBytes: 1 << 20);
@@ -300,6 +317,7 @@ public sealed class ImageStoreTests(BaseImageFixture baseImage) : IClassFixture<
     [Fact]
     public async Task Staging_left_by_a_killed_import_is_swept_by_the_next_one()
     {
+        HostPrerequisites.Ensure(BaseImageFixture.Needs);
         Directory.CreateDirectory(StoreRoot);
         var abandoned = Path.Combine(StoreRoot, ".tmp-deadbeef");
         Directory.CreateDirectory(abandoned);

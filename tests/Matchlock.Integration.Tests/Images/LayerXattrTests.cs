@@ -1,7 +1,9 @@
 using System.Text;
+using Matchlock.Core;
 using Matchlock.Core.Images;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>
 /// Xattrs from PAX headers reach the flattened files byte for byte (binary values TarReader cannot
@@ -66,6 +68,7 @@ public sealed class LayerXattrTests : IDisposable
     [Fact]
     public async Task Binary_file_capability_and_binary_user_xattr_are_applied_byte_for_byte()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(Input.NonSeekable, new RawTar()
             .Pax(("SCHILY.xattr.security.capability", RawTar.CapNetRaw), ("SCHILY.xattr.user.bin", RawTar.Binary))
             .File("bin/ping", "ping-elf")
@@ -83,6 +86,7 @@ public sealed class LayerXattrTests : IDisposable
     [InlineData(Input.OneBytePerRead)]
     public async Task Each_entry_keeps_its_own_xattrs_across_mixed_framing(Input input)
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var gnuLong = "deep/" + new string('g', 120) + "/file";
         var paxLong = "deep/" + new string('p', 120) + "/file";
         // 100 KiB uses all 11 octal digits of the size field; inside it sits a well-formed PAX header
@@ -140,6 +144,7 @@ public sealed class LayerXattrTests : IDisposable
     [InlineData(true)]
     public async Task Pax_size_record_and_base256_size_field_keep_the_framing(bool base256)
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var data = Encoding.ASCII.GetBytes(new string('s', 1000));
         var layer = new RawTar()
             // The header says 0 bytes; the PAX size record (what writers use past 8 GiB) says 1000.
@@ -161,6 +166,7 @@ public sealed class LayerXattrTests : IDisposable
     [Fact]
     public async Task Libarchive_xattrs_are_decoded_and_win_over_their_schily_copy()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var unpadded = Convert.ToBase64String(RawTar.Binary).TrimEnd('=');
         await ApplyAsync(Input.NonSeekable, new RawTar()
             .Pax(("LIBARCHIVE.xattr.user.caf%C3%A9", RawTar.Utf8(unpadded)), ("SCHILY.xattr.user.café", "stale"u8.ToArray()))
@@ -173,6 +179,7 @@ public sealed class LayerXattrTests : IDisposable
     [Fact]
     public async Task Xattrs_in_a_global_header_are_ignored_as_before()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         await ApplyAsync(Input.NonSeekable, new RawTar()
             .Global(("SCHILY.xattr.user.bin", RawTar.Binary), ("comment", "from git archive"u8.ToArray()))
             .Pax(("SCHILY.xattr.user.tag", "f"u8.ToArray()))
@@ -202,6 +209,7 @@ public sealed class LayerXattrTests : IDisposable
     [MemberData(nameof(MalformedHeaders))]
     public async Task Malformed_pax_header_is_refused_naming_the_layer(string what, byte[] paxData, string expected)
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var layer = new RawTar().File("first", "1").PaxData('x', paxData).File("second", "2").ToArray();
 
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(Input.NonSeekable, layer));
@@ -214,6 +222,7 @@ public sealed class LayerXattrTests : IDisposable
     [Fact]
     public async Task Header_with_a_bad_checksum_is_refused()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var layer = new RawTar().File("a", "x").File("b", "y").ToArray();
         layer[512 + 512 + 150] ^= 1; // b's checksum field
 
@@ -226,6 +235,7 @@ public sealed class LayerXattrTests : IDisposable
     [Fact]
     public async Task Pax_header_over_one_mebibyte_is_refused()
     {
+        HostPrerequisites.Ensure(HostNeeds.Root);
         var layer = new RawTar().Pax(("comment", new byte[(1 << 20) + 1])).File("f", "x").ToArray();
 
         var e = await Assert.ThrowsAsync<ImageFormatException>(() => ApplyAsync(Input.NonSeekable, layer));

@@ -1,13 +1,13 @@
 using Matchlock.Core.Kernel;
 using Matchlock.Core.Vm;
 
-namespace Matchlock.Core.Tests.Vm;
+namespace Matchlock.Integration.Tests.Vm;
 
 /// <summary>
 /// Real boots under TCG (docs/PLATFORM.md "Boot": ~2 s each). They prove the backend's QEMU command line boots
 /// the cloud kernel, the serial console reaches the log, a guest power-off ends QEMU, and that
-/// disposal leaves no process or socket behind. Skipped when qemu/kernel/busybox are absent,
-/// unless MATCHLOCK_REQUIRE_VM=1, in which case absence is a failure.
+/// disposal leaves no process or socket behind. Needs <see cref="HostNeeds.Qemu"/> (skipped without
+/// it, failed under MATCHLOCK_REQUIRE_VM=1); no image, no CLI, no root.
 /// </summary>
 public sealed class QemuMicrovmBootTests : IDisposable
 {
@@ -17,35 +17,9 @@ public sealed class QemuMicrovmBootTests : IDisposable
 
     private static GuestKernel RequireVmPrerequisites(QemuMicrovmBackend backend)
     {
-        var missing = new List<string>();
-        if (!backend.IsAvailable)
-        {
-            missing.Add("qemu-system-x86_64");
-        }
-
-        if (!File.Exists("/bin/busybox"))
-        {
-            missing.Add("/bin/busybox (busybox-static)");
-        }
-
-        GuestKernel? kernel = null;
-        try
-        {
-            kernel = new KernelProvider().Find();
-        }
-        catch (KernelNotFoundException ex)
-        {
-            missing.Add(ex.Message);
-        }
-
-        if (missing.Count > 0)
-        {
-            var why = "VM prerequisites missing: " + string.Join(", ", missing);
-            Assert.False(Environment.GetEnvironmentVariable("MATCHLOCK_REQUIRE_VM") == "1", why);
-            Assert.Skip(why);
-        }
-
-        return kernel!;
+        HostPrerequisites.Ensure(HostNeeds.Qemu);
+        Assert.True(backend.IsAvailable, "qemu-system-x86_64 is on the PATH but the backend does not find it");
+        return new KernelProvider().Find();
     }
 
     private async Task<VmSpec> FloorSpecAsync(GuestKernel kernel, CancellationToken ct)

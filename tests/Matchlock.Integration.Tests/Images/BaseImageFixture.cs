@@ -2,21 +2,34 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
+using Matchlock.Core;
 using Matchlock.Core.Images;
+using Matchlock.Core.Tests.Images;
 
-namespace Matchlock.Core.Tests.Images;
+namespace Matchlock.Integration.Tests.Images;
 
 /// <summary>
 /// Runs scripts/make-base-image.sh once and derives the other archive layouts from its output:
 /// legacy (skopeo docker-archive), Docker ≥ 25 (OCI layout + manifest.json), pure OCI layout, and
-/// a gzip-compressed legacy archive. Missing tools make the script, and so these tests, fail loudly.
+/// a gzip-compressed legacy archive. The script needs root and the image tools: when
+/// <see cref="Needs"/> is not met the fixture builds nothing and every test's
+/// <see cref="HostPrerequisites.Ensure"/> skips (or, under MATCHLOCK_REQUIRE_VM=1, fails) it.
 /// </summary>
 public sealed class BaseImageFixture : IDisposable
 {
+    /// <summary>What the script and an import need; each test ensures it before touching the fixture.</summary>
+    internal const HostNeeds Needs = HostNeeds.Root | HostNeeds.ImageTools;
+
     private readonly TempDir _temp = new();
 
     public BaseImageFixture()
     {
+        Legacy = LegacyGzip = OciOnly = Docker25 = OciDirectory = ConfigDigest = LayerDigest = "";
+        if (HostPrerequisites.Missing(Needs) is not null)
+        {
+            return;
+        }
+
         var script = FindScript();
         Legacy = _temp.Combine("busybox-legacy.tar");
         var oci = _temp.Combine("oci");

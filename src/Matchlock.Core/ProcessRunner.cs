@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 
 namespace Matchlock.Core;
 

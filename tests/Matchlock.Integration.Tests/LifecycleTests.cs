@@ -1,3 +1,4 @@
+using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 using Matchlock.Tests;
 

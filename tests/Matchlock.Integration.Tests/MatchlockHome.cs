@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 using Matchlock.Core.Sandboxes;
 

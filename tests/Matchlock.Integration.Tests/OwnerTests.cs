@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 
 namespace Matchlock.Integration.Tests;

@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
-using Matchlock.Core;
 using Matchlock.Core.Diagnostics;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Cli.Commands;

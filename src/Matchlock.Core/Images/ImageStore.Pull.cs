@@ -1,4 +1,5 @@
 using Matchlock.Core.Images.Registry;
+using Matchlock.Core.Interop;
 
 namespace Matchlock.Core.Images;
 

@@ -1,3 +1,5 @@
+using Matchlock.Core.Interop;
+
 namespace Matchlock.Core.Images;
 
 /// <summary>

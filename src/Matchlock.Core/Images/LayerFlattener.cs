@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using Matchlock.Core.Interop;
 
 namespace Matchlock.Core.Images;
 

@@ -1,10 +1,11 @@
-using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
+using Matchlock.Core.Interop;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
-using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 using Matchlock.Protocol.Messages;
+using Matchlock.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Core.Owner;
 

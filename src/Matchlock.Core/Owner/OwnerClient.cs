@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Protocol;
 

@@ -1,4 +1,5 @@
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Vm;
 using Matchlock.Core.Volumes;
 using Matchlock.Protocol.Messages;

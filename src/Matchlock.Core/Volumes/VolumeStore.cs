@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 
 namespace Matchlock.Core.Volumes;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Tests.Images;
 using Matchlock.Core.Volumes;
 

@@ -1,7 +1,8 @@
 using System.Text;
-using Matchlock.Core;
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Tests.Images;
+using Matchlock.Core;
 
 namespace Matchlock.Integration.Tests.Images;
 

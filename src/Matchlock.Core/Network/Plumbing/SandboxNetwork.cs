@@ -1,8 +1,9 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol.Messages;
 
@@ -110,7 +111,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
             });
 
             var tap = options.TapName;
-            var uid = Matchlock.Core.Images.LinuxNative.EffectiveUserId.ToString(CultureInfo.InvariantCulture);
+            var uid = Matchlock.Core.Interop.LinuxNative.EffectiveUserId.ToString(CultureInfo.InvariantCulture);
             var prefix = options.PrefixLength.ToString(CultureInfo.InvariantCulture);
             var batch = new StringBuilder()
                 .Append("link set lo up\n")
@@ -268,7 +269,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
         }
     }
 
-    private static bool IsRoot() => Matchlock.Core.Images.LinuxNative.EffectiveUserId == 0;
+    private static bool IsRoot() => Matchlock.Core.Interop.LinuxNative.EffectiveUserId == 0;
 
     private static string MacFor(string vmId)
     {

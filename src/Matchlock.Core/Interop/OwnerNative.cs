@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Matchlock.Core.Owner;
+namespace Matchlock.Core.Interop;
 
 /// <summary>The few libc calls an owner needs that .NET does not expose.</summary>
 public static partial class OwnerNative

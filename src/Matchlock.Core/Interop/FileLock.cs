@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Matchlock.Core.Images;
+namespace Matchlock.Core.Interop;
 
 /// <summary>
 /// An flock(2) lock on a file, shared or exclusive, released on dispose or when the process dies

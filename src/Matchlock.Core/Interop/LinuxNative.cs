@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Matchlock.Core.Images;
+namespace Matchlock.Core.Interop;
 
 /// <summary>
 /// The few libc calls the BCL lacks in a no-follow form: ownership, xattrs, timestamps and hard

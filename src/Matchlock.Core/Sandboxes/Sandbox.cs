@@ -118,7 +118,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
                 id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
                 spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
-            if (spec.NetworkFactory is not null || !spec.NoNetwork)
+            if (env.PlumbingOnly is not null || !spec.NoNetwork)
             {
                 state?.AddResource(VmResourceKind.Netns, SandboxNetwork.NamePrefix + id);
             }
@@ -135,7 +135,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 state?.AddResource(VmResourceKind.AttachedDisk, disk);
             }
 
-            if (spec.NetworkFactory is { } makeNetwork)
+            if (env.PlumbingOnly is { } makeNetwork)
             {
                 network = await makeNetwork(id, cancellationToken);
             }

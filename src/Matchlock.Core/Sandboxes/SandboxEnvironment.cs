@@ -27,6 +27,15 @@ public sealed record SandboxEnvironment
     public string? StatePath { get; init; }
 
     /// <summary>
+    /// Replaces the sealed network with bare plumbing a caller sets up itself (namespace, tap and
+    /// redirects to its own listeners): for tests of the plumbing with a real guest, where the
+    /// proxy must not forward anything. Called once the VM's id is known (after its owner record
+    /// exists, so a sweep sees it alive); the sandbox owns the result. Null: the sealed network
+    /// per <see cref="SandboxSpec.Network"/>, or no NIC with <see cref="SandboxSpec.NoNetwork"/>.
+    /// </summary>
+    internal Func<string, CancellationToken, Task<Network.Plumbing.SandboxNetwork>>? PlumbingOnly { get; init; }
+
+    /// <summary>
     /// Extra guest kernel arguments, a debugging aid (e.g. <c>loglevel=7</c>; the CLI takes
     /// <c>MATCHLOCK_KERNEL_ARGS</c>). The command line is readable in the guest: never secrets.
     /// </summary>

@@ -36,14 +36,6 @@ public sealed record SandboxSpec
     public SandboxNetworkSpec Network { get; init; } = new();
 
     /// <summary>
-    /// Test/wiring hook (docs/ARCHITECTURE.md D7), until the proxy and DNS are wired in: makes the VM's network
-    /// once its id is known (after its owner record exists, so a sweep sees it alive). The
-    /// sandbox owns the result: it starts QEMU in it, configures the guest from it and disposes
-    /// it after the VM. Null: no NIC.
-    /// </summary>
-    internal Func<string, CancellationToken, Task<Network.Plumbing.SandboxNetwork>>? NetworkFactory { get; init; }
-
-    /// <summary>
     /// ext4 images (<c>--disk</c>: named volumes or host files) attached as extra block devices
     /// and mounted in the guest before any command runs. A writable one is locked for this
     /// sandbox's whole life; a <see cref="DiskMount.ReadOnly"/> one may be shared.

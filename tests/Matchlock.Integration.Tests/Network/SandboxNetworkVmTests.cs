@@ -37,11 +37,13 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
 
         Socket? proxy = null;
         SandboxNetwork? made = null;
-        var spec = new SandboxSpec
+        var spec = new SandboxSpec { Image = "busybox", MemoryMb = 256 };
+        var env = SandboxEnvironment.CreateDefault() with
         {
-            Image = "busybox",
-            MemoryMb = 256,
-            NetworkFactory = async (id, ct) =>
+            Images = new ImageStore(Path.Combine(_home.Root, "images")),
+            VmsDir = _home.VmsDir,
+            StatePath = Path.Combine(_home.Root, "state.db"),
+            PlumbingOnly = async (id, ct) =>
             {
                 var network = await SandboxNetwork.CreateAsync(id, new SandboxNetworkOptions { Mtu = 1400 }, ct);
                 proxy = network.OpenTcpListener();
@@ -51,12 +53,6 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
                 made = network;
                 return network;
             },
-        };
-        var env = SandboxEnvironment.CreateDefault() with
-        {
-            Images = new ImageStore(Path.Combine(_home.Root, "images")),
-            VmsDir = _home.VmsDir,
-            StatePath = Path.Combine(_home.Root, "state.db"),
         };
 
         string netnsPath;

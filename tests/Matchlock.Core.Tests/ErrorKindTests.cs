@@ -37,7 +37,7 @@ public sealed class ErrorKindTests
     [InlineData(typeof(ModuleResolutionException), MatchlockErrorKind.StartFailed)]
     [InlineData(typeof(AccelUnavailableException), MatchlockErrorKind.StartFailed)]
     [InlineData(typeof(VmStartException), MatchlockErrorKind.StartFailed)]
-    [InlineData(typeof(SandboxNetworkException), MatchlockErrorKind.StartFailed)]
+    [InlineData(typeof(NetworkNamespaceException), MatchlockErrorKind.StartFailed)]
     [InlineData(typeof(SandboxStartException), MatchlockErrorKind.StartFailed)]
     [InlineData(typeof(OwnerUnavailableException), MatchlockErrorKind.SandboxGone)]
     [InlineData(typeof(OwnerProtocolException), MatchlockErrorKind.SandboxGone)]

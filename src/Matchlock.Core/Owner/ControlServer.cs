@@ -240,7 +240,7 @@ internal sealed class ControlServer : IAsyncDisposable
 
     private ControlReply ChangeAllowList(ControlRequest request, bool add)
     {
-        if (_sandbox.Networking is not { } networking)
+        if (_sandbox.Network is not { } networking)
         {
             return new ControlReply { Error = "this sandbox has no network (--no-network): there is no allow-list to change" };
         }

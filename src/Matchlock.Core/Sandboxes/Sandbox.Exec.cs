@@ -31,13 +31,13 @@ public sealed partial class Sandbox
     /// <summary>The sealed network's variables (secret placeholders, CA) first, so the command's own settings win.</summary>
     private IReadOnlyList<string> WithSandboxEnvironment(IReadOnlyList<string> env)
     {
-        if (_networking is null)
+        if (Network is null)
         {
             return env;
         }
 
         var own = env.Select(e => e.Split('=', 2)[0]).ToHashSet(StringComparer.Ordinal);
-        return [.. _networking.GuestEnvironment.Where(e => !own.Contains(e.Split('=', 2)[0])), .. env];
+        return [.. Network.GuestEnvironment.Where(e => !own.Contains(e.Split('=', 2)[0])), .. env];
     }
 
     /// <summary>

@@ -92,13 +92,9 @@ public sealed partial class Sandbox
             {
                 // After the VM: QEMU inside keeps the namespace alive until it exits. Released
                 // even when the VM's own clean-up failed, so a netns is never left for that.
-                if (_networking is not null)
+                if (_nic is not null)
                 {
-                    await _networking.DisposeAsync();
-                }
-                else if (_network is not null)
-                {
-                    await _network.DisposeAsync();
+                    await _nic.DisposeAsync();
                 }
             }
 

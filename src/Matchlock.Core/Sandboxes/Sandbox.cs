@@ -21,8 +21,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly IVmInstance _vm;
     private readonly MuxConnection _connection;
     private readonly string _vmDir;
-    private readonly SandboxNetwork? _network;
-    private readonly SandboxNetworking? _networking;
+    private readonly GuestNic? _nic;
     private readonly AttachedDisks _disks;
     private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
@@ -30,13 +29,12 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        SandboxNetwork? network, SandboxNetworking? networking, AttachedDisks disks, Microsoft.Extensions.Logging.ILoggerFactory logging)
+        GuestNic? nic, AttachedDisks disks, Microsoft.Extensions.Logging.ILoggerFactory logging)
     {
         Logging = logging;
         _log = logging.CreateLogger(SandboxLog.Category);
-        _network = network;
+        _nic = nic;
         _disks = disks;
-        _networking = networking;
         Id = id;
         _vmDir = vmDir;
         Spec = spec;
@@ -69,7 +67,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     public int VmmPid => _vm.Pid;
 
     /// <summary>The sealed network (policy, events, secrets); null with <see cref="SandboxSpec.NoNetwork"/>.</summary>
-    public SandboxNetworking? Networking => _networking;
+    public SealedNetwork? Network => _nic?.Sealed;
 
     /// <summary>Boots a sandbox and waits until its guest serves requests.</summary>
     /// <exception cref="ImageNotFoundException">The image is not in the local store.</exception>
@@ -105,8 +103,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         var vmDir = Path.Combine(env.VmsDir, id);
         IVmInstance? vm = null;
         MuxConnection? connection = null;
-        SandboxNetwork? network = null;
-        SandboxNetworking? networking = null;
+        GuestNic? nic = null;
         SandboxStateRecorder? state = null;
         try
         {
@@ -120,7 +117,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
             if (env.PlumbingOnly is not null || !spec.NoNetwork)
             {
-                state?.AddResource(VmResourceKind.Netns, SandboxNetwork.NamePrefix + id);
+                state?.AddResource(VmResourceKind.Netns, NetworkNamespace.NamePrefix + id);
             }
 
             state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
@@ -137,12 +134,12 @@ public sealed partial class Sandbox : IAsyncDisposable
 
             if (env.PlumbingOnly is { } makeNetwork)
             {
-                network = await makeNetwork(id, cancellationToken);
+                nic = new GuestNic(await makeNetwork(id, cancellationToken), null);
             }
             else if (!spec.NoNetwork)
             {
-                networking = await SandboxNetworking.CreateAsync(id, vmDir, spec.Network, cancellationToken);
-                network = networking.Plumbing;
+                var sealedNetwork = await SealedNetwork.CreateAsync(id, vmDir, spec.Network, cancellationToken);
+                nic = new GuestNic(sealedNetwork.Plumbing, sealedNetwork);
             }
 
             var upper = Path.Combine(vmDir, "upper.ext4");
@@ -164,7 +161,7 @@ public sealed partial class Sandbox : IAsyncDisposable
                 vmDir,
                 accel.Accel)
             {
-                Network = network?.Attachment,
+                Network = nic?.Namespace.Attachment,
             };
             vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
             state?.AddResource(VmResourceKind.QemuPid, vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -175,7 +172,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, network, networking, disks, env.Logging);
+            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, nic, disks, env.Logging);
             await sandbox.ConfigureAsync(cancellationToken);
             // The guest reports its phases and their total; older guests only the phases.
             var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
@@ -218,13 +215,9 @@ public sealed partial class Sandbox : IAsyncDisposable
                 await vm.DisposeAsync();
             }
 
-            if (networking is not null)
+            if (nic is not null)
             {
-                await networking.DisposeAsync();
-            }
-            else if (network is not null)
-            {
-                await network.DisposeAsync();
+                await nic.DisposeAsync();
             }
 
             disks?.Dispose(); // after the VMM: QEMU had the images open
@@ -283,14 +276,14 @@ public sealed partial class Sandbox : IAsyncDisposable
             UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             CpuMax = Spec.CpuMax(),
             PidsLimit = Spec.PidsLimit,
-            Network = _network?.GuestConfiguration,
-            DnsServers = _network is null ? [] : [_network.Options.Gateway.ToString()],
+            Network = _nic?.Namespace.GuestConfiguration,
+            DnsServers = _nic is null ? [] : [_nic.Namespace.Options.Gateway.ToString()],
             // The addresses the sandbox DNS gives too (a loopback mapping appears as its guest stand-in).
-            Hosts = _networking is null
+            Hosts = Network is null
                 ? []
                 : [.. Spec.Network.AddHosts.Select(kv => HostName.Parse(kv.Key)).Distinct()
-                    .SelectMany(h => _networking.Policy.StaticAddresses(h).Select(a => new HostEntry(h.Value, a.ToString())))],
-            CaCertificatePem = _networking?.CaCertificatePem,
+                    .SelectMany(h => Network.Policy.StaticAddresses(h).Select(a => new HostEntry(h.Value, a.ToString())))],
+            CaCertificatePem = Network?.CaCertificatePem,
             Disks = _disks.GuestMounts,
         };
         try

@@ -33,7 +33,7 @@ public sealed record SandboxEnvironment
     /// exists, so a sweep sees it alive); the sandbox owns the result. Null: the sealed network
     /// per <see cref="SandboxSpec.Network"/>, or no NIC with <see cref="SandboxSpec.NoNetwork"/>.
     /// </summary>
-    internal Func<string, CancellationToken, Task<Network.Plumbing.SandboxNetwork>>? PlumbingOnly { get; init; }
+    internal Func<string, CancellationToken, Task<Network.Plumbing.NetworkNamespace>>? PlumbingOnly { get; init; }
 
     /// <summary>
     /// Extra guest kernel arguments, a debugging aid (e.g. <c>loglevel=7</c>; the CLI takes

@@ -46,11 +46,11 @@ internal static class StaleVmSweeper
     /// run after <see cref="Sweep"/>, which has killed orphaned VMMs. A namespace of this home's VM
     /// is dead when the VM's owner is; one this home has no record of belongs to another
     /// MATCHLOCK_HOME (namespaces are host-wide), so it is left alone while young, and removed
-    /// only once old and empty (no process inside; <see cref="SandboxNetwork.SweepAsync"/> checks).
+    /// only once old and empty (no process inside; <see cref="NetworkNamespace.SweepAsync"/> checks).
     /// </summary>
     /// <param name="removed">Ids <see cref="Sweep"/> just removed: dead, although their records are gone.</param>
     public static Task<IReadOnlyList<string>> SweepNetworksAsync(string vmsDir, CancellationToken cancellationToken, IReadOnlyCollection<string>? removed = null) =>
-        SandboxNetwork.SweepAsync(id =>
+        NetworkNamespace.SweepAsync(id =>
         {
             if (removed?.Contains(id) == true)
             {
@@ -63,7 +63,7 @@ internal static class StaleVmSweeper
                 return OwnerRecord.IsOwnerAlive(dir, out _);
             }
 
-            return !VmId.IsValid(id) || SandboxNetwork.CreatedUtc(id) is not { } created || DateTime.UtcNow - created < UnknownNamespaceGrace;
+            return !VmId.IsValid(id) || NetworkNamespace.CreatedUtc(id) is not { } created || DateTime.UtcNow - created < UnknownNamespaceGrace;
         }, cancellationToken);
 
     // Longer than any start takes from namespace creation to QEMU running inside it.

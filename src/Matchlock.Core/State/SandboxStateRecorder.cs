@@ -61,7 +61,7 @@ internal sealed class SandboxStateRecorder : IDisposable
         using var store = VmStateStore.Open(path);
         foreach (var id in swept)
         {
-            if (File.Exists(Path.Combine(SandboxNetwork.NetnsDir, SandboxNetwork.NamePrefix + id)) || store.Get(id) is not { } vm)
+            if (File.Exists(Path.Combine(NetworkNamespace.NetnsDir, NetworkNamespace.NamePrefix + id)) || store.Get(id) is not { } vm)
             {
                 continue;
             }
@@ -86,7 +86,7 @@ internal sealed class SandboxStateRecorder : IDisposable
     /// </summary>
     public void ForgetIfReleased(string vmDir)
     {
-        if (Directory.Exists(vmDir) || File.Exists(Path.Combine(SandboxNetwork.NetnsDir, SandboxNetwork.NamePrefix + _id)))
+        if (Directory.Exists(vmDir) || File.Exists(Path.Combine(NetworkNamespace.NetnsDir, NetworkNamespace.NamePrefix + _id)))
         {
             return;
         }

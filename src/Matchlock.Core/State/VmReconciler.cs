@@ -227,11 +227,11 @@ public static class VmReconciler
 
     private static async Task<string?> RemoveNamespaceAsync(string name, string id, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(SandboxNetwork.NetnsDir, name);
+        var path = Path.Combine(NetworkNamespace.NetnsDir, name);
 
         // The sweep removes only namespaces with no process inside, and only this VM's. A process
         // that is still leaving (a VMM dying with its owner) gets a moment before that counts.
-        var vmId = name.StartsWith(SandboxNetwork.NamePrefix, StringComparison.Ordinal) ? name[SandboxNetwork.NamePrefix.Length..] : name;
+        var vmId = name.StartsWith(NetworkNamespace.NamePrefix, StringComparison.Ordinal) ? name[NetworkNamespace.NamePrefix.Length..] : name;
         for (var attempt = 0; File.Exists(path) && attempt < 15; attempt++)
         {
             if (attempt > 0)
@@ -239,7 +239,7 @@ public static class VmReconciler
                 await Task.Delay(200, cancellationToken);
             }
 
-            await SandboxNetwork.SweepAsync(other => other != vmId || vmId != id, cancellationToken);
+            await NetworkNamespace.SweepAsync(other => other != vmId || vmId != id, cancellationToken);
         }
 
         return File.Exists(path) ? $"network namespace {name} (a process is still inside, or removing it needs root: `sudo ip netns del {name}`)" : null;

@@ -36,7 +36,7 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
         }
 
         Socket? proxy = null;
-        SandboxNetwork? made = null;
+        NetworkNamespace? made = null;
         var spec = new SandboxSpec { Image = "busybox", MemoryMb = 256 };
         var env = SandboxEnvironment.CreateDefault() with
         {
@@ -45,11 +45,11 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
             StatePath = Path.Combine(_home.Root, "state.db"),
             PlumbingOnly = async (id, ct) =>
             {
-                var network = await SandboxNetwork.CreateAsync(id, new SandboxNetworkOptions { Mtu = 1400 }, ct);
+                var network = await NetworkNamespace.CreateAsync(id, new NetworkNamespaceOptions { Mtu = 1400 }, ct);
                 proxy = network.OpenTcpListener();
                 var dnsUdp = network.OpenUdp(53);
                 var dnsTcp = network.OpenTcpListener(53);
-                await network.ApplyRedirectsAsync(new NetworkRedirects(SandboxNetwork.PortOf(proxy), 53, 53), ct);
+                await network.ApplyRedirectsAsync(new NetworkRedirects(NetworkNamespace.PortOf(proxy), 53, 53), ct);
                 made = network;
                 return network;
             },
@@ -125,7 +125,7 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
             using var owner = Process.Start("sleep", "60");
             var start = OwnerRecord.ProcessStartTime(owner.Id);
             await File.WriteAllTextAsync(Path.Combine(vmDir, OwnerRecord.FileName), string.Create(CultureInfo.InvariantCulture, $"{owner.Id} {start} rm\n"), Ct);
-            var network = await SandboxNetwork.CreateAsync(id, null, Ct);
+            var network = await NetworkNamespace.CreateAsync(id, null, Ct);
 
             Assert.Empty(await StaleVmSweeper.SweepNetworksAsync(vmsDir, Ct));
             Assert.True(File.Exists(network.NamespacePath));

@@ -55,14 +55,14 @@ internal static partial class NamespaceThread
         var fd = open(namespacePath, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
         {
-            throw new SandboxNetworkException($"cannot open network namespace {namespacePath}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            throw new NetworkNamespaceException($"cannot open network namespace {namespacePath}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
         }
 
         try
         {
             if (setns(fd, CLONE_NEWNET) != 0)
             {
-                throw new SandboxNetworkException($"setns({namespacePath}, CLONE_NEWNET) failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())} (needs CAP_SYS_ADMIN)");
+                throw new NetworkNamespaceException($"setns({namespacePath}, CLONE_NEWNET) failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())} (needs CAP_SYS_ADMIN)");
             }
         }
         finally

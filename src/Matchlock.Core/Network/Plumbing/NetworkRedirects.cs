@@ -2,7 +2,7 @@ namespace Matchlock.Core.Network.Plumbing;
 
 /// <summary>
 /// Where the sandbox's firewall sends guest traffic: ports on the gateway address, normally the
-/// ones <see cref="SandboxNetwork.OpenTcpListener"/> and <see cref="SandboxNetwork.OpenUdp"/> got.
+/// ones <see cref="NetworkNamespace.OpenTcpListener"/> and <see cref="NetworkNamespace.OpenUdp"/> got.
 /// </summary>
 /// <param name="TcpProxyPort">Every guest TCP connection except port 53 (original destination via <see cref="OriginalDestination"/>).</param>
 /// <param name="DnsUdpPort">Guest UDP to port 53 of any address.</param>

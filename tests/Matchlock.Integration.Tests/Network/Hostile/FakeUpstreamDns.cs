@@ -6,7 +6,7 @@ namespace Matchlock.Integration.Tests.Network.Hostile;
 
 /// <summary>
 /// The "internet's" name server for the suite, given to the sandbox as its <c>--dns-servers</c>.
-/// The sandbox's resolver asks upstream servers on port 53 only (<c>SandboxNetworking</c> builds
+/// The sandbox's resolver asks upstream servers on port 53 only (<c>SealedNetwork</c> builds
 /// <c>IPEndPoint(server, 53)</c>), so this listens on a loopback address of its own,
 /// <see cref="Address"/>:53, rather than on a port-0 socket. Every query packet is recorded
 /// whole (sink <c>dns</c>); <c>rebind.test</c> resolves to the host's 127.0.0.1 (a rebinding

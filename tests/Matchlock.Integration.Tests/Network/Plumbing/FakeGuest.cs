@@ -17,7 +17,7 @@ internal sealed class FakeGuest : IAsyncDisposable
 
     public string NamespacePath => "/var/run/netns/" + Name;
 
-    public static async Task<FakeGuest> AttachAsync(SandboxNetwork network)
+    public static async Task<FakeGuest> AttachAsync(NetworkNamespace network)
     {
         var guest = new FakeGuest("mltest-guest-" + Guid.NewGuid().ToString("N")[..8]);
         var o = network.Options;

@@ -19,21 +19,21 @@ namespace Matchlock.Core.Network;
 /// pinned (or add-host) addresses, so a name can never be re-resolved somewhere else. Secret values
 /// live only in this object (the proxy's substitution table); the guest gets placeholders.
 /// </remarks>
-public sealed class SandboxNetworking : IAsyncDisposable
+public sealed class SealedNetwork : IAsyncDisposable
 {
     /// <summary>Where the guest finds our CA (docs/COMPATIBILITY.md "Guest trust").</summary>
     public const string GuestCaPath = "/etc/ssl/certs/matchlock-ca.crt";
 
     private static readonly TimeSpan UpstreamDnsTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly SandboxNetwork _network;
+    private readonly NetworkNamespace _network;
     private readonly DnsResponder _dns;
     private readonly EgressProxy _proxy;
     private readonly CertificateAuthority _authority;
     private readonly NetworkEventLog _events;
 
-    private SandboxNetworking(
-        SandboxNetwork network, DnsResponder dns, EgressProxy proxy, CertificateAuthority authority, NetworkEventLog events, NetworkPolicy policy, SandboxSecrets secrets)
+    private SealedNetwork(
+        NetworkNamespace network, DnsResponder dns, EgressProxy proxy, CertificateAuthority authority, NetworkEventLog events, NetworkPolicy policy, SandboxSecrets secrets)
     {
         _network = network;
         _dns = dns;
@@ -52,7 +52,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
     /// <summary>Every decision of the proxy and the DNS responder; also written to <c>events.jsonl</c>.</summary>
     public NetworkEventLog Events => _events;
 
-    internal SandboxNetwork Plumbing => _network;
+    internal NetworkNamespace Plumbing => _network;
 
     /// <summary>The sandbox CA certificate, PEM, for the guest's trust stores.</summary>
     public string CaCertificatePem => _authority.CertificatePem;
@@ -76,7 +76,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
     /// Builds the network for VM <paramref name="vmId"/>. Bad flags (a secret without a value, a
     /// bad host pattern) fail before anything is created; a failure later undoes everything.
     /// </summary>
-    public static async Task<SandboxNetworking> CreateAsync(string vmId, string vmDir, SandboxNetworkSpec spec, CancellationToken cancellationToken)
+    public static async Task<SealedNetwork> CreateAsync(string vmId, string vmDir, SandboxNetworkSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var secretSpecs = spec.Secrets.Select(s => SecretSpec.Parse(s)).ToList();
@@ -90,12 +90,12 @@ public sealed class SandboxNetworking : IAsyncDisposable
 
         var authority = CertificateAuthority.Create();
         var events = new NetworkEventLog(Path.Combine(vmDir, "events.jsonl"));
-        SandboxNetwork? network = null;
+        NetworkNamespace? network = null;
         DnsResponder? dns = null;
         EgressProxy? proxy = null;
         try
         {
-            network = await SandboxNetwork.CreateAsync(vmId, new SandboxNetworkOptions { Mtu = spec.Mtu }, cancellationToken);
+            network = await NetworkNamespace.CreateAsync(vmId, new NetworkNamespaceOptions { Mtu = spec.Mtu }, cancellationToken);
             var proxyListener = network.OpenTcpListener();
             var dnsUdp = network.OpenUdp(53);
             var dnsTcp = network.OpenTcpListener(53);
@@ -123,8 +123,8 @@ public sealed class SandboxNetworking : IAsyncDisposable
                     FirstByteTimeout = spec.FirstByteTimeout,
                 },
                 cancellationToken);
-            await network.ApplyRedirectsAsync(new NetworkRedirects(SandboxNetwork.PortOf(proxyListener), 53, 53), cancellationToken);
-            return new SandboxNetworking(network, dns, proxy, authority, events, policy, secrets);
+            await network.ApplyRedirectsAsync(new NetworkRedirects(NetworkNamespace.PortOf(proxyListener), 53, 53), cancellationToken);
+            return new SealedNetwork(network, dns, proxy, authority, events, policy, secrets);
         }
         catch
         {
@@ -136,7 +136,7 @@ public sealed class SandboxNetworking : IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAllAsync(_proxy, _dns, _network, _events, _authority);
 
     private static async ValueTask DisposeAllAsync(
-        EgressProxy? proxy, DnsResponder? dns, SandboxNetwork? network, NetworkEventLog events, CertificateAuthority authority)
+        EgressProxy? proxy, DnsResponder? dns, NetworkNamespace? network, NetworkEventLog events, CertificateAuthority authority)
     {
         // Servers first (they own sockets inside the namespace), then the namespace itself.
         if (proxy is not null)

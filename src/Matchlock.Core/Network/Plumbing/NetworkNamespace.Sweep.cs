@@ -1,6 +1,6 @@
 namespace Matchlock.Core.Network.Plumbing;
 
-public sealed partial class SandboxNetwork
+public sealed partial class NetworkNamespace
 {
     /// <summary>
     /// Crash reconciliation (docs/ARCHITECTURE.md D9): removes every <c>matchlock-&lt;vmid&gt;</c> namespace whose
@@ -41,7 +41,7 @@ public sealed partial class SandboxNetwork
                 await DeleteNamespaceAsync(name);
                 removed.Add(vmId);
             }
-            catch (SandboxNetworkException)
+            catch (NetworkNamespaceException)
             {
                 // Not root, or busy: the next sweep tries again; a sweep never fails a start.
             }
@@ -67,7 +67,7 @@ public sealed partial class SandboxNetwork
             // reads its own, which names it the same way.
             target = NamespaceThread.Run(path, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
         }
-        catch (SandboxNetworkException)
+        catch (NetworkNamespaceException)
         {
             return false;
         }

@@ -11,7 +11,7 @@ namespace Matchlock.Integration.Tests.Network.Plumbing;
 /// The per-sandbox namespace, tap and firewall on the real kernel (root, no VM). A veth "guest"
 /// (<see cref="FakeGuest"/>) proves what the firewall lets through; nothing leaves the namespaces.
 /// </summary>
-public sealed class SandboxNetworkTests
+public sealed class NetworkNamespaceTests
 {
     private static readonly TimeSpan Quick = TimeSpan.FromSeconds(1);
 
@@ -26,8 +26,8 @@ public sealed class SandboxNetworkTests
         var hostRulesBefore = await Sh.RunAsync("nft list ruleset");
         var hostLinksBefore = await Sh.RunAsync("ip -o link show | cut -d: -f2");
         var id = NewId();
-        var ns = SandboxNetwork.NamePrefix + id;
-        await using (var network = await SandboxNetwork.CreateAsync(id, new SandboxNetworkOptions { Mtu = 1400 }, TestContext.Current.CancellationToken))
+        var ns = NetworkNamespace.NamePrefix + id;
+        await using (var network = await NetworkNamespace.CreateAsync(id, new NetworkNamespaceOptions { Mtu = 1400 }, TestContext.Current.CancellationToken))
         {
             Assert.Contains(ns, await Sh.RunAsync("ip netns list"));
             var links = await Sh.RunAsync($"ip -n {ns} -d link show");
@@ -61,12 +61,12 @@ public sealed class SandboxNetworkTests
     {
         RequireRoot();
         var ct = TestContext.Current.CancellationToken;
-        await using var network = await SandboxNetwork.CreateAsync(NewId(), null, ct);
+        await using var network = await NetworkNamespace.CreateAsync(NewId(), null, ct);
         var proxy = network.OpenTcpListener();
         var dnsUdp = network.OpenUdp(53);
         var dnsTcp = network.OpenTcpListener(53);
         Assert.Equal(IPAddress.Parse("10.77.0.1"), ((IPEndPoint)proxy.LocalEndPoint!).Address);
-        await network.ApplyRedirectsAsync(new NetworkRedirects(SandboxNetwork.PortOf(proxy), SandboxNetwork.PortOf(dnsUdp), SandboxNetwork.PortOf(dnsTcp)), ct);
+        await network.ApplyRedirectsAsync(new NetworkRedirects(NetworkNamespace.PortOf(proxy), NetworkNamespace.PortOf(dnsUdp), NetworkNamespace.PortOf(dnsTcp)), ct);
         await using var guest = await FakeGuest.AttachAsync(network);
 
         // 93.184.216.34 is not on any link here: the SYN can only end at the DNAT.
@@ -101,14 +101,14 @@ public sealed class SandboxNetworkTests
     {
         RequireRoot();
         var ct = TestContext.Current.CancellationToken;
-        await using var network = await SandboxNetwork.CreateAsync(NewId(), null, ct);
+        await using var network = await NetworkNamespace.CreateAsync(NewId(), null, ct);
         var proxy = network.OpenTcpListener();
         var dnsUdp = network.OpenUdp();
         var dnsTcp = network.OpenTcpListener();
 
         // A UDP socket on the gateway that no rule redirects to: anything arriving here leaked.
         var stray = network.OpenUdp();
-        await network.ApplyRedirectsAsync(new NetworkRedirects(SandboxNetwork.PortOf(proxy), SandboxNetwork.PortOf(dnsUdp), SandboxNetwork.PortOf(dnsTcp)), ct);
+        await network.ApplyRedirectsAsync(new NetworkRedirects(NetworkNamespace.PortOf(proxy), NetworkNamespace.PortOf(dnsUdp), NetworkNamespace.PortOf(dnsTcp)), ct);
         await using var guest = await FakeGuest.AttachAsync(network);
 
         using var client = NamespaceThread.Run(guest.NamespacePath, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
@@ -125,7 +125,7 @@ public sealed class SandboxNetworkTests
         Assert.Equal(new IPEndPoint(IPAddress.Parse("9.9.9.9"), 53), reply.RemoteEndPoint);
 
         // Other UDP, even straight to a bound socket on the gateway, is dropped.
-        await client.SendToAsync("leak"u8.ToArray(), new IPEndPoint(IPAddress.Parse("10.77.0.1"), SandboxNetwork.PortOf(stray)), ct);
+        await client.SendToAsync("leak"u8.ToArray(), new IPEndPoint(IPAddress.Parse("10.77.0.1"), NetworkNamespace.PortOf(stray)), ct);
         await client.SendToAsync("leak"u8.ToArray(), new IPEndPoint(IPAddress.Parse("9.9.9.9"), 123), ct);
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
         wait.CancelAfter(Quick);
@@ -153,9 +153,9 @@ public sealed class SandboxNetworkTests
     {
         RequireRoot();
         var ct = TestContext.Current.CancellationToken;
-        await using var network = await SandboxNetwork.CreateAsync(NewId(), null, ct);
+        await using var network = await NetworkNamespace.CreateAsync(NewId(), null, ct);
         var listener = network.OpenTcpListener();
-        var port = SandboxNetwork.PortOf(listener);
+        var port = NetworkNamespace.PortOf(listener);
         Assert.Contains($"10.77.0.1:{port}", await Sh.RunAsync($"ip netns exec {network.NamespaceName} ss -Hltn"));
         Assert.DoesNotContain($"10.77.0.1:{port}", await Sh.RunAsync("ss -Hltn"));
     }
@@ -165,7 +165,7 @@ public sealed class SandboxNetworkTests
     {
         RequireRoot();
         var id = NewId();
-        var network = await SandboxNetwork.CreateAsync(id, null, TestContext.Current.CancellationToken);
+        var network = await NetworkNamespace.CreateAsync(id, null, TestContext.Current.CancellationToken);
         var listener = network.OpenTcpListener();
         await network.DisposeAsync();
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id));
@@ -180,8 +180,8 @@ public sealed class SandboxNetworkTests
         RequireRoot();
         var ct = TestContext.Current.CancellationToken;
         var id = NewId();
-        await using var first = await SandboxNetwork.CreateAsync(id, null, ct);
-        await Assert.ThrowsAsync<SandboxNetworkException>(() => SandboxNetwork.CreateAsync(id, null, ct));
+        await using var first = await NetworkNamespace.CreateAsync(id, null, ct);
+        await Assert.ThrowsAsync<NetworkNamespaceException>(() => NetworkNamespace.CreateAsync(id, null, ct));
         Assert.True(File.Exists(first.NamespacePath));
     }
 
@@ -193,8 +193,8 @@ public sealed class SandboxNetworkTests
 
         // A tap name the kernel rejects (too long for IFNAMSIZ is caught by Validate, so use a
         // name that "ip tuntap" refuses: one that already exists in the namespace, "lo").
-        var ex = await Assert.ThrowsAsync<SandboxNetworkException>(() =>
-            SandboxNetwork.CreateAsync(id, new SandboxNetworkOptions { TapName = "lo" }, TestContext.Current.CancellationToken));
+        var ex = await Assert.ThrowsAsync<NetworkNamespaceException>(() =>
+            NetworkNamespace.CreateAsync(id, new NetworkNamespaceOptions { TapName = "lo" }, TestContext.Current.CancellationToken));
         Assert.Contains("-batch", ex.Message);
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id));
     }
@@ -206,10 +206,10 @@ public sealed class SandboxNetworkTests
         var ct = TestContext.Current.CancellationToken;
         var deadId = NewId();
         var liveId = NewId();
-        var dead = await SandboxNetwork.CreateAsync(deadId, null, ct);
-        await using var live = await SandboxNetwork.CreateAsync(liveId, null, ct);
+        var dead = await NetworkNamespace.CreateAsync(deadId, null, ct);
+        await using var live = await NetworkNamespace.CreateAsync(liveId, null, ct);
 
-        var removed = await SandboxNetwork.SweepAsync(id => id != deadId, ct);
+        var removed = await NetworkNamespace.SweepAsync(id => id != deadId, ct);
 
         Assert.Equal([deadId], removed);
         Assert.False(File.Exists(dead.NamespacePath));
@@ -223,13 +223,13 @@ public sealed class SandboxNetworkTests
         RequireRoot();
         var ct = TestContext.Current.CancellationToken;
         var id = NewId();
-        await using var network = await SandboxNetwork.CreateAsync(id, null, ct);
+        await using var network = await NetworkNamespace.CreateAsync(id, null, ct);
         using var sleeper = System.Diagnostics.Process.Start("ip", ["netns", "exec", network.NamespaceName, "sleep", "30"]);
         try
         {
             await Eventually.Until(async () => (await Sh.RunAsync($"ip netns pids {network.NamespaceName}")).Trim().Length > 0,
                 TimeSpan.FromSeconds(10), "sleep to run inside the namespace");
-            Assert.DoesNotContain(id, await SandboxNetwork.SweepAsync(other => other != id, ct));
+            Assert.DoesNotContain(id, await NetworkNamespace.SweepAsync(other => other != id, ct));
             Assert.True(File.Exists(network.NamespacePath));
         }
         finally

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace Matchlock.Core.Network.Plumbing;
 
-public sealed partial class SandboxNetwork
+public sealed partial class NetworkNamespace
 {
     /// <summary>
     /// A listening TCP socket on the gateway address inside the sandbox's namespace (backlog 512).
@@ -57,6 +57,6 @@ public sealed partial class SandboxNetwork
         }
 
         socket.Dispose();
-        throw new ObjectDisposedException(nameof(SandboxNetwork));
+        throw new ObjectDisposedException(nameof(NetworkNamespace));
     }
 }

@@ -29,7 +29,7 @@ namespace Matchlock.Core.Network.Plumbing;
 /// transaction. Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN).
 /// </para>
 /// </remarks>
-public sealed partial class SandboxNetwork : IAsyncDisposable
+public sealed partial class NetworkNamespace : IAsyncDisposable
 {
     /// <summary>Namespace name prefix; <see cref="SweepAsync"/> only ever touches names with it.</summary>
     public const string NamePrefix = "matchlock-";
@@ -43,7 +43,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
     private readonly List<Socket> _sockets = [];
     private bool _disposed;
 
-    private SandboxNetwork(string vmId, SandboxNetworkOptions options)
+    private NetworkNamespace(string vmId, NetworkNamespaceOptions options)
     {
         VmId = vmId;
         Options = options;
@@ -53,7 +53,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
 
     public string VmId { get; }
 
-    public SandboxNetworkOptions Options { get; }
+    public NetworkNamespaceOptions Options { get; }
 
     /// <summary><c>matchlock-&lt;vmid&gt;</c>.</summary>
     public string NamespaceName { get; }
@@ -81,8 +81,8 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
     /// Creates the namespace, tap, addresses and a firewall that drops all guest traffic. On any
     /// failure (or cancellation) everything made so far is removed before the exception propagates.
     /// </summary>
-    /// <exception cref="SandboxNetworkException">A tool failed, or the namespace already exists.</exception>
-    public static async Task<SandboxNetwork> CreateAsync(string vmId, SandboxNetworkOptions? options, CancellationToken cancellationToken)
+    /// <exception cref="NetworkNamespaceException">A tool failed, or the namespace already exists.</exception>
+    public static async Task<NetworkNamespace> CreateAsync(string vmId, NetworkNamespaceOptions? options, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(vmId);
         if (vmId.Length > 64 || !vmId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
@@ -90,9 +90,9 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
             throw new ArgumentException($"vm id '{vmId}' must be 1-64 characters of [A-Za-z0-9_-]", nameof(vmId));
         }
 
-        options ??= new SandboxNetworkOptions();
+        options ??= new NetworkNamespaceOptions();
         options.Validate();
-        var network = new SandboxNetwork(vmId, options);
+        var network = new NetworkNamespace(vmId, options);
         var created = false;
         try
         {
@@ -137,12 +137,12 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
                 await network.RemoveNamespaceAsync();
             }
 
-            if (ex is OperationCanceledException or SandboxNetworkException)
+            if (ex is OperationCanceledException or NetworkNamespaceException)
             {
                 throw;
             }
 
-            throw new SandboxNetworkException($"cannot create the network of {vmId}: {ex.Message}", ex);
+            throw new NetworkNamespaceException($"cannot create the network of {vmId}: {ex.Message}", ex);
         }
     }
 
@@ -204,7 +204,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
         {
             await RunAsync(["ip", "-n", NamespaceName, "link", "del", Options.TapName], CancellationToken.None);
         }
-        catch (SandboxNetworkException)
+        catch (NetworkNamespaceException)
         {
             // Not created yet, or already gone with its QEMU: the namespace removal below is what matters.
         }
@@ -218,7 +218,7 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
         {
             await RunAsync(["ip", "netns", "del", name], CancellationToken.None);
         }
-        catch (SandboxNetworkException) when (!File.Exists(Path.Combine(NetnsDir, name)))
+        catch (NetworkNamespaceException) when (!File.Exists(Path.Combine(NetnsDir, name)))
         {
             // Someone else (a concurrent sweep) removed it first.
         }
@@ -255,16 +255,16 @@ public sealed partial class SandboxNetwork : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new SandboxNetworkException($"'{string.Join(' ', command)}' did not finish within {ToolTimeout.TotalSeconds:0} s");
+            throw new NetworkNamespaceException($"'{string.Join(' ', command)}' did not finish within {ToolTimeout.TotalSeconds:0} s");
         }
         catch (FileNotFoundException ex)
         {
-            throw new SandboxNetworkException($"{command[0]} is not installed; the sandbox network needs iproute2 and nftables (apt-get install iproute2 nftables)", ex);
+            throw new NetworkNamespaceException($"{command[0]} is not installed; the sandbox network needs iproute2 and nftables (apt-get install iproute2 nftables)", ex);
         }
 
         if (result.ExitCode != 0)
         {
-            throw new SandboxNetworkException(
+            throw new NetworkNamespaceException(
                 $"'{string.Join(' ', command)}' failed (exit {result.ExitCode}): {result.StandardError.Trim()}{(IsRoot() ? "" : " (the sandbox network needs root)")}");
         }
     }

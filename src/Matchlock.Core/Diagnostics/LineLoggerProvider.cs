@@ -15,7 +15,7 @@ namespace Matchlock.Core.Diagnostics;
 /// Messages are whatever the [LoggerMessage] templates produce; they carry names, never secret
 /// values (docs/NETWORK.md "Secrets").
 /// </remarks>
-public sealed class LineLoggerProvider(Action<string> sink, LogLevel minimum, TimeProvider time) : ILoggerProvider
+internal sealed class LineLoggerProvider(Action<string> sink, LogLevel minimum, TimeProvider time) : ILoggerProvider
 {
     public ILogger CreateLogger(string categoryName) => new LineLogger(categoryName, sink, minimum, time);
 

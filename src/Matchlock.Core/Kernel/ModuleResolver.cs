@@ -11,7 +11,7 @@ namespace Matchlock.Core.Kernel;
 /// a depth-first topological sort over the listed edges gives deps-before-users for any valid
 /// file, and detects cycles. Names compare with <c>-</c> and <c>_</c> equivalent, as kmod does.
 /// </remarks>
-public sealed class ModuleResolver
+internal sealed class ModuleResolver
 {
     /// <summary>
     /// What the guest needs on microvm (docs/PLATFORM.md "Guest kernel": these are =m in the cloud kernel): virtio-mmio

@@ -14,7 +14,7 @@ namespace Matchlock.Core.PortForwarding;
 /// stream's reply or reset ends the client's half too — with a reset (RST) when the guest
 /// could not connect, so a client sees "connection reset" rather than an empty answer.
 /// </remarks>
-public static class MuxRelay
+internal static class MuxRelay
 {
     private const int BufferSize = 64 * 1024;
 
@@ -124,7 +124,7 @@ public static class MuxRelay
 }
 
 /// <summary>The client half of a forwarded connection.</summary>
-public interface IRelayEnd
+internal interface IRelayEnd
 {
     /// <summary>Reads what the client sends; 0 at its EOF.</summary>
     ValueTask<int> ReadAsync(Memory<byte> buffer);
@@ -139,7 +139,7 @@ public interface IRelayEnd
 }
 
 /// <summary>A host TCP client of a port forward.</summary>
-public sealed class SocketRelayEnd(Socket socket) : IRelayEnd
+internal sealed class SocketRelayEnd(Socket socket) : IRelayEnd
 {
     public ValueTask<int> ReadAsync(Memory<byte> buffer) => socket.ReceiveAsync(buffer, SocketFlags.None);
 
@@ -169,7 +169,7 @@ public sealed class SocketRelayEnd(Socket socket) : IRelayEnd
 /// A forwarded connection arriving over a control-socket stream (<c>matchlock port-forward</c>):
 /// the client's bytes come on its stdin channel, the service's go back on stdout.
 /// </summary>
-public sealed class MuxRelayEnd(MuxStream stream) : IRelayEnd
+internal sealed class MuxRelayEnd(MuxStream stream) : IRelayEnd
 {
     public ValueTask<int> ReadAsync(Memory<byte> buffer) => stream.ReadAsync(StreamChannel.Stdin, buffer, CancellationToken.None);
 

@@ -1,7 +1,7 @@
 namespace Matchlock.Core.Network.Dns;
 
 /// <summary>What the responder did with one query.</summary>
-public enum DnsDecision
+internal enum DnsDecision
 {
     /// <summary>Answered NOERROR (with addresses, or none: AAAA, or a name without IPv4 address).</summary>
     Answered,
@@ -29,4 +29,4 @@ public enum DnsDecision
 /// <param name="Type">The query type's mnemonic (<c>A</c>, <c>TXT</c>, …); empty when the packet did not parse.</param>
 /// <param name="Decision">What was answered.</param>
 /// <param name="Reason">Why, for people reading the log.</param>
-public readonly record struct DnsQueryEvent(string Name, string Type, DnsDecision Decision, string Reason);
+internal readonly record struct DnsQueryEvent(string Name, string Type, DnsDecision Decision, string Reason);

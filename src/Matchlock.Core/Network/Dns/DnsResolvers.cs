@@ -9,7 +9,7 @@ namespace Matchlock.Core.Network.Dns;
 /// The resolvers an allowed name can be sent to (<see cref="DnsResponderOptions.Resolve"/>). Both
 /// return an empty array for a name without addresses of the family, and throw for failures.
 /// </summary>
-public static class DnsResolvers
+internal static class DnsResolvers
 {
     /// <summary>
     /// The host's own resolver (<c>getaddrinfo</c>: the host's <c>/etc/hosts</c>, resolv.conf and

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace Matchlock.Core.Network.Dns;
 
-public sealed partial class DnsResponder
+internal sealed partial class DnsResponder
 {
     private async Task ServeUdpAsync(Socket socket, CancellationToken stopping)
     {

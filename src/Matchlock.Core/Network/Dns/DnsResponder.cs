@@ -16,7 +16,7 @@ namespace Matchlock.Core.Network.Dns;
 /// both loops, closes the sockets and waits for the queries in flight, whose resolutions are
 /// cancelled.
 /// </remarks>
-public sealed partial class DnsResponder : IAsyncDisposable
+internal sealed partial class DnsResponder : IAsyncDisposable
 {
     private readonly DnsResponderOptions _options;
     private readonly DnsQueryHandler _handler;

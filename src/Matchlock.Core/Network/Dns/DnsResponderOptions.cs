@@ -7,7 +7,7 @@ namespace Matchlock.Core.Network.Dns;
 /// What one sandbox's DNS responder serves on and how it decides. Immutable: the responder reads it
 /// once in <see cref="DnsResponder.Start"/>.
 /// </summary>
-public sealed record DnsResponderOptions
+internal sealed record DnsResponderOptions
 {
     /// <summary>
     /// A bound UDP socket (in production created inside the sandbox's network namespace, where

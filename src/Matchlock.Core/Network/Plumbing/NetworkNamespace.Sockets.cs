@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace Matchlock.Core.Network.Plumbing;
 
-public sealed partial class NetworkNamespace
+internal sealed partial class NetworkNamespace
 {
     /// <summary>
     /// A listening TCP socket on the gateway address inside the sandbox's namespace (backlog 512).

@@ -1,6 +1,6 @@
 namespace Matchlock.Core.Network.Plumbing;
 
-public sealed partial class NetworkNamespace
+internal sealed partial class NetworkNamespace
 {
     /// <summary>
     /// Crash reconciliation (docs/ARCHITECTURE.md D9): removes every <c>matchlock-&lt;vmid&gt;</c> namespace whose

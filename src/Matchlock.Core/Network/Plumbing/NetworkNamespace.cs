@@ -29,7 +29,7 @@ namespace Matchlock.Core.Network.Plumbing;
 /// transaction. Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN).
 /// </para>
 /// </remarks>
-public sealed partial class NetworkNamespace : IAsyncDisposable
+internal sealed partial class NetworkNamespace : IAsyncDisposable
 {
     /// <summary>Namespace name prefix; <see cref="SweepAsync"/> only ever touches names with it.</summary>
     public const string NamePrefix = "matchlock-";

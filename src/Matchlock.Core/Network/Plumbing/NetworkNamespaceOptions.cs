@@ -13,7 +13,7 @@ namespace Matchlock.Core.Network.Plumbing;
 /// for on-subnet addresses, nobody would answer, and those connections would hang instead of
 /// reaching the proxy.
 /// </remarks>
-public sealed record NetworkNamespaceOptions
+internal sealed record NetworkNamespaceOptions
 {
     public int Mtu { get; init; } = 1500;
 

@@ -7,7 +7,7 @@ namespace Matchlock.Core.Network.Plumbing;
 /// <param name="TcpProxyPort">Every guest TCP connection except port 53 (original destination via <see cref="OriginalDestination"/>).</param>
 /// <param name="DnsUdpPort">Guest UDP to port 53 of any address.</param>
 /// <param name="DnsTcpPort">Guest TCP to port 53 of any address.</param>
-public sealed record NetworkRedirects(int TcpProxyPort, int DnsUdpPort, int DnsTcpPort)
+internal sealed record NetworkRedirects(int TcpProxyPort, int DnsUdpPort, int DnsTcpPort)
 {
     internal void Validate()
     {

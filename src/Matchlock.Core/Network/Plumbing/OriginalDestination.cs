@@ -9,7 +9,7 @@ namespace Matchlock.Core.Network.Plumbing;
 /// proxy: netfilter's <c>SO_ORIGINAL_DST</c> (linux/netfilter_ipv4.h, level SOL_IP, option 80),
 /// which conntrack answers for sockets whose flow it translated.
 /// </summary>
-public static class OriginalDestination
+internal static class OriginalDestination
 {
     private const int SolIp = 0;
     private const int SoOriginalDst = 80;

@@ -10,7 +10,7 @@ namespace Matchlock.Core.Network.Policy;
 /// judged by the embedded address, since the host stack or a translator on the path delivers them
 /// there: <c>::ffff:169.254.169.254</c> is the metadata service.
 /// </summary>
-public static class AddressClassifier
+internal static class AddressClassifier
 {
     /// <summary>The range an address falls in when it is not public; null when it is public.</summary>
     public static string? NonPublicRange(IPAddress address)

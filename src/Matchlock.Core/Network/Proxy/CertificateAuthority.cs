@@ -20,7 +20,7 @@ namespace Matchlock.Core.Network.Proxy;
 /// <see cref="MaxCachedLeaves"/> (the cache is reset when full: a guest inventing SNI names must not
 /// grow our memory).
 /// </remarks>
-public sealed class CertificateAuthority : IDisposable
+internal sealed class CertificateAuthority : IDisposable
 {
     /// <summary>Bound on the per-host leaf cache.</summary>
     public const int MaxCachedLeaves = 4096;

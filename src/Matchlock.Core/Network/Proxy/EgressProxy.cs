@@ -25,7 +25,7 @@ namespace Matchlock.Core.Network.Proxy;
 /// configuration sources (so no ASPNETCORE_URLS from the environment), no console lifetime (the CLI
 /// owns SIGINT/SIGTERM), no logging providers unless given.
 /// </remarks>
-public sealed class EgressProxy : IAsyncDisposable
+internal sealed class EgressProxy : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly UpstreamClient _upstream;

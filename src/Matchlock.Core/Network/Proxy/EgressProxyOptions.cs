@@ -5,7 +5,7 @@ using Matchlock.Core.Network.Policy;
 namespace Matchlock.Core.Network.Proxy;
 
 /// <summary>Everything one sandbox's egress proxy needs. Immutable; the proxy never changes it.</summary>
-public sealed record EgressProxyOptions
+internal sealed record EgressProxyOptions
 {
     /// <summary>The sandbox's policy (shared with the DNS responder, changed at runtime by allow-list commands).</summary>
     public required NetworkPolicy Policy { get; init; }

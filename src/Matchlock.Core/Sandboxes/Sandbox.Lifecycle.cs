@@ -83,29 +83,14 @@ public sealed partial class Sandbox
         }
         finally
         {
-            await _connection.DisposeAsync();
-            try
-            {
-                await _vm.DisposeAsync();
-            }
-            finally
-            {
-                // After the VM: QEMU inside keeps the namespace alive until it exits. Released
-                // even when the VM's own clean-up failed, so a netns is never left for that.
-                if (_nic is not null)
-                {
-                    await _nic.DisposeAsync();
-                }
-            }
-
-            _disks.Dispose(); // after the VMM: QEMU had the images open until it exited
+            var failed = await new SandboxResources(_connection, _vm, _nic, _disks, _vmDir).ReleaseAsync(Spec.RemoveOnDispose, _log, Id);
             SandboxLog.Released(_log, Id, Spec.RemoveOnDispose ? ", VM directory" : "; the VM directory is kept until rm");
-            if (Spec.RemoveOnDispose)
-            {
-                TryDeleteDirectory(_vmDir);
-            }
-
             RecordStopped();
+            if (failed is not null)
+            {
+                // Everything else was released and recorded; what could not be is gc's to retry.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+            }
         }
     }
 }

@@ -111,26 +111,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
 
-            // State (docs/ARCHITECTURE.md D9): registered before anything is acquired, each resource recorded before it exists.
-            state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
-                id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
-                spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
-            if (env.PlumbingOnly is not null || !spec.NoNetwork)
-            {
-                state?.AddResource(VmResourceKind.Netns, NetworkNamespace.NamePrefix + id);
-            }
-
-            state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
-            state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "chan.sock"));
-            state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "qmp.sock"));
-            foreach (var listener in spec.Listeners)
-            {
-                state?.AddResource(VmResourceKind.Listener, listener);
-            }
-            foreach (var disk in disks.HostPaths)
-            {
-                state?.AddResource(VmResourceKind.AttachedDisk, disk);
-            }
+            state = RegisterState(env, spec, id, vmDir, disks);
 
             if (env.PlumbingOnly is { } makeNetwork)
             {
@@ -146,23 +127,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
 
-            var vmSpec = new VmSpec(
-                id,
-                boot.KernelPath,
-                boot.InitramfsPath,
-                // A debugging aid (e.g. "loglevel=7"); the command line is readable in the guest, so never secrets.
-                ExtraKernelCmdline: env.ExtraKernelArgs,
-                Cpus: (int)Math.Ceiling(spec.Cpus),
-                spec.MemoryMb,
-                [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false), .. disks.VmDisks],
-                ChannelSocketPath: Path.Combine(vmDir, "chan.sock"),
-                ConsoleLogPath: Path.Combine(vmDir, "vm.log"),
-                QmpSocketPath: Path.Combine(vmDir, "qmp.sock"),
-                vmDir,
-                accel.Accel)
-            {
-                Network = nic?.Namespace.Attachment,
-            };
+            var vmSpec = DescribeVm(env, spec, id, vmDir, boot, accel, image, upper, disks, nic);
             vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
             state?.AddResource(VmResourceKind.QemuPid, vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var vmmStarted = clock.Elapsed;
@@ -205,23 +170,9 @@ public sealed partial class Sandbox : IAsyncDisposable
             SandboxLog.StartFailed(env.Logging.CreateLogger(SandboxLog.Category), id, ex);
             state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
             var consoleTail = vm?.ReadConsoleTail(30);
-            if (connection is not null)
-            {
-                await connection.DisposeAsync();
-            }
-
-            if (vm is not null)
-            {
-                await vm.DisposeAsync();
-            }
-
-            if (nic is not null)
-            {
-                await nic.DisposeAsync();
-            }
-
-            disks?.Dispose(); // after the VMM: QEMU had the images open
-            TryDeleteDirectory(vmDir);
+            // The start's own error is the one to report; release failures are logged.
+            _ = await new SandboxResources(connection, vm, nic, disks, vmDir).ReleaseAsync(
+                deleteDirectory: true, env.Logging.CreateLogger(SandboxLog.Category), id);
             state?.ForgetIfReleased(vmDir);
             state?.Dispose();
             if (ex is OperationCanceledException or ImageNotFoundException)
@@ -237,6 +188,57 @@ public sealed partial class Sandbox : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// The state record (docs/ARCHITECTURE.md D9): registered before anything is acquired, each
+    /// resource recorded before it exists, so a crashed owner's leftovers can always be found.
+    /// </summary>
+    private static SandboxStateRecorder? RegisterState(SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, AttachedDisks disks)
+    {
+        var state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
+            id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
+            spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
+        if (env.PlumbingOnly is not null || !spec.NoNetwork)
+        {
+            state?.AddResource(VmResourceKind.Netns, NetworkNamespace.NamePrefix + id);
+        }
+
+        state?.AddResource(VmResourceKind.Disk, Path.Combine(vmDir, "upper.ext4"));
+        state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "chan.sock"));
+        state?.AddResource(VmResourceKind.Socket, Path.Combine(vmDir, "qmp.sock"));
+        foreach (var listener in spec.Listeners)
+        {
+            state?.AddResource(VmResourceKind.Listener, listener);
+        }
+
+        foreach (var disk in disks.HostPaths)
+        {
+            state?.AddResource(VmResourceKind.AttachedDisk, disk);
+        }
+
+        return state;
+    }
+
+    /// <summary>What the VMM is asked to run: kernel, initramfs, the image and the writable disk, attached disks, channel, console and NIC.</summary>
+    private static VmSpec DescribeVm(
+        SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, BootArtifacts boot, AccelChoice accel, ImageRecord image, string upper, AttachedDisks disks, GuestNic? nic) =>
+        new VmSpec(
+            id,
+            boot.KernelPath,
+            boot.InitramfsPath,
+            // A debugging aid (e.g. "loglevel=7"); the command line is readable in the guest, so never secrets.
+            ExtraKernelCmdline: env.ExtraKernelArgs,
+            Cpus: (int)Math.Ceiling(spec.Cpus),
+            spec.MemoryMb,
+            [new VmDisk(image.RootfsPath, "mlroot", ReadOnly: true), new VmDisk(upper, "mlupper", ReadOnly: false), .. disks.VmDisks],
+            ChannelSocketPath: Path.Combine(vmDir, "chan.sock"),
+            ConsoleLogPath: Path.Combine(vmDir, "vm.log"),
+            QmpSocketPath: Path.Combine(vmDir, "qmp.sock"),
+            vmDir,
+            accel.Accel)
+        {
+            Network = nic?.Namespace.Attachment,
+        };
 
     private static async Task<GuestHello> WaitForHelloAsync(MuxConnection connection, IVmInstance vm, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -329,24 +331,6 @@ public sealed partial class Sandbox : IAsyncDisposable
         catch (MuxConnectionClosedException ex)
         {
             throw new SandboxGoneException($"sandbox {Id} is not running any more: {ex.Message}", ex);
-        }
-    }
-
-    private static void TryDeleteDirectory(string dir)
-    {
-        try
-        {
-            if (System.IO.Directory.Exists(dir))
-            {
-                System.IO.Directory.Delete(dir, recursive: true);
-            }
-        }
-        catch (IOException)
-        {
-            // Reported by the next sweep; never mask the error that brought us here.
-        }
-        catch (UnauthorizedAccessException)
-        {
         }
     }
 }

@@ -1,0 +1,74 @@
+using Matchlock.Core.Vm;
+using Matchlock.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Matchlock.Core.Sandboxes;
+
+/// <summary>
+/// What a sandbox holds on the host, and the one order it is released in — shared by a start that
+/// failed half-way (<see cref="Sandbox.CreateAsync"/>) and a stop (<see cref="Sandbox.DisposeAsync"/>):
+/// <list type="number">
+/// <item>the channel to the guest;</item>
+/// <item>the VMM (QEMU);</item>
+/// <item>the NIC — after the VMM, because QEMU inside the namespace keeps it alive;</item>
+/// <item>attached disks' locks — after the VMM, which had the images open;</item>
+/// <item>the VM directory, when the sandbox is removed.</item>
+/// </list>
+/// Every step runs even when an earlier one failed (a netns is never left because QEMU's clean-up
+/// threw); each failure is logged and the first is returned, for the caller to rethrow once it
+/// has recorded the outcome.
+/// </summary>
+internal sealed record SandboxResources(MuxConnection? Connection, IVmInstance? Vm, GuestNic? Nic, AttachedDisks? Disks, string VmDir)
+{
+    public async ValueTask<Exception?> ReleaseAsync(bool deleteDirectory, ILogger log, string id)
+    {
+        Exception? first = null;
+        async ValueTask Step(string what, Func<ValueTask> release)
+        {
+            try
+            {
+                await release();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                SandboxLog.ReleaseFailed(log, id, what, ex);
+                first ??= ex;
+            }
+        }
+
+        await Step("the guest channel", () => Connection?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await Step("the VMM", () => Vm?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await Step("the network", () => Nic?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await Step("the attached disks", () =>
+        {
+            Disks?.Dispose();
+            return ValueTask.CompletedTask;
+        });
+        if (deleteDirectory)
+        {
+            await Step("the VM directory", () =>
+            {
+                DeleteDirectory(VmDir);
+                return ValueTask.CompletedTask;
+            });
+        }
+
+        return first;
+    }
+
+    /// <summary>Best effort: what cannot be deleted now is reported by the next sweep.</summary>
+    private static void DeleteDirectory(string dir)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(dir))
+            {
+                System.IO.Directory.Delete(dir, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The sweep reports it; never mask the error that brought us here.
+        }
+    }
+}

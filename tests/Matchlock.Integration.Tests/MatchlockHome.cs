@@ -101,6 +101,24 @@ public sealed class MatchlockHome : IAsyncLifetime
         return process;
     }
 
+    /// <summary>
+    /// Imports the Debian test image (curl, python3; scripts/make-debian-image.sh, built by
+    /// setup.sh) as <c>debian-test:latest</c>. Returns why it cannot (the tarball is missing), or
+    /// null once imported; a failed import throws.
+    /// </summary>
+    public async Task<string?> ImportDebianTestImageAsync()
+    {
+        var debian = Path.Combine(VmPrerequisites.RepoRoot, "artifacts", "debian-test.tar");
+        if (!File.Exists(debian))
+        {
+            return "artifacts/debian-test.tar is missing (./setup.sh builds it)";
+        }
+
+        await using var tar = File.OpenRead(debian);
+        var import = await RunAsync(["image", "import", "debian-test:latest"], tar, TimeSpan.FromMinutes(5));
+        return import.ExitCode == 0 ? null : throw new InvalidOperationException("importing the Debian test image failed: " + import);
+    }
+
     /// <summary>No VMM running for this home, no VM directory, no half-imported image.</summary>
     public void AssertNothingLeft()
     {

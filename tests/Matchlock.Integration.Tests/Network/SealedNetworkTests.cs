@@ -48,20 +48,10 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
             return;
         }
 
-        var debian = Path.Combine(VmPrerequisites.RepoRoot, "artifacts", "debian-test.tar");
-        if (!File.Exists(debian))
+        SkipReason = await _home.ImportDebianTestImageAsync();
+        if (SkipReason is not null)
         {
-            SkipReason = "artifacts/debian-test.tar is missing (./setup.sh builds it)";
             return;
-        }
-
-        await using (var tar = File.OpenRead(debian))
-        {
-            var import = await _home.RunAsync(["image", "import", "debian-test:latest"], tar, TimeSpan.FromMinutes(5));
-            if (import.ExitCode != 0)
-            {
-                throw new InvalidOperationException("importing the Debian test image failed: " + import);
-            }
         }
 
         _upstreamCa = CertificateAuthority.Create("Matchlock test upstream CA");

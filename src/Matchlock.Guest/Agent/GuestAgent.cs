@@ -20,7 +20,7 @@ internal sealed class GuestAgent
 
     /// <param name="cgroups">The guest's cgroup layout: commands run in its sandbox group and
     /// configure sets its limits. Null: commands stay in our group (tests of other parts).</param>
-    /// <param name="resetOomScore">Children inherit our oom_score_adj; true when ours is the agent's -1000.</param>
+    /// <param name="resetOomScore">Children inherit our oom_score_adj; true when ours was lowered and theirs must go back to 0.</param>
     internal GuestAgent(Reaper reaper, AgentOptions options, CgroupLayout? cgroups = null, bool resetOomScore = false)
     {
         _configure = new ConfigureHandler(options, cgroups);

@@ -48,6 +48,7 @@ internal sealed class CgroupLayout : IDisposable
     private const long MiB = 1024 * 1024;
 
     private readonly SafeFileHandle? _sandboxProcs; // sandbox/cgroup.procs, opened once (see Enter)
+    private SafeFileHandle? _agentProcs; // agent/cgroup.procs, opened on the first sweep (see TryReadAgentProcs)
     private readonly List<string> _problems;
     private int _enterFailuresLogged;
 
@@ -177,23 +178,19 @@ internal sealed class CgroupLayout : IDisposable
     internal int SweepStrays(int maxPasses = 64)
     {
         var moved = 0;
-        var procs = Path.Combine(Root, AgentGroup, "cgroup.procs");
+        var pids = new List<int>();
         for (var pass = 0; pass < maxPasses; pass++)
         {
-            string text;
-            try
-            {
-                text = File.ReadAllText(procs);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            pids.Clear();
+            if (!TryReadAgentProcs(pids))
             {
                 return moved;
             }
 
             var found = false;
-            foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            foreach (var pid in pids)
             {
-                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != _agentPid)
+                if (pid != _agentPid)
                 {
                     Enter(pid);
                     moved++;
@@ -208,6 +205,83 @@ internal sealed class CgroupLayout : IDisposable
         }
 
         return moved;
+    }
+
+    /// <summary>
+    /// The PIDs in agent/cgroup.procs, read through one handle opened on first use, with pread at
+    /// offset 0 (a cgroup file is generated afresh from the start on each such read). This runs
+    /// after every spawn: File.ReadAllText's open, stat, reader and string split cost a
+    /// measurable share of an exec under TCG (bench/exec).
+    /// </summary>
+    private bool TryReadAgentProcs(List<int> pids)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            var handle = _agentProcs;
+            if (handle is null)
+            {
+                handle = File.OpenHandle(Path.Combine(Root, AgentGroup, "cgroup.procs"), FileMode.Open, FileAccess.Read);
+                if (Interlocked.CompareExchange(ref _agentProcs, handle, null) is { } other)
+                {
+                    handle.Dispose();
+                    handle = other;
+                }
+            }
+
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var n = RandomAccess.Read(handle, buffer.AsSpan(length), length);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                length += n;
+            }
+
+            var value = -1;
+            foreach (var b in buffer.AsSpan(0, length))
+            {
+                if (b is >= (byte)'0' and <= (byte)'9')
+                {
+                    value = (value < 0 ? 0 : value * 10) + (b - '0');
+                }
+                else
+                {
+                    if (value >= 0)
+                    {
+                        pids.Add(value);
+                    }
+
+                    value = -1;
+                }
+            }
+
+            if (value >= 0)
+            {
+                pids.Add(value);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -251,7 +325,11 @@ internal sealed class CgroupLayout : IDisposable
         return 0;
     }
 
-    public void Dispose() => _sandboxProcs?.Dispose();
+    public void Dispose()
+    {
+        _sandboxProcs?.Dispose();
+        _agentProcs?.Dispose();
+    }
 
     private static void Write(string group, string file, long value) =>
         File.WriteAllText(Path.Combine(group, file), value.ToString(CultureInfo.InvariantCulture));

@@ -39,17 +39,10 @@ internal static class AgentProtection
 
     internal static void Apply()
     {
-        // The kernel already never OOM-kills init (oom_unkillable_task → is_global_init); -1000
-        // says so explicitly and also covers the agent's memory accounting in /proc. Children
-        // inherit it, so ChildPlacement (and the exec-as helper) put theirs back to 0.
-        try
-        {
-            File.WriteAllText("/proc/self/oom_score_adj", "-1000");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            GuestLog.Warn($"oom_score_adj: {e.Message}");
-        }
+        // No oom_score_adj -1000 here: the kernel never OOM-kills init (oom_unkillable_task →
+        // is_global_init), so it would protect nothing, while every child inherits it and had to
+        // be put back to 0 by a /proc write per exec (+1-2 ms under TCG, bench/exec) lest the
+        // sandbox group's OOM killer find nothing it may kill.
 
         // Start now what management needs later, so that serving the host under a fork bomb
         // needs no thread creation: the thread pool's first ReservedThreads workers come without

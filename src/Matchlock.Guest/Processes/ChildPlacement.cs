@@ -4,8 +4,9 @@ using Matchlock.Guest.Configuration;
 namespace Matchlock.Guest.Processes;
 
 /// <summary>
-/// Where a user process goes the moment it exists: into the sandbox cgroup, and back to the
-/// kernel's default OOM score (it inherited the agent's -1000, see <see cref="Init.AgentProtection"/>).
+/// Where a user process goes the moment it exists: into the sandbox cgroup, and (when the agent
+/// runs with a lowered OOM score, which the guest's PID 1 does not: see
+/// <see cref="Init.AgentProtection"/>) back to the kernel's default OOM score.
 /// </summary>
 /// <remarks>
 /// posix_spawn cannot create a child in another cgroup (that needs clone3 with

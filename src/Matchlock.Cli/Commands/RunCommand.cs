@@ -86,13 +86,11 @@ internal static class RunCommand
                 .Concat(parse.GetValue(o.Env) ?? []);
             var size = tty ? RawTerminal.GetSize() : null;
             var args = parse.GetValue(o.Command) ?? [];
-            exec = longLived && args.Length == 0 ? null : new ExecSpec
+            exec = longLived && args.Length == 0 ? null : ExecSpec.OverImage(
+                image.Config, CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), args), overrides,
+                Environment.GetEnvironmentVariable, parse.GetValue(o.Workdir), parse.GetValue(o.User)) with
             {
-                Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), args),
-                Env = EnvironmentBuilder.Build(image.Config.Env, overrides, Environment.GetEnvironmentVariable),
-                WorkingDir = parse.GetValue(o.Workdir) ?? image.Config.WorkingDir ?? "/",
                 CreateWorkingDir = true, // as docker run does for -w and for an image WORKDIR that is missing
-                User = parse.GetValue(o.User) ?? image.Config.User,
                 Tty = tty,
                 Stdin = interactive,
                 Rows = size?.Rows ?? TerminalDefaults.Rows,

@@ -276,13 +276,9 @@ internal sealed class ControlServer : IAsyncDisposable
     /// <summary>Runs a command for the client, relaying its streams and controls, and returns how it ended.</summary>
     private async Task<ControlReply> ExecAsync(MuxStream stream, ControlRequest request)
     {
-        var image = _sandbox.Image.Config;
-        var spec = new ExecSpec
+        // The exec client resolved bare KEYs from its own environment; the owner's is not the user's.
+        var spec = ExecSpec.OverImage(_sandbox.Image.Config, request.Argv ?? [], request.Env ?? [], _ => null, request.WorkingDir, request.User) with
         {
-            Argv = request.Argv is { Count: > 0 } argv ? argv : throw new ArgumentException("exec needs a command"),
-            Env = EnvironmentBuilder.Build(image.Env, request.Env ?? [], _ => null),
-            WorkingDir = request.WorkingDir ?? image.WorkingDir ?? "/",
-            User = request.User ?? image.User,
             Tty = request.Tty,
             Stdin = request.Stdin,
             Rows = request.Rows,

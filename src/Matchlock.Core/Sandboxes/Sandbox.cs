@@ -167,12 +167,12 @@ public sealed partial class Sandbox : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            SandboxLog.StartFailed(env.Logging.CreateLogger(SandboxLog.Category), id, ex);
+            var log = env.Logging.CreateLogger(SandboxLog.Category);
+            SandboxLog.StartFailed(log, id, ex);
             state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
             var consoleTail = vm?.ReadConsoleTail(30);
             // The start's own error is the one to report; release failures are logged.
-            _ = await new SandboxResources(connection, vm, nic, disks, vmDir).ReleaseAsync(
-                deleteDirectory: true, env.Logging.CreateLogger(SandboxLog.Category), id);
+            _ = await new SandboxResources(connection, vm, nic, disks, vmDir).ReleaseAsync(deleteDirectory: true, log, id);
             state?.ForgetIfReleased(vmDir);
             state?.Dispose();
             if (ex is OperationCanceledException or ImageNotFoundException)

@@ -291,8 +291,7 @@ public sealed class NetworkPolicy
         lock (_gate)
         {
             // The stand-in of a loopback mapping, or (only reachable from the host side) the real address.
-            mapped = _addHosts.TryGetValue(host, out var statics)
-                && (statics.Contains(address) || statics.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(address)));
+            mapped = _addHosts.TryGetValue(host, out var statics) && MapsToLocked(statics, address);
             if (!mapped)
             {
                 if (host.IsIPAddress)
@@ -340,13 +339,14 @@ public sealed class NetworkPolicy
         ArgumentNullException.ThrowIfNull(destination);
         destination = Normalize(destination);
         names = null;
+        var literal = HostName.FromAddress(destination);
         var candidates = new List<HostName>();
         bool mapped;
         lock (_gate)
         {
             foreach (var (host, list) in _addHosts)
             {
-                if (list.Contains(destination) || list.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(destination)))
+                if (MapsToLocked(list, destination))
                 {
                     candidates.Add(host);
                 }
@@ -369,13 +369,12 @@ public sealed class NetworkPolicy
             if (Intercept)
             {
                 // An IP literal is a name of its own: a rule for 203.0.113.5:22 covers that address.
-                var literal = HostName.FromAddress(destination);
                 var literalRule = _tcp.Any(r => r.Matches(literal, port));
                 if (candidates.Count == 0 && !literalRule)
                 {
                     return PolicyDecision.Deny(_tcp.Count == 0
-                        ? $"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is not allowed: only HTTP and TLS pass this sandbox's proxy (allow raw TCP explicitly with --allow-tcp HOST:{port})"
-                        : $"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is not allowed: the address was not given out by the sandbox's DNS for a host with an --allow-tcp rule");
+                        ? $"raw TCP to {literal.UriHost}:{port} is not allowed: only HTTP and TLS pass this sandbox's proxy (allow raw TCP explicitly with --allow-tcp HOST:{port})"
+                        : $"raw TCP to {literal.UriHost}:{port} is not allowed: the address was not given out by the sandbox's DNS for a host with an --allow-tcp rule");
                 }
 
                 var uncovered = literalRule ? [] : candidates.Where(c => !_tcp.Any(r => r.Matches(c, port))).Select(c => c.Value).Order(StringComparer.Ordinal).ToList();
@@ -383,7 +382,7 @@ public sealed class NetworkPolicy
                 {
                     return candidates.Count == 1
                         ? PolicyDecision.Deny($"raw TCP to {uncovered[0]}:{port} is not allowed: only HTTP and TLS pass this sandbox's proxy (allow it explicitly with --allow-tcp {uncovered[0]}:{port})")
-                        : PolicyDecision.Deny($"raw TCP to {HostName.FromAddress(destination).UriHost}:{port} is refused: that address belongs to several names ({names}) and {string.Join(", ", uncovered)} has no --allow-tcp rule for port {port}, so the connection cannot be told apart from one to a host that is not allowed");
+                        : PolicyDecision.Deny($"raw TCP to {literal.UriHost}:{port} is refused: that address belongs to several names ({names}) and {string.Join(", ", uncovered)} has no --allow-tcp rule for port {port}, so the connection cannot be told apart from one to a host that is not allowed");
                 }
 
                 names = literalRule ? literal.Value : names;
@@ -399,6 +398,10 @@ public sealed class NetworkPolicy
             ? PolicyDecision.Allow($"--allow-tcp covers {names}:{port}")
             : PolicyDecision.Allow(mapped ? $"{destination} is mapped to {names} by --add-host" : $"interception is off and {destination} is public");
     }
+
+    /// <summary>Whether an add-host list holds <paramref name="address"/>: as given to the guest, or as the real loopback address behind a stand-in. Caller holds <see cref="_gate"/>.</summary>
+    private bool MapsToLocked(List<IPAddress> addresses, IPAddress address) =>
+        addresses.Contains(address) || addresses.Any(a => _aliases.TryGetValue(a, out var real) && real.Equals(address));
 
     private void AddPattern(HostPattern pattern)
     {

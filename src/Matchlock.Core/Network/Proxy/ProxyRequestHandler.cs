@@ -116,31 +116,20 @@ internal sealed class ProxyRequestHandler(
             }
 
             options.Secrets.FindPlaceholders(request.Path.Value, found);
-            options.Secrets.FindPlaceholders(request.QueryString.Value, found);
             if (request.QueryString.HasValue)
             {
-                // Also what the upstream will decode: a percent-encoded placeholder is still a placeholder.
+                // The query as the upstream will decode it: a percent-encoded placeholder is still a
+                // placeholder, and a literal one has nothing to decode (hex digits and '_').
                 options.Secrets.FindPlaceholders(Uri.UnescapeDataString(request.QueryString.Value!), found);
             }
         }
 
         foreach (var entry in found)
         {
-            if (!entry.Spec.Hosts.Any(p => p.Matches(host)))
+            if (SecretProblem(entry, host, connection.IsTls) is { } problem)
             {
-                events.Publish(NetworkEventKind.Denied, hostText, destination.Port, method, path, protocol, 403, secret: entry.Name,
-                    reason: $"placeholder for secret {entry.Name} sent to a host it is not for");
-                await ProxyResponses.WriteBlockedAsync(context,
-                    $"the request to {hostText} carries the placeholder for secret {entry.Name}, which may only be sent to {string.Join(", ", entry.Spec.Hosts)}; nothing was sent");
-                return;
-            }
-
-            if (!connection.IsTls && !entry.Spec.AllowsCleartext(host))
-            {
-                events.Publish(NetworkEventKind.Denied, hostText, destination.Port, method, path, protocol, 403, secret: entry.Name,
-                    reason: $"placeholder for secret {entry.Name} sent over cleartext HTTP");
-                await ProxyResponses.WriteBlockedAsync(context,
-                    $"the request to {hostText} carries the placeholder for secret {entry.Name} over cleartext HTTP; secrets are only sent over TLS (use https://{host.UriHost}/…), or declare the secret for http://{hostText} to allow cleartext; nothing was sent");
+                events.Publish(NetworkEventKind.Denied, hostText, destination.Port, method, path, protocol, 403, secret: entry.Name, reason: problem.Reason);
+                await ProxyResponses.WriteBlockedAsync(context, problem.Message);
                 return;
             }
         }
@@ -188,6 +177,28 @@ internal sealed class ProxyRequestHandler(
 
         events.Publish(NetworkEventKind.Completed, hostText, destination.Port, method, path, protocol, context.Response.StatusCode,
             bytesUp: requestBody.Count, bytesDown: responseBody.Count, duration: Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// Why a request may not carry <paramref name="entry"/>'s placeholder (the event's reason and the
+    /// 403's message), or null when it may: only to the secret's hosts, and only over TLS unless the
+    /// secret names the host as <c>http://HOST</c>.
+    /// </summary>
+    private static (string Reason, string Message)? SecretProblem(SandboxSecrets.Entry entry, HostName host, bool isTls)
+    {
+        if (!entry.Spec.Hosts.Any(p => p.Matches(host)))
+        {
+            return ($"placeholder for secret {entry.Name} sent to a host it is not for",
+                $"the request to {host.Value} carries the placeholder for secret {entry.Name}, which may only be sent to {string.Join(", ", entry.Spec.Hosts)}; nothing was sent");
+        }
+
+        if (!isTls && !entry.Spec.AllowsCleartext(host))
+        {
+            return ($"placeholder for secret {entry.Name} sent over cleartext HTTP",
+                $"the request to {host.Value} carries the placeholder for secret {entry.Name} over cleartext HTTP; secrets are only sent over TLS (use https://{host.UriHost}/…), or declare the secret for http://{host.Value} to allow cleartext; nothing was sent");
+        }
+
+        return null;
     }
 
     /// <summary>

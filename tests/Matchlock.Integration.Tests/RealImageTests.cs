@@ -7,27 +7,13 @@ namespace Matchlock.Integration.Tests;
 /// </summary>
 public sealed class RealImageTests(MatchlockHome home) : IClassFixture<MatchlockHome>
 {
-    private static string DebianTar => Path.Combine(VmPrerequisites.RepoRoot, "artifacts", "debian-test.tar");
-
     [Fact]
     public async Task A_debian_image_imports_and_runs_its_programs()
     {
         VmPrerequisites.Ensure();
-        if (!File.Exists(DebianTar))
+        if (await home.ImportDebianTestImageAsync() is { } why)
         {
-            const string why = "artifacts/debian-test.tar is missing (./setup.sh builds it)";
-            if (VmPrerequisites.Required)
-            {
-                Assert.Fail(why);
-            }
-
-            Assert.Skip(why);
-        }
-
-        await using (var tar = File.OpenRead(DebianTar))
-        {
-            var import = await home.RunAsync(["image", "import", "debian-test:latest"], tar, TimeSpan.FromMinutes(5));
-            Assert.True(import.ExitCode == 0, import.ToString());
+            HostPrerequisites.SkipOrFail(why);
         }
 
         var r = await home.RunAsync(

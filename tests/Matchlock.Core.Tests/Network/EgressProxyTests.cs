@@ -318,23 +318,8 @@ public sealed class EgressProxyTests : IAsyncLifetime
     [Fact]
     public async Task RawTcpIsRelayedOnlyToAllowedDestinations()
     {
-        using var echo = new TcpListener(IPAddress.Loopback, 0);
-        echo.Start();
-        var echoEndPoint = (IPEndPoint)echo.LocalEndpoint;
-        _ = Task.Run(async () =>
-        {
-            while (true)
-            {
-                using var c = await echo.AcceptTcpClientAsync(Ct);
-                var s = c.GetStream();
-                var buffer = new byte[256];
-                int n;
-                while ((n = await s.ReadAsync(buffer, Ct)) > 0)
-                {
-                    await s.WriteAsync(buffer.AsMemory(0, n), Ct);
-                }
-            }
-        }, Ct);
+        await using var echo = RecordingTcpServer.Start(banner: null, echo: true);
+        var echoEndPoint = echo.EndPoint;
 
         var policy = new NetworkPolicy(intercept: true, [HostPattern.Parse("echo.test")]);
         await using var proxy = await ProxyHarness.StartAsync(policy, _upstream);

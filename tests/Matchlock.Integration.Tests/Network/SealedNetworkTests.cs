@@ -147,12 +147,7 @@ public sealed class SealedNetworkFixture : IAsyncLifetime
         VmPrerequisites.Ensure();
         if (SkipReason is not null)
         {
-            if (VmPrerequisites.Required)
-            {
-                Assert.Fail(SkipReason);
-            }
-
-            Assert.Skip(SkipReason);
+            HostPrerequisites.SkipOrFail(SkipReason);
         }
     }
 

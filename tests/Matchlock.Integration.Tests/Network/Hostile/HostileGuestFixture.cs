@@ -110,12 +110,7 @@ public sealed class HostileGuestFixture : IAsyncLifetime
         VmPrerequisites.Ensure();
         if (SkipReason is not null)
         {
-            if (VmPrerequisites.Required)
-            {
-                Assert.Fail(SkipReason);
-            }
-
-            Assert.Skip(SkipReason);
+            HostPrerequisites.SkipOrFail(SkipReason);
         }
     }
 

@@ -77,21 +77,23 @@ public sealed partial class MuxConnection : IAsyncDisposable
     /// <summary>Opens a stream with the given request payload.</summary>
     public async ValueTask<MuxStream> OpenAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
     {
-        ThrowIfClosed();
-        var id = (uint)Interlocked.Add(ref _nextId, 2);
-        var stream = new MuxStream(this, id, request);
-        _streams[id] = stream;
-        try
-        {
-            await SendFrameAsync(id, FrameType.Open, 0, request.Span, cancellationToken);
-        }
-        catch
-        {
-            _streams.TryRemove(id, out _);
-            throw;
-        }
+        CheckPayload(request.Length);
+        var buffer = ArrayPool<byte>.Shared.Rent(FrameHeader.Size + request.Length);
+        request.Span.CopyTo(buffer.AsSpan(FrameHeader.Size));
+        MuxStream? stream = null;
 
-        return stream;
+        // The id is taken under the write lock, so ids reach the peer in increasing order, which
+        // it checks (a lower id is a protocol error that closes the link). Taken before the lock,
+        // two opens racing between taking and writing once swapped their frames, and the guest
+        // closed the whole link under 32 concurrent port-forward connections.
+        await WriteUnderLockAsync(buffer, FrameHeader.Size + request.Length, ReadOnlyMemory<byte>.Empty, cancellationToken, () =>
+        {
+            var id = (uint)Interlocked.Add(ref _nextId, 2);
+            stream = new MuxStream(this, id, request);
+            _streams[id] = stream;
+            new FrameHeader(request.Length, id, FrameType.Open, 0).Write(buffer);
+        });
+        return stream!;
     }
 
     internal void Forget(uint id) => _streams.TryRemove(id, out _);
@@ -170,7 +172,8 @@ public sealed partial class MuxConnection : IAsyncDisposable
     }
 
     /// <summary>Writes <paramref name="buffer"/> (pooled; returned here) then <paramref name="tail"/>, as one frame.</summary>
-    private async ValueTask WriteUnderLockAsync(byte[] buffer, int length, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
+    /// <param name="beforeWrite">Runs under the lock, right before the write (an open takes its id there).</param>
+    private async ValueTask WriteUnderLockAsync(byte[] buffer, int length, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken, Action? beforeWrite = null)
     {
         try
         {
@@ -185,6 +188,7 @@ public sealed partial class MuxConnection : IAsyncDisposable
         try
         {
             ThrowIfClosed();
+            beforeWrite?.Invoke();
 
             // Not cancellable once started: a half-written frame would desynchronise the link.
             await _output.WriteAsync(buffer.AsMemory(0, length), CancellationToken.None);

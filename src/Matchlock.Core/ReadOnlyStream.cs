@@ -1,4 +1,4 @@
-namespace Matchlock.Core.Images;
+namespace Matchlock.Core;
 
 /// <summary>
 /// Base of the forward-only, read-only stream wrappers the image path stacks under TarReader:

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
-namespace Matchlock.Core.Sandboxes;
+namespace Matchlock.Core;
 
 /// <summary>VM ids: <c>vm-</c> followed by 8 lower-case hex characters (docs/COMPATIBILITY.md "CLI").</summary>
 public static partial class VmId

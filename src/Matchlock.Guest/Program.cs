@@ -1,5 +1,5 @@
-using System.Reflection;
 using System.Text;
+using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Init;
 using Matchlock.Guest.Interop;
 using Matchlock.Guest.Processes;
@@ -13,12 +13,9 @@ namespace Matchlock.Guest;
 /// </summary>
 internal static class Program
 {
-    /// <summary>CLOCK_MONOTONIC at entry: on a fresh VM that is the uptime when the runtime was up.</summary>
-    internal static long StartedAt { get; private set; }
-
     private static int Main(string[] args)
     {
-        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        GuestProcess.MarkStarted();
 
         // First: the helper must do nothing but switch identity and exec (see ExecAsHelper).
         if (args.Length > 0 && args[0] == ExecAsHelper.Verb)
@@ -35,16 +32,13 @@ internal static class Program
 
         if (args is ["--version"])
         {
-            WriteLine(1, $"matchlock-guest {Version}");
+            WriteLine(1, $"matchlock-guest {GuestProcess.Version}");
             return 0;
         }
 
         WriteLine(2, "matchlock-guest is the init process of Matchlock VMs; it runs as PID 1 inside the VM.\nUsage: matchlock-guest --version");
         return 2;
     }
-
-    internal static string Version =>
-        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     private static void WriteLine(int fd, string text) => FileDescriptors.WriteAll(fd, Encoding.UTF8.GetBytes(text + "\n"));
 }

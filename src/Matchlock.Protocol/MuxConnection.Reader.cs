@@ -23,7 +23,11 @@ public sealed partial class MuxConnection
                     return;
                 }
 
-                var frame = FrameHeader.Read(header);
+                if (!FrameHeader.TryRead(header, out var frame, out var error))
+                {
+                    throw new MuxProtocolException(error);
+                }
+
                 var payload = frame.PayloadLength == 0 ? [] : new byte[frame.PayloadLength];
                 if (payload.Length > 0)
                 {

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
+using Matchlock.Core;
 using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Core.State;
 
 namespace Matchlock.Integration.Tests;
 

@@ -28,10 +28,10 @@ internal static class OwnerCommands
         {
             var stdin = parse.GetValue(interactive);
             var size = stdin && parse.GetValue(tty) ? RawTerminal.GetSize() : null;
-            var request = new ControlRequest
+            var spec = new ExecSpec
             {
-                Op = ControlRequest.Exec,
                 Argv = parse.GetValue(command) ?? [],
+                // Bare KEYs from this environment; the owner lays these over the image's.
                 Env = EnvironmentBuilder.Build([], parse.GetValue(env) ?? [], Environment.GetEnvironmentVariable),
                 WorkingDir = parse.GetValue(workdir),
                 User = parse.GetValue(user),
@@ -40,7 +40,7 @@ internal static class OwnerCommands
                 Rows = size?.Rows ?? TerminalDefaults.Rows,
                 Cols = size?.Cols ?? TerminalDefaults.Cols,
             };
-            return ExecAsync(parse.GetValue(id)!, request);
+            return ExecAsync(parse.GetValue(id)!, spec);
         });
         return cmd;
     }
@@ -121,67 +121,31 @@ internal static class OwnerCommands
         }
     }
 
-    private static async Task<int> ExecAsync(string id, ControlRequest request)
+    private static async Task<int> ExecAsync(string id, ExecSpec spec)
     {
-        RemoteExec? session = null;
-        var interrupts = 0;
+        // The first Ctrl-C (or SIGTERM) goes to the command; a second one abandons it (the owner cancels it).
+        var timings = ExecTimings.Current;
+        var attached = new AttachedExec(spec.Tty, spec.Stdin, s => s.DisposeAsync().AsTask(), timings is null ? null : timings.Mark);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; OnSignal(2); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnSignal(15); });
-        var timings = ExecTimings.Current;
         try
         {
             await using var client = await OwnerClient.ConnectAsync(id);
             timings?.Mark("connect");
-            using var raw = request.Tty ? RawTerminal.TryEnter() : null;
-            await using var started = await client.StartExecAsync(request, CancellationToken.None);
-            timings?.Mark("request_sent");
-            Volatile.Write(ref session, started);
-            using var winch = request.Tty
-                ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
-                {
-                    ctx.Cancel = true;
-                    if (RawTerminal.GetSize() is { } size)
-                    {
-                        _ = started.ResizeAsync(size.Rows, size.Cols, CancellationToken.None).AsTask();
-                    }
-                })
-                : null;
-
-            var copyOut = StdioStreams.CopyFlushingAsync(started.Stdout, Console.OpenStandardOutput());
-            var copyErr = StdioStreams.CopyFlushingAsync(started.Stderr, Console.OpenStandardError());
-            if (request.Stdin)
-            {
-                _ = PumpStdinAsync(started);
-            }
-
-            var result = await started.WaitAsync(CancellationToken.None);
-            timings?.Mark("reply");
-            await Task.WhenAll(copyOut, copyErr);
-            raw?.Dispose();
+            var outcome = await attached.RunAsync(async ct => await client.StartExecAsync(spec, ct), CancellationToken.None);
             timings?.Report();
-            return result.ExitCode; // a command that could not start said why on its stderr (127/126)
+            return outcome.Result.ExitCode; // a command that could not start said why on its stderr (127/126)
         }
         catch (Exception ex)
         {
             return Report(ex);
         }
 
-        // The first Ctrl-C (or SIGTERM) goes to the command; a second one abandons it (the owner cancels it).
         void OnSignal(int signal)
         {
-            if (Volatile.Read(ref session) is not { } s)
+            if (!attached.Interrupt(signal))
             {
-                Environment.Exit(ExitCodes.Interrupted);
-                return;
-            }
-
-            if (Interlocked.Increment(ref interrupts) == 1)
-            {
-                _ = s.SignalAsync(signal, CancellationToken.None).AsTask();
-            }
-            else
-            {
-                _ = s.DisposeAsync().AsTask();
+                Environment.Exit(ExitCodes.Interrupted); // not started yet: nothing to stop
             }
         }
     }
@@ -195,19 +159,5 @@ internal static class OwnerCommands
         }
 
         return CliErrors.Report(ex);
-    }
-
-    private static async Task PumpStdinAsync(RemoteExec session)
-    {
-        try
-        {
-            // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
-            await using var stdin = StdioStreams.OpenStdin();
-            await session.PumpStdinAsync(stdin, CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or Matchlock.Protocol.MuxStreamResetException or Matchlock.Protocol.MuxConnectionClosedException)
-        {
-            // The command ended before its input did.
-        }
     }
 }

@@ -2,12 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
+using Matchlock.Core;
 using Matchlock.Core.Diagnostics;
 using Matchlock.Core.Interop;
 using Matchlock.Core.Owner;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
-using Matchlock.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Cli.Commands;
@@ -177,51 +177,35 @@ internal sealed class OwnerSession(
     /// <summary>
     /// The command given to a long-lived <c>run</c> starts in the background of the owner. In the
     /// foreground it is attached to this terminal (with <c>-i</c>/<c>-it</c> it gets stdin and a
-    /// PTY; window resizes are not followed on this path); detached, it has no stdin and its
-    /// output goes to <c>command.log</c> in the VM directory. Either way the sandbox keeps
-    /// running when it ends.
+    /// PTY that follows the window's size; signals to this process stop the sandbox, not the
+    /// command); detached, it has no stdin and its output goes to <c>command.log</c> in the VM
+    /// directory. Either way the sandbox keeps running when it ends.
     /// </summary>
     private static Task StartCommand(Sandbox sandbox, ExecSpec exec, bool detached)
     {
         return Task.Run(async () =>
         {
-            Stream stdout, stderr;
-            Stream? stdin = null;
+            FileStream? log = null;
             if (detached)
             {
-                stdout = stderr = new FileStream(Path.Combine(sandbox.Directory, "command.log"), FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+                log = new FileStream(Path.Combine(sandbox.Directory, "command.log"), FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
                 exec = exec with { Tty = false, Stdin = false };
             }
-            else
-            {
-                stdout = Console.OpenStandardOutput();
-                stderr = Console.OpenStandardError();
-                if (exec.Stdin)
-                {
-                    // fd 0 itself, as RunSession does: .NET's console reader would echo and edit lines.
-                    stdin = StdioStreams.OpenStdin();
-                }
-            }
 
-            var raw = exec.Tty ? RawTerminal.TryEnter() : null;
-            await using (stdout)
+            await using (log)
             {
                 try
                 {
-                    var result = await sandbox.ExecAsync(exec, stdin, stdout, stderr, CancellationToken.None);
-                    raw?.Dispose();
+                    var attached = new AttachedExec(exec.Tty, exec.Stdin, _ => Task.CompletedTask);
+                    var outcome = await attached.RunAsync(async ct => await sandbox.StartExecAsync(exec, ct), CancellationToken.None, stdout: log, stderr: log);
                     if (!detached)
                     {
-                        Console.Error.WriteLine($"matchlock: the command exited with status {result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");
+                        Console.Error.WriteLine($"matchlock: the command exited with status {outcome.Result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");
                     }
                 }
                 catch (Exception ex) when (ex is MatchlockException or IOException)
                 {
                     // The sandbox stopped under the command: the owner reports that.
-                }
-                finally
-                {
-                    raw?.Dispose();
                 }
             }
         });

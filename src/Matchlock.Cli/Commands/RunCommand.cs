@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Matchlock.Cli.Terminal;
+using Matchlock.Core.Network;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol.Messages;
@@ -86,16 +87,18 @@ internal static class RunCommand
                 .Concat(parse.GetValue(o.Env) ?? []);
             var size = tty ? RawTerminal.GetSize() : null;
             var args = parse.GetValue(o.Command) ?? [];
-            exec = longLived && args.Length == 0 ? null : ExecSpec.OverImage(
-                image.Config, CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), args), overrides,
-                Environment.GetEnvironmentVariable, parse.GetValue(o.Workdir), parse.GetValue(o.User)) with
+            exec = longLived && args.Length == 0 ? null : new ExecSpec
             {
+                Argv = CommandComposer.Compose(image.Config, parse.GetValue(o.Entrypoint), args),
+                Env = [.. overrides],
+                WorkingDir = parse.GetValue(o.Workdir),
+                User = parse.GetValue(o.User),
                 CreateWorkingDir = true, // as docker run does for -w and for an image WORKDIR that is missing
                 Tty = tty,
                 Stdin = interactive,
                 Rows = size?.Rows ?? TerminalDefaults.Rows,
                 Cols = size?.Cols ?? TerminalDefaults.Cols,
-            };
+            }.OverImage(image.Config, Environment.GetEnvironmentVariable);
         }
         catch (OperationCanceledException)
         {

@@ -20,9 +20,9 @@ internal sealed class RunSession(
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
     private readonly CancellationTokenSource _abort = new();
-    private readonly Lock _lock = new(); // guards _session and _interrupts
-    private ExecSession? _session;
-    private int _interrupts;
+
+    // A second interrupt stops the command: SIGTERM, SIGKILL after StopGrace.
+    private readonly AttachedExec _attached = new(exec.Tty, exec.Stdin, s => s.CancelAsync(StopGrace, CancellationToken.None).AsTask());
 
     public async Task<int> RunAsync()
     {
@@ -73,96 +73,22 @@ internal sealed class RunSession(
 
     private async Task<int> RunCommandAsync(Sandbox sandbox)
     {
-        using var raw = exec.Tty ? RawTerminal.TryEnter() : null;
-        await using var session = await sandbox.StartExecAsync(exec, _abort.Token);
-        lock (_lock)
-        {
-            _session = session;
-        }
-
-        using var winch = exec.Tty
-            ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
-            {
-                ctx.Cancel = true;
-                if (RawTerminal.GetSize() is { } size)
-                {
-                    _ = session.ResizeAsync(size.Rows, size.Cols, CancellationToken.None).AsTask();
-                }
-            })
-            : null;
-
-        var stdout = Console.OpenStandardOutput();
-        var stderr = Console.OpenStandardError();
-        var copyOut = StdioStreams.CopyFlushingAsync(session.Stdout, stdout);
-        var copyErr = StdioStreams.CopyFlushingAsync(session.Stderr, stderr);
-        if (exec.Stdin)
-        {
-            _ = PumpStdinAsync(session);
-        }
-
-        var timedOut = false;
-        using var deadline = new CancellationTokenSource();
-        if (timeoutSeconds is { } seconds)
-        {
-            deadline.CancelAfter(TimeSpan.FromSeconds(seconds));
-        }
-
-        using var onDeadline = deadline.Token.Register(() =>
-        {
-            timedOut = true;
-            _ = session.CancelAsync(StopGrace, CancellationToken.None).AsTask();
-        });
-
-        var result = await session.WaitAsync(CancellationToken.None);
-        await Task.WhenAll(copyOut, copyErr);
-        raw?.Dispose();
-        if (timedOut)
+        var outcome = await _attached.RunAsync(
+            async ct => await sandbox.StartExecAsync(exec, ct), _abort.Token, timeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null, StopGrace);
+        if (outcome.TimedOut)
         {
             Console.Error.WriteLine($"matchlock: the command was stopped after --timeout {timeoutSeconds} s");
             return ExitCodes.TimedOut;
         }
 
-        return result.ExitCode;
+        return outcome.Result.ExitCode;
     }
 
     private void OnSignal(int signal)
     {
-        ExecSession? session;
-        int count;
-        lock (_lock)
-        {
-            session = _session;
-            count = ++_interrupts;
-        }
-
-        if (session is null)
+        if (!_attached.Interrupt(signal))
         {
             _abort.Cancel(); // still booting: abandon the boot, CreateAsync cleans up
-            return;
-        }
-
-        if (count == 1)
-        {
-            _ = session.SignalAsync(signal, CancellationToken.None).AsTask();
-        }
-        else
-        {
-            _ = session.CancelAsync(StopGrace, CancellationToken.None).AsTask();
-        }
-    }
-
-    private static async Task PumpStdinAsync(ExecSession session)
-    {
-        try
-        {
-            // fd 0 itself: Console.OpenStandardInput() on a terminal is .NET's line-editing reader,
-            // which sets its own terminal mode and echoes what it reads (doubling the guest's echo).
-            await using var stdin = StdioStreams.OpenStdin();
-            await session.PumpStdinAsync(stdin, CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
-        {
-            // The command ended before its input did.
         }
     }
 

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Matchlock.Core.Images.Registry;
 
 namespace Matchlock.Core.Images;
 

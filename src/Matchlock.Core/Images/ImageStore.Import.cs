@@ -1,3 +1,4 @@
+using Matchlock.Core.Images.Registry;
 using Matchlock.Core.Interop;
 
 namespace Matchlock.Core.Images;

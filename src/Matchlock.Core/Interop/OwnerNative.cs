@@ -26,7 +26,28 @@ public static partial class OwnerNative
     }
 
     /// <summary>True while <paramref name="pid"/> exists and is not a zombie (exited, not yet reaped).</summary>
-    public static bool IsAlive(int pid) => Sandboxes.OwnerRecord.ProcessStartTime(pid) is not null;
+    public static bool IsAlive(int pid) => ProcessStartTime(pid) is not null;
+
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process (or only its zombie).</summary>
+    public static string? ProcessStartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+
+            // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+
+            // A zombie has exited; it only waits for its parent (for a detached owner, whoever
+            // adopted it) to reap it. It holds nothing and must count as gone.
+            return fields[0] is "Z" or "X" ? null : fields[19];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
 
     /// <summary>
     /// Detaches this process from its terminal and process group (setsid(2)): a Ctrl-C typed

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Matchlock.Core.Sandboxes;
+namespace Matchlock.Core.Network;
 
 /// <summary>
 /// The sandbox's network as the user asked for it (the <c>run</c> network flags, docs/COMPATIBILITY.md

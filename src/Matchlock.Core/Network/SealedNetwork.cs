@@ -76,9 +76,10 @@ public sealed class SealedNetwork : IAsyncDisposable
     /// Builds the network for VM <paramref name="vmId"/>. Bad flags (a secret without a value, a
     /// bad host pattern) fail before anything is created; a failure later undoes everything.
     /// </summary>
-    public static async Task<SealedNetwork> CreateAsync(string vmId, string vmDir, SandboxNetworkSpec spec, CancellationToken cancellationToken)
+    public static async Task<SealedNetwork> CreateAsync(string vmId, string vmDir, SandboxNetworkSpec spec, CancellationToken cancellationToken, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        var clock = time ?? TimeProvider.System;
         var secretSpecs = spec.Secrets.Select(s => SecretSpec.Parse(s)).ToList();
         var addHosts = spec.AddHosts.Select(kv => KeyValuePair.Create(HostName.Parse(kv.Key), kv.Value)).ToList();
         var tcpRules = TcpRule.ParseList(spec.AllowTcp);
@@ -88,7 +89,7 @@ public sealed class SealedNetwork : IAsyncDisposable
             ? DnsResolvers.Upstream([.. spec.DnsServers.Select(a => new IPEndPoint(a, 53))], UpstreamDnsTimeout)
             : DnsResolvers.Host;
 
-        var authority = CertificateAuthority.Create();
+        var authority = CertificateAuthority.Create(time: clock);
         var events = new NetworkEventLog(Path.Combine(vmDir, "events.jsonl"));
         NetworkNamespace? network = null;
         DnsResponder? dns = null;
@@ -107,7 +108,8 @@ public sealed class SealedNetwork : IAsyncDisposable
                 StaticHosts = name => HostName.TryParse(name, out var host) && policy.StaticAddresses(host) is { Count: > 0 } known ? [.. known] : null,
                 Resolve = resolve,
                 OnAnswered = (name, addresses) => policy.Pin(HostName.Parse(name), addresses),
-                Events = e => PublishDns(events, e),
+                Events = e => PublishDns(events, e, clock),
+                TimeProvider = clock,
             });
             proxy = await EgressProxy.StartAsync(
                 new EgressProxyOptions
@@ -121,6 +123,7 @@ public sealed class SealedNetwork : IAsyncDisposable
                     Listeners = [proxyListener],
                     OriginalDestination = OriginalDestination.Get,
                     FirstByteTimeout = spec.FirstByteTimeout,
+                    Time = clock,
                 },
                 cancellationToken);
             await network.ApplyRedirectsAsync(new NetworkRedirects(NetworkNamespace.PortOf(proxyListener), 53, 53), cancellationToken);
@@ -159,7 +162,7 @@ public sealed class SealedNetwork : IAsyncDisposable
     }
 
     /// <summary>DNS refusals and failures become events like the proxy's (answers are not: the proxy logs the use).</summary>
-    private static void PublishDns(NetworkEventLog events, DnsQueryEvent e)
+    private static void PublishDns(NetworkEventLog events, DnsQueryEvent e, TimeProvider time)
     {
         if (e.Decision is not (DnsDecision.Denied or DnsDecision.Failed))
         {
@@ -168,7 +171,7 @@ public sealed class SealedNetwork : IAsyncDisposable
 
         events.Publish(new NetworkEvent
         {
-            Time = DateTimeOffset.UtcNow,
+            Time = time.GetUtcNow(),
             Kind = e.Decision == DnsDecision.Denied ? NetworkEventKind.Denied : NetworkEventKind.Error,
             Host = e.Name,
             Protocol = "dns",

@@ -1,17 +1,18 @@
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Core.Owner;
 
 /// <summary>
-/// One request on the control socket (docs/ARCHITECTURE.md D9), the payload of a stream's opening frame.
-/// <c>exec</c> streams stdin/stdout/stderr on the stream's channels and takes resize/signal
-/// controls (the guest protocol's <see cref="Matchlock.Protocol.Messages.ExecControl"/>).
+/// One request on the control socket (docs/ARCHITECTURE.md D9), the payload of a stream's opening
+/// frame: which operation, and its arguments. <c>exec</c> carries the guest protocol's own
+/// <see cref="ExecRequest"/>, streams stdin/stdout/stderr on the stream's channels and takes the
+/// guest protocol's <see cref="ExecControl"/> messages (resize, signal, cancel) as they come.
 /// </summary>
 public sealed record ControlRequest
 {
-    public const string Exec = "exec";
+    public const string ExecOp = "exec";
     public const string Allow = "allow";
     public const string Disallow = "disallow";
     public const string Kill = "kill";
@@ -19,22 +20,12 @@ public sealed record ControlRequest
 
     public required string Op { get; init; }
 
-    /// <summary>exec: the command. Env entries are "KEY=VALUE" laid over the image's environment.</summary>
-    public IReadOnlyList<string>? Argv { get; init; }
-
-    public IReadOnlyList<string>? Env { get; init; }
-
-    public string? WorkingDir { get; init; }
-
-    public string? User { get; init; }
-
-    public bool Tty { get; init; }
-
-    public bool Stdin { get; init; }
-
-    public int Rows { get; init; } = TerminalDefaults.Rows;
-
-    public int Cols { get; init; } = TerminalDefaults.Cols;
+    /// <summary>
+    /// exec: the command, as the guest takes it, except that its environment is what the client
+    /// sets (bare <c>KEY</c>s already resolved on the client's side), laid by the owner over the
+    /// image's, and a null working directory or user means the image's.
+    /// </summary>
+    public ExecRequest? Exec { get; init; }
 
     /// <summary>port_connect: the guest TCP port; the client's bytes go on stdin, the service's come back on stdout.</summary>
     public int Port { get; init; }
@@ -54,12 +45,19 @@ public sealed record ControlReply
 
     public int? Signal { get; init; }
 
+    /// <summary>exec: the guest's time from spawn to exit.</summary>
+    public long? DurationMs { get; init; }
+
+    /// <summary>exec that could not run: the guest's machine-readable cause (<see cref="GuestErrorCodes"/> or an errno name).</summary>
+    public string? ErrorCode { get; init; }
+
     /// <summary>allow / disallow: the allow-list after the change.</summary>
     public IReadOnlyList<string>? AllowList { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ExecRequest))]
 [JsonSerializable(typeof(ControlReply))]
 internal sealed partial class OwnerJsonContext : JsonSerializerContext
 {

@@ -2,9 +2,9 @@ using System.Net.Sockets;
 using Matchlock.Core.Interop;
 using Matchlock.Core.PortForwarding;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 using Matchlock.Protocol.Messages;
-using Matchlock.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Core.Owner;
@@ -29,7 +29,7 @@ internal sealed class ControlServer : IAsyncDisposable
     private readonly List<MuxConnection> _connections = []; // guarded by itself
     private Task? _acceptLoop;
     private int _inFlight; // requests being handled; dispose lets them send their last reply
-    private readonly HashSet<ExecSession> _execs = []; // running commands; guarded by itself
+    private readonly HashSet<IExecSession> _execs = []; // running commands; guarded by itself
     private readonly ILogger _log;
 
     private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path)
@@ -169,7 +169,7 @@ internal sealed class ControlServer : IAsyncDisposable
     {
         var request = await AnswerAsync(stream, request => request.Op switch
         {
-            ControlRequest.Exec => ExecAsync(stream, request),
+            ControlRequest.ExecOp => ExecAsync(stream, request),
             ControlRequest.Allow => Task.FromResult(ChangeAllowList(request, add: true)),
             ControlRequest.Disallow => Task.FromResult(ChangeAllowList(request, add: false)),
             ControlRequest.Kill => Task.FromResult(new ControlReply { Ok = true }),
@@ -215,7 +215,7 @@ internal sealed class ControlServer : IAsyncDisposable
         {
             // IOException covers the protocol's own (a reset or corrupt guest stream) that a
             // path did not translate: the client still learns what ended its request.
-            reply = new ControlReply { Error = ex.Message };
+            reply = new ControlReply { Error = ex.Message, ErrorCode = (ex as GuestOperationException)?.ErrorCode };
         }
 
         if (reply.Error is { } error)
@@ -276,15 +276,13 @@ internal sealed class ControlServer : IAsyncDisposable
     /// <summary>Runs a command for the client, relaying its streams and controls, and returns how it ended.</summary>
     private async Task<ControlReply> ExecAsync(MuxStream stream, ControlRequest request)
     {
-        // The exec client resolved bare KEYs from its own environment; the owner's is not the user's.
-        var spec = ExecSpec.OverImage(_sandbox.Image.Config, request.Argv ?? [], request.Env ?? [], _ => null, request.WorkingDir, request.User) with
+        if (request.Exec is not { Argv.Count: > 0 } exec)
         {
-            Tty = request.Tty,
-            Stdin = request.Stdin,
-            Rows = request.Rows,
-            Cols = request.Cols,
-        };
+            return new ControlReply { Error = "exec without a command" };
+        }
 
+        // The exec client resolved bare KEYs from its own environment; the owner's is not the user's.
+        var spec = ExecSpec.FromRequest(exec).OverImage(_sandbox.Image.Config, _ => null);
         await using var session = await _sandbox.StartExecAsync(spec, CancellationToken.None);
         lock (_execs)
         {
@@ -308,7 +306,7 @@ internal sealed class ControlServer : IAsyncDisposable
     /// <exception cref="GuestOperationException">The guest reset or corrupted the command's stream.</exception>
     /// <exception cref="SandboxGoneException">The sandbox stopped while it ran.</exception>
     /// <exception cref="MuxConnectionClosedException">The client went away (the command was cancelled).</exception>
-    internal static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, ExecSession session)
+    internal static async Task<ControlReply> RunExecAsync(MuxStream stream, ExecSpec spec, IExecSession session)
     {
         var stdout = RelayAsync(session.Stdout, stream, StreamChannel.Stdout);
         var stderr = RelayAsync(session.Stderr, stream, StreamChannel.Stderr);
@@ -332,7 +330,14 @@ internal sealed class ControlServer : IAsyncDisposable
         var result = await wait;
         await Task.WhenAll(stdout, stderr);
         _ = controls;
-        return new ControlReply { Ok = true, ExitCode = result.ExitCode, Signal = result.Signal, Error = result.Error };
+        return new ControlReply
+        {
+            Ok = true,
+            ExitCode = result.ExitCode,
+            Signal = result.Signal,
+            Error = result.Error,
+            DurationMs = (long)result.Duration.TotalMilliseconds,
+        };
     }
 
     /// <summary>Copies one output of the command to the client; if the client is gone, keeps draining so the command never blocks on it.</summary>
@@ -381,7 +386,7 @@ internal sealed class ControlServer : IAsyncDisposable
         }
     }
 
-    private static async Task RelayStdinAsync(MuxStream from, ExecSession session)
+    private static async Task RelayStdinAsync(MuxStream from, IExecSession session)
     {
         try
         {
@@ -394,7 +399,7 @@ internal sealed class ControlServer : IAsyncDisposable
     }
 
     /// <summary>Resize and signal messages from the client go to the command as they come.</summary>
-    private static async Task RelayControlsAsync(MuxStream from, ExecSession session)
+    private static async Task RelayControlsAsync(MuxStream from, IExecSession session)
     {
         try
         {
@@ -427,7 +432,7 @@ internal sealed class ControlServer : IAsyncDisposable
     /// </summary>
     public async Task TerminateExecsAsync(TimeSpan grace)
     {
-        ExecSession[] running;
+        IExecSession[] running;
         lock (_execs)
         {
             running = [.. _execs];
@@ -438,8 +443,9 @@ internal sealed class ControlServer : IAsyncDisposable
             await session.CancelAsync(grace, CancellationToken.None);
         }
 
-        var deadline = DateTime.UtcNow + grace + TimeSpan.FromSeconds(1);
-        while (DateTime.UtcNow < deadline && Volatile.Read(ref _inFlight) > 0)
+        var time = _sandbox.Time;
+        var deadline = time.GetTimestamp() + (long)((grace + TimeSpan.FromSeconds(1)).TotalSeconds * time.TimestampFrequency);
+        while (time.GetTimestamp() < deadline && Volatile.Read(ref _inFlight) > 0)
         {
             await Task.Delay(20);
         }

@@ -85,11 +85,16 @@ public sealed class OwnerClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a command in the sandbox; the caller drives its streams.</summary>
-    public async Task<RemoteExec> StartExecAsync(ControlRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts a command in the sandbox; the caller drives its streams. The owner lays
+    /// <paramref name="spec"/> over the image's defaults (<see cref="ExecSpec.OverImage"/>), so its
+    /// <see cref="ExecSpec.Env"/> holds only what the caller sets, bare <c>KEY</c>s already resolved.
+    /// </summary>
+    public async Task<RemoteExec> StartExecAsync(ExecSpec spec, CancellationToken cancellationToken)
     {
-        var stream = await OpenAsync(request with { Op = ControlRequest.Exec }, cancellationToken);
-        return new RemoteExec(stream, request.Stdin);
+        ArgumentNullException.ThrowIfNull(spec);
+        var stream = await OpenAsync(new ControlRequest { Op = ControlRequest.ExecOp, Exec = spec.ToRequest(spec.Env) }, cancellationToken);
+        return new RemoteExec(stream, spec.Stdin);
     }
 
     /// <summary>Completes when the connection to the owner ends (it stopped, or the sandbox went away).</summary>

@@ -5,8 +5,12 @@ using Matchlock.Protocol.Messages;
 
 namespace Matchlock.Core.Owner;
 
-/// <summary>A command running in a long-lived sandbox, seen through its owner: the client half of <see cref="ExecSession"/>.</summary>
-public sealed class RemoteExec : IAsyncDisposable
+/// <summary>
+/// A command running in a long-lived sandbox, seen through its owner's control socket: the
+/// client half of the owner's relay of an <see cref="ExecSession"/>. Disposing before the end
+/// abandons the command (the owner then cancels it).
+/// </summary>
+public sealed class RemoteExec : IExecSession
 {
     private readonly MuxStream _stream;
     private readonly bool _stdin;
@@ -19,29 +23,37 @@ public sealed class RemoteExec : IAsyncDisposable
         Stderr = stream.GetReadStream(StreamChannel.Stderr);
     }
 
+    /// <inheritdoc/>
     public Stream Stdout { get; }
 
+    /// <inheritdoc/>
     public Stream Stderr { get; }
 
-    /// <summary>Copies <paramref name="source"/> to the command's stdin, then sends end-of-file.</summary>
+    /// <inheritdoc/>
     public async Task PumpStdinAsync(Stream source, CancellationToken cancellationToken)
     {
         if (!_stdin)
         {
-            throw new InvalidOperationException("this exec was started without stdin");
+            throw new InvalidOperationException("this exec was started without stdin (ExecSpec.Stdin = false)");
         }
 
         await using var stdin = _stream.GetWriteStream(StreamChannel.Stdin);
         await source.CopyToAsync(stdin, 64 * 1024, cancellationToken);
     }
 
+    /// <inheritdoc/>
     public ValueTask SignalAsync(int signal, CancellationToken cancellationToken) => SendAsync(new SignalControl(signal), cancellationToken);
 
+    /// <inheritdoc/>
     public ValueTask ResizeAsync(int rows, int cols, CancellationToken cancellationToken) => SendAsync(new ResizeControl(rows, cols), cancellationToken);
 
-    /// <summary>Waits for the command to end and returns how it ended.</summary>
+    /// <inheritdoc/>
+    public ValueTask CancelAsync(TimeSpan grace, CancellationToken cancellationToken) =>
+        SendAsync(new CancelControl((int)grace.TotalMilliseconds), cancellationToken);
+
+    /// <inheritdoc/>
     /// <exception cref="OwnerUnavailableException">The owner went away (sandbox killed) while it ran.</exception>
-    /// <exception cref="OwnerOperationException">The command could not be started.</exception>
+    /// <exception cref="OwnerOperationException">The command could not be started, or was abandoned.</exception>
     public async Task<ExecResult> WaitAsync(CancellationToken cancellationToken)
     {
         ControlReply reply;
@@ -65,7 +77,7 @@ public sealed class RemoteExec : IAsyncDisposable
             throw new OwnerOperationException(reply.Error ?? "exec failed: no reason given");
         }
 
-        return new ExecResult(exit, reply.Signal, TimeSpan.Zero, reply.Error);
+        return new ExecResult(exit, reply.Signal, TimeSpan.FromMilliseconds(reply.DurationMs ?? 0), reply.Error);
     }
 
     public ValueTask DisposeAsync() => _stream.DisposeAsync();
@@ -74,7 +86,7 @@ public sealed class RemoteExec : IAsyncDisposable
     {
         if (_stream.Reply.IsCompleted)
         {
-            return;
+            return; // already ended: a late signal or resize has nothing to act on
         }
 
         try

@@ -24,4 +24,23 @@ public sealed record BootTimings
     public TimeSpan Total { get; init; }
 
     public IReadOnlyDictionary<string, long> GuestPhases { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>The breakdown from the host's marks (elapsed since the start began) and the guest's hello.</summary>
+    internal static BootTimings From(Protocol.Messages.GuestHello hello, TimeSpan hostSetup, TimeSpan vmmStarted, TimeSpan helloAt, TimeSpan total)
+    {
+        // The guest reports its phases and their total; older guests only the phases.
+        var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var sum) ? sum : 0);
+        var kernel = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("main_uptime", out var main) ? main : hello.UptimeMs - guestInit.TotalMilliseconds);
+        return new BootTimings
+        {
+            HostSetup = hostSetup,
+            VmmStart = vmmStarted - hostSetup,
+            VmmToHello = helloAt - vmmStarted,
+            GuestInit = guestInit,
+            Kernel = kernel,
+            Configure = total - helloAt,
+            Total = total,
+            GuestPhases = hello.Timings,
+        };
+    }
 }

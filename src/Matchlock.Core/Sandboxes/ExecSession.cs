@@ -5,10 +5,11 @@ using Matchlock.Protocol.Messages;
 namespace Matchlock.Core.Sandboxes;
 
 /// <summary>
-/// A command running in the guest: its stdin, stdout and stderr as streams, and controls
-/// (signal, resize, cancel). Dispose after <see cref="WaitAsync"/>; disposing early kills it.
+/// A command running in the guest of a sandbox this process runs: its stdin, stdout and stderr
+/// as streams of the guest's exec stream, and controls (signal, resize, cancel). Dispose after
+/// <see cref="WaitAsync"/>; disposing early resets the stream, and the guest kills the command.
 /// </summary>
-public sealed class ExecSession : IAsyncDisposable
+public sealed class ExecSession : IExecSession
 {
     private readonly MuxStream _stream;
     private readonly ExecSpec _spec;
@@ -22,10 +23,10 @@ public sealed class ExecSession : IAsyncDisposable
         Stderr = stream.GetReadStream(StreamChannel.Stderr);
     }
 
-    /// <summary>The command's stdout (with a TTY: the terminal's output).</summary>
+    /// <inheritdoc/>
     public Stream Stdout { get; }
 
-    /// <summary>The command's stderr (empty with a TTY).</summary>
+    /// <inheritdoc/>
     public Stream Stderr { get; }
 
     /// <summary>The command's stdin; dispose it to send end-of-file. Only with <see cref="ExecSpec.Stdin"/>.</summary>
@@ -33,24 +34,26 @@ public sealed class ExecSession : IAsyncDisposable
         ? _stdin ??= _stream.GetWriteStream(StreamChannel.Stdin)
         : throw new InvalidOperationException("this exec was started without stdin (ExecSpec.Stdin = false)");
 
-    /// <summary>Copies <paramref name="source"/> to the command's stdin, then sends end-of-file.</summary>
+    /// <inheritdoc/>
     public async Task PumpStdinAsync(Stream source, CancellationToken cancellationToken)
     {
         await using var stdin = Stdin;
         await source.CopyToAsync(stdin, 64 * 1024, cancellationToken);
     }
 
+    /// <inheritdoc/>
     public ValueTask SignalAsync(int signal, CancellationToken cancellationToken) =>
         SendAsync(new SignalControl(signal), cancellationToken);
 
+    /// <inheritdoc/>
     public ValueTask ResizeAsync(int rows, int cols, CancellationToken cancellationToken) =>
         SendAsync(new ResizeControl(rows, cols), cancellationToken);
 
-    /// <summary>SIGTERM to the command's process group, then SIGKILL after <paramref name="grace"/>.</summary>
+    /// <inheritdoc/>
     public ValueTask CancelAsync(TimeSpan grace, CancellationToken cancellationToken) =>
         SendAsync(new CancelControl((int)grace.TotalMilliseconds), cancellationToken);
 
-    /// <summary>Waits for the command to end. Output streams still hold whatever was not read yet.</summary>
+    /// <inheritdoc/>
     /// <exception cref="GuestOperationException">The guest reset the command's stream or answered
     /// with garbage: this command is over, the sandbox goes on.</exception>
     /// <exception cref="SandboxGoneException">The sandbox stopped (or its channel failed) while the command ran.</exception>

@@ -1,4 +1,5 @@
 using Matchlock.Protocol.Messages;
+
 namespace Matchlock.Core.Sandboxes;
 
 /// <summary>One command to run in a sandbox. Immutable; copy with <c>with</c>.</summary>
@@ -30,22 +31,51 @@ public sealed record ExecSpec
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// A command over an image's defaults, composed in this one place for <c>run</c> and for
-    /// <c>exec</c> through an owner: the image's environment with <paramref name="env"/> laid over
-    /// it (a bare <c>KEY</c> takes <paramref name="hostEnvironment"/>'s value, or is dropped), the
-    /// working directory given, else the image's WORKDIR, else <c>/</c>, and the user given, else
-    /// the image's USER. Terminal, stdin and size are the caller's to set with <c>with</c>.
+    /// This command over an image's defaults, composed in this one place for <c>run</c>, for
+    /// <c>exec</c> through an owner and for the JSON-RPC server: the image's environment with
+    /// <see cref="Env"/> laid over it (a bare <c>KEY</c> takes <paramref name="hostEnvironment"/>'s
+    /// value, or is dropped), the working directory given, else the image's WORKDIR, else <c>/</c>,
+    /// and the user given, else the image's USER. Everything else is kept.
     /// </summary>
-    public static ExecSpec OverImage(
-        Images.ImageConfig image, IReadOnlyList<string> argv, IEnumerable<string> env, Func<string, string?> hostEnvironment, string? workingDir, string? user)
+    public ExecSpec OverImage(Images.ImageConfig image, Func<string, string?> hostEnvironment)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return new ExecSpec
+        return this with
         {
-            Argv = argv is { Count: > 0 } ? argv : throw new ArgumentException("exec needs a command"),
-            Env = EnvironmentBuilder.Build(image.Env, env, hostEnvironment),
-            WorkingDir = workingDir ?? image.WorkingDir ?? "/",
-            User = user ?? image.User,
+            Argv = Argv is { Count: > 0 } ? Argv : throw new ArgumentException("exec needs a command"),
+            Env = EnvironmentBuilder.Build(image.Env, Env, hostEnvironment),
+            WorkingDir = WorkingDir ?? image.WorkingDir ?? "/",
+            User = User ?? image.User,
         };
     }
+
+    /// <summary>The wire form (the guest's, and the control socket's), with <paramref name="env"/> as its environment.</summary>
+    internal ExecRequest ToRequest(IReadOnlyList<string> env) => new()
+    {
+        Argv = Argv,
+        Env = env,
+        WorkingDir = WorkingDir,
+        CreateWorkingDir = CreateWorkingDir,
+        User = User,
+        Tty = Tty,
+        Rows = Rows,
+        Cols = Cols,
+        Stdin = Stdin,
+        KillGraceMs = (int)KillGrace.TotalMilliseconds,
+    };
+
+    /// <summary>The spec a wire request describes (the owner's side of the control socket).</summary>
+    internal static ExecSpec FromRequest(ExecRequest request) => new()
+    {
+        Argv = request.Argv ?? [],
+        Env = request.Env ?? [],
+        WorkingDir = request.WorkingDir,
+        CreateWorkingDir = request.CreateWorkingDir,
+        User = request.User,
+        Tty = request.Tty,
+        Rows = request.Rows,
+        Cols = request.Cols,
+        Stdin = request.Stdin,
+        KillGrace = TimeSpan.FromMilliseconds(Math.Clamp(request.KillGraceMs, 0, (int)TimeSpan.FromMinutes(10).TotalMilliseconds)),
+    };
 }

@@ -12,20 +12,7 @@ public sealed partial class Sandbox
             throw new ArgumentException("a command is required");
         }
 
-        var request = new ExecRequest
-        {
-            Argv = spec.Argv,
-            Env = WithSandboxEnvironment(spec.Env),
-            WorkingDir = spec.WorkingDir,
-            CreateWorkingDir = spec.CreateWorkingDir,
-            User = spec.User,
-            Tty = spec.Tty,
-            Rows = spec.Rows,
-            Cols = spec.Cols,
-            Stdin = spec.Stdin,
-            KillGraceMs = (int)spec.KillGrace.TotalMilliseconds,
-        };
-        return new ExecSession(await OpenAsync(request, cancellationToken), spec);
+        return new ExecSession(await OpenAsync(spec.ToRequest(WithSandboxEnvironment(spec.Env)), cancellationToken), spec);
     }
 
     /// <summary>The sealed network's variables (secret placeholders, CA) first, so the command's own settings win.</summary>

@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Logging;
 using System.Diagnostics;
 using Matchlock.Core.Images;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Kernel;
 using Matchlock.Core.Network;
 using Matchlock.Core.Network.Plumbing;
@@ -9,6 +9,7 @@ using Matchlock.Core.State;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Messages;
+using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Core.Sandboxes;
 
@@ -26,13 +27,15 @@ public sealed partial class Sandbox : IAsyncDisposable
     private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
     private readonly Microsoft.Extensions.Logging.ILogger _log;
+    private readonly TimeProvider _time;
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        GuestNic? nic, AttachedDisks disks, Microsoft.Extensions.Logging.ILoggerFactory logging)
+        GuestNic? nic, AttachedDisks disks, SandboxEnvironment env)
     {
-        Logging = logging;
-        _log = logging.CreateLogger(SandboxLog.Category);
+        Logging = env.Logging;
+        _time = env.Time;
+        _log = Logging.CreateLogger(SandboxLog.Category);
         _nic = nic;
         _disks = disks;
         Id = id;
@@ -46,6 +49,9 @@ public sealed partial class Sandbox : IAsyncDisposable
     }
 
     public string Id { get; }
+
+    /// <summary>The clock this sandbox's records, events and waits use (<see cref="SandboxEnvironment.Time"/>).</summary>
+    internal TimeProvider Time => _time;
 
     /// <summary>Where this sandbox and its owner log (<see cref="SandboxEnvironment.Logging"/>).</summary>
     internal Microsoft.Extensions.Logging.ILoggerFactory Logging { get; }
@@ -72,88 +78,46 @@ public sealed partial class Sandbox : IAsyncDisposable
     /// <summary>Boots a sandbox and waits until its guest serves requests.</summary>
     /// <exception cref="ImageNotFoundException">The image is not in the local store.</exception>
     /// <exception cref="SandboxStartException">The VM could not start or never became ready; nothing is left behind.</exception>
+    /// <remarks>
+    /// The steps, in order: check the spec; sweep what dead owners left; take the <c>--disk</c>
+    /// volumes (the user's to fix, so before anything is made); find the image, kernel, initramfs
+    /// and accelerator; then make the VM directory and its state record, the sealed network, the
+    /// writable disk, the VMM, the channel to the guest, and configure the guest. Everything made
+    /// is held in one <see cref="SandboxResources"/> as it is made; a failure releases it in the
+    /// same order a stop does.
+    /// </remarks>
     public static async Task<Sandbox> CreateAsync(SandboxSpec spec, SandboxEnvironment? environment = null, CancellationToken cancellationToken = default)
     {
         spec.Validate();
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
         await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);
-
-        // First: a missing, busy or bad --disk is the user's to fix, and is found before any
-        // directory, record, disk or VM exists (the locks it takes are released on any failure).
-        AttachedDisks? disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
-        ImageRecord image;
-        GuestKernel kernel;
-        BootArtifacts boot;
-        AccelChoice accel;
-        try
-        {
-            image = env.Images.Resolve(spec.Image);
-            kernel = env.Kernels.Find();
-            boot = await new InitramfsBuilder(kernel, env.CacheDir).GetOrBuildAsync(env.GuestBinaryPath(), cancellationToken);
-            accel = await new AccelSelector(kernel.KernelPath, env.CacheDir).SelectAsync(spec.Accel, cancellationToken);
-        }
-        catch
-        {
-            disks.Dispose();
-            throw;
-        }
+        var disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
+        var (image, boot, accel) = await PrepareBootAsync(spec, env, disks, cancellationToken);
 
         var id = VmId.New();
-        var vmDir = Path.Combine(env.VmsDir, id);
-        IVmInstance? vm = null;
-        MuxConnection? connection = null;
-        GuestNic? nic = null;
+        var held = new SandboxResources(Path.Combine(env.VmsDir, id)) { Disks = disks };
         SandboxStateRecorder? state = null;
         try
         {
-            System.IO.Directory.CreateDirectory(env.VmsDir);
-            System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
-
-            state = RegisterState(env, spec, id, vmDir, disks);
-
-            if (env.PlumbingOnly is { } makeNetwork)
-            {
-                nic = new GuestNic(await makeNetwork(id, cancellationToken), null);
-            }
-            else if (!spec.NoNetwork)
-            {
-                var sealedNetwork = await SealedNetwork.CreateAsync(id, vmDir, spec.Network, cancellationToken);
-                nic = new GuestNic(sealedNetwork.Plumbing, sealedNetwork);
-            }
-
-            var upper = Path.Combine(vmDir, "upper.ext4");
+            state = CreateDirectoryAndRecord(env, spec, id, held.VmDir, disks);
+            held.Nic = await CreateNetworkAsync(env, spec, id, held.VmDir, cancellationToken);
+            var upper = Path.Combine(held.VmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
 
-            var vmSpec = DescribeVm(env, spec, id, vmDir, boot, accel, image, upper, disks, nic);
-            vm = await env.Backend.StartAsync(vmSpec, cancellationToken);
-            state?.AddResource(VmResourceKind.QemuPid, vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            held.Vm = await env.Backend.StartAsync(DescribeVm(env, spec, id, held.VmDir, boot, accel, image, upper, disks, held.Nic), cancellationToken);
+            state?.AddResource(VmResourceKind.QemuPid, held.Vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var vmmStarted = clock.Elapsed;
 
-            connection = new MuxConnection(vm.Channel, isHost: true);
-            connection.Start();
-            var hello = await WaitForHelloAsync(connection, vm, spec.BootTimeout, cancellationToken);
+            held.Connection = new MuxConnection(held.Vm.Channel, isHost: true);
+            held.Connection.Start();
+            var hello = await WaitForHelloAsync(held.Connection, held.Vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, vmDir, spec, image, vm, connection, hello, accel.Notice, nic, disks, env.Logging);
+            var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, env);
             await sandbox.ConfigureAsync(cancellationToken);
-            // The guest reports its phases and their total; older guests only the phases.
-            var guestInit = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("init_total", out var total) ? total : 0);
-            var kernelBoot = TimeSpan.FromMilliseconds(hello.Timings.TryGetValue("main_uptime", out var main) ? main : hello.UptimeMs - guestInit.TotalMilliseconds);
-            sandbox.Timings = new BootTimings
-            {
-                HostSetup = hostSetup,
-                VmmStart = vmmStarted - hostSetup,
-                VmmToHello = helloAt - vmmStarted,
-                GuestInit = guestInit,
-                Kernel = kernelBoot,
-                Configure = clock.Elapsed - helloAt,
-                Total = clock.Elapsed,
-                GuestPhases = hello.Timings,
-            };
-
+            sandbox.Timings = BootTimings.From(hello, hostSetup, vmmStarted, helloAt, clock.Elapsed);
             if (spec.RemoveOnDispose)
             {
                 // QEMU holds the disk open; unlinking now means even a SIGKILLed owner leaves no disk behind.
@@ -162,31 +126,86 @@ public sealed partial class Sandbox : IAsyncDisposable
 
             state?.Running();
             sandbox._state = state;
-            SandboxLog.Running(sandbox._log, id, spec.Image, vm.Pid, (long)clock.Elapsed.TotalMilliseconds);
+            SandboxLog.Running(sandbox._log, id, spec.Image, held.Vm.Pid, (long)clock.Elapsed.TotalMilliseconds);
             return sandbox;
         }
         catch (Exception ex)
         {
-            var log = env.Logging.CreateLogger(SandboxLog.Category);
-            SandboxLog.StartFailed(log, id, ex);
-            state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
-            var consoleTail = vm?.ReadConsoleTail(30);
-            // The start's own error is the one to report; release failures are logged.
-            _ = await new SandboxResources(connection, vm, nic, disks, vmDir).ReleaseAsync(deleteDirectory: true, log, id);
-            state?.ForgetIfReleased(vmDir);
-            state?.Dispose();
-            if (ex is OperationCanceledException or ImageNotFoundException)
+            if (await AbandonStartAsync(ex, env, id, held, state) is { } better)
             {
-                throw;
-            }
-
-            if (ex is SandboxStartException && consoleTail is { Length: > 0 })
-            {
-                throw new SandboxStartException($"{ex.Message}\n--- last lines of the guest console ---\n{consoleTail.TrimEnd()}", ex.InnerException);
+                throw better;
             }
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// What the VM boots from: the image, the kernel with its cached initramfs, and the
+    /// accelerator. Nothing is made yet; the <c>--disk</c> locks are released if this fails.
+    /// </summary>
+    private static async Task<(ImageRecord Image, BootArtifacts Boot, AccelChoice Accel)> PrepareBootAsync(
+        SandboxSpec spec, SandboxEnvironment env, AttachedDisks disks, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var image = env.Images.Resolve(spec.Image);
+            var kernel = env.Kernels.Find();
+            var boot = await new InitramfsBuilder(kernel, env.CacheDir).GetOrBuildAsync(env.GuestBinaryPath(), cancellationToken);
+            var accel = await new AccelSelector(kernel.KernelPath, env.CacheDir).SelectAsync(spec.Accel, cancellationToken);
+            return (image, boot, accel);
+        }
+        catch
+        {
+            disks.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The VM directory (0700) with its owner file, and the state record listing what will be made.</summary>
+    private static SandboxStateRecorder? CreateDirectoryAndRecord(SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, AttachedDisks disks)
+    {
+        System.IO.Directory.CreateDirectory(env.VmsDir);
+        System.IO.Directory.CreateDirectory(vmDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        OwnerRecord.Write(vmDir, spec.RemoveOnDispose);
+        return RegisterState(env, spec, id, vmDir, disks);
+    }
+
+    /// <summary>The sealed network (or, for plumbing tests, the bare namespace); null with <c>--no-network</c>.</summary>
+    private static async Task<GuestNic?> CreateNetworkAsync(SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, CancellationToken cancellationToken)
+    {
+        if (env.PlumbingOnly is { } makeNetwork)
+        {
+            return new GuestNic(await makeNetwork(id, cancellationToken), null);
+        }
+
+        if (spec.NoNetwork)
+        {
+            return null;
+        }
+
+        var sealedNetwork = await SealedNetwork.CreateAsync(id, vmDir, spec.Network, cancellationToken, env.Time);
+        return new GuestNic(sealedNetwork.Plumbing, sealedNetwork);
+    }
+
+    /// <summary>
+    /// A start failed after the VM directory existed: records why, releases what was made (in the
+    /// order a stop uses) and returns the error to throw instead of <paramref name="ex"/> (with
+    /// the guest console's last lines), or null to rethrow it as it is.
+    /// </summary>
+    private static async Task<Exception?> AbandonStartAsync(Exception ex, SandboxEnvironment env, string id, SandboxResources held, SandboxStateRecorder? state)
+    {
+        var log = env.Logging.CreateLogger(SandboxLog.Category);
+        SandboxLog.StartFailed(log, id, ex);
+        state?.Failed(ex is OperationCanceledException ? "cancelled" : ex.Message);
+        var consoleTail = held.Vm?.ReadConsoleTail(30);
+        // The start's own error is the one to report; release failures are logged.
+        _ = await held.ReleaseAsync(deleteDirectory: true, log, id);
+        state?.ForgetIfReleased(held.VmDir);
+        state?.Dispose();
+        return ex is SandboxStartException and not ImageNotFoundException && consoleTail is { Length: > 0 }
+            ? new SandboxStartException($"{ex.Message}\n--- last lines of the guest console ---\n{consoleTail.TrimEnd()}", ex.InnerException)
+            : null;
     }
 
     /// <summary>
@@ -196,7 +215,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     private static SandboxStateRecorder? RegisterState(SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, AttachedDisks disks)
     {
         var state = SandboxStateRecorder.Register(env.StatePath, new VmRegistration(
-            id, spec.Image, DateTimeOffset.UtcNow, Environment.ProcessId, OwnerRecord.ProcessStartTime(Environment.ProcessId) ?? "",
+            id, spec.Image, env.Time.GetUtcNow(), Environment.ProcessId, OwnerNative.ProcessStartTime(Environment.ProcessId) ?? "",
             spec.Hostname ?? id, (int)Math.Ceiling(spec.Cpus), spec.MemoryMb, vmDir));
         if (env.PlumbingOnly is not null || !spec.NoNetwork)
         {
@@ -275,7 +294,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         var request = new ConfigureRequest
         {
             Hostname = Spec.Hostname ?? Id,
-            UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            UnixTimeMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
             CpuMax = Spec.CpuMax(),
             PidsLimit = Spec.PidsLimit,
             Network = _nic?.Namespace.GuestConfiguration,

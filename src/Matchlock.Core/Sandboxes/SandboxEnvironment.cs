@@ -41,6 +41,9 @@ public sealed record SandboxEnvironment
     /// </summary>
     public string ExtraKernelArgs { get; init; } = "";
 
+    /// <summary>The clock of records, the guest's initial time, network events and certificates (tests pass a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Where the sandbox and its owner log (an owner's <c>owner.log</c>); none by default.</summary>
     public Microsoft.Extensions.Logging.ILoggerFactory Logging { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
 

@@ -16,10 +16,20 @@ namespace Matchlock.Core.Sandboxes;
 /// </list>
 /// Every step runs even when an earlier one failed (a netns is never left because QEMU's clean-up
 /// threw); each failure is logged and the first is returned, for the caller to rethrow once it
-/// has recorded the outcome.
+/// has recorded the outcome. A start fills it in as it makes each thing.
 /// </summary>
-internal sealed record SandboxResources(MuxConnection? Connection, IVmInstance? Vm, GuestNic? Nic, AttachedDisks? Disks, string VmDir)
+internal sealed class SandboxResources(string vmDir)
 {
+    public string VmDir { get; } = vmDir;
+
+    public MuxConnection? Connection { get; set; }
+
+    public IVmInstance? Vm { get; set; }
+
+    public GuestNic? Nic { get; set; }
+
+    public AttachedDisks? Disks { get; set; }
+
     public async ValueTask<Exception?> ReleaseAsync(bool deleteDirectory, ILogger log, string id)
     {
         Exception? first = null;

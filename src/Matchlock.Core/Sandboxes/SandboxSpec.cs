@@ -1,3 +1,4 @@
+using Matchlock.Core.Network;
 using Matchlock.Core.Vm;
 
 namespace Matchlock.Core.Sandboxes;

@@ -1,6 +1,7 @@
 using System.Globalization;
+using Matchlock.Core.Interop;
 
-namespace Matchlock.Core.Sandboxes;
+namespace Matchlock.Core.State;
 
 /// <summary>
 /// Who owns a VM directory: PID plus process start time, so a reused PID is not mistaken for the
@@ -13,7 +14,7 @@ internal static class OwnerRecord
     public static void Write(string vmDir, bool removeOnExit)
     {
         var pid = Environment.ProcessId;
-        var text = string.Create(CultureInfo.InvariantCulture, $"{pid} {ProcessStartTime(pid)} {(removeOnExit ? "rm" : "keep")}\n");
+        var text = string.Create(CultureInfo.InvariantCulture, $"{pid} {OwnerNative.ProcessStartTime(pid)} {(removeOnExit ? "rm" : "keep")}\n");
         File.WriteAllText(Path.Combine(vmDir, FileName), text);
     }
 
@@ -42,32 +43,12 @@ internal static class OwnerRecord
         }
 
         removeOnExit = parts[2] == "rm";
-        if (ProcessStartTime(recorded) is not { } start || start != parts[1])
+        if (OwnerNative.ProcessStartTime(recorded) is not { } start || start != parts[1])
         {
             return false;
         }
 
         pid = recorded;
         return true;
-    }
-
-    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if no such process (or only its zombie).</summary>
-    public static string? ProcessStartTime(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-
-            // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-
-            // A zombie has exited; it only waits for its parent (for a detached owner, whoever
-            // adopted it) to reap it. It holds nothing and must count as gone.
-            return fields[0] is "Z" or "X" ? null : fields[19];
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
-        {
-            return null;
-        }
     }
 }

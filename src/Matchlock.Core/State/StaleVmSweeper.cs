@@ -1,7 +1,7 @@
 using System.Globalization;
 using Matchlock.Core.Network.Plumbing;
 
-namespace Matchlock.Core.Sandboxes;
+namespace Matchlock.Core.State;
 
 /// <summary>
 /// Removes what ephemeral (<c>--rm</c>) sandboxes of dead owners left behind: a QEMU that outlived

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Network.Plumbing;
 
 namespace Matchlock.Core.State;
@@ -86,8 +87,8 @@ public static class VmReconciler
     /// </summary>
     public static async Task<IReadOnlyList<string>> SweepOrphansAsync(string vmsDir, string? statePath, CancellationToken cancellationToken)
     {
-        var swept = Sandboxes.StaleVmSweeper.Sweep(vmsDir);
-        var networks = await Sandboxes.StaleVmSweeper.SweepNetworksAsync(vmsDir, cancellationToken, swept);
+        var swept = StaleVmSweeper.Sweep(vmsDir);
+        var networks = await StaleVmSweeper.SweepNetworksAsync(vmsDir, cancellationToken, swept);
         SandboxStateRecorder.ForgetSwept(statePath, swept);
         return [.. swept.Concat(networks).Distinct(StringComparer.Ordinal)];
     }
@@ -214,7 +215,7 @@ public static class VmReconciler
     {
         for (var waited = 0; waited < 5000; waited += 20)
         {
-            if (Sandboxes.OwnerRecord.ProcessStartTime(pid) is null)
+            if (OwnerNative.ProcessStartTime(pid) is null)
             {
                 return true;
             }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Matchlock.Core.Interop;
 using Matchlock.Core.Sandboxes;
 using Microsoft.Data.Sqlite;
 
@@ -34,7 +35,7 @@ public sealed class VmStateStore : IDisposable
         path ??= DefaultPath;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = SqliteStatements.OpenMigrated(path, Migrations, "the VM state database", (message, inner) => inner is null ? new VmStateException(message) : new VmStateException(message, inner));
-        return new VmStateStore(connection, processStartTime ?? OwnerRecord.ProcessStartTime);
+        return new VmStateStore(connection, processStartTime ?? OwnerNative.ProcessStartTime);
     }
 
     // Index = version reached by applying it; append, never edit, so old databases migrate step by step.

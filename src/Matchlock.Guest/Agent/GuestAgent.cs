@@ -117,13 +117,13 @@ internal sealed class GuestAgent
         var now = UptimeMs(Stopwatch.GetTimestamp());
         return new GuestHello
         {
-            Version = Program.Version,
+            Version = GuestProcess.Version,
             KernelRelease = ReadTrimmed("/proc/sys/kernel/osrelease"),
             UptimeMs = now,
             Timings = new Dictionary<string, long>(timings, StringComparer.Ordinal)
             {
                 // Where the kernel's part ends and ours begins, and where the boot ends.
-                ["main_uptime"] = UptimeMs(Program.StartedAt),
+                ["main_uptime"] = UptimeMs(GuestProcess.StartedAt),
                 ["hello_uptime"] = now,
             },
         };

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Matchlock.Guest.Init;
+namespace Matchlock.Guest.Configuration;
 
 /// <summary>
 /// Finds virtio disks by their serial (/sys/block/vdX/serial), never by order (CONTRACTS.md).

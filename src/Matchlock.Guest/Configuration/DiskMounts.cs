@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Matchlock.Guest.Diagnostics;
-using Matchlock.Guest.Init;
 using Matchlock.Guest.Interop;
 using Matchlock.Protocol.Messages;
 using static Matchlock.Guest.Interop.LibcConstants;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Interop;
 using static Matchlock.Guest.Interop.LibcConstants;

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
-using Matchlock.Guest.Interop;
 
-namespace Matchlock.Guest.Init;
+namespace Matchlock.Guest.Interop;
 
 /// <summary>mount(2) and mkdir with errors that name what was being mounted where.</summary>
 internal static class Mounter

@@ -65,6 +65,8 @@ internal sealed class UserDatabaseCache(string root, TimeSpan? racyWindow = null
 
         /// <summary>True when the file's last change (ctime, which every write and rename-over moves) is before <paramref name="instant"/>.</summary>
         internal bool SettledBefore(DateTimeOffset instant) =>
-            (Changed * 1_000_000_000L) + ChangedNs < instant.ToUnixTimeMilliseconds() * 1_000_000L;
+            // In 100 ns ticks, not whole milliseconds: truncating "now" to the millisecond made a
+            // file changed earlier in that same millisecond look changed after it (a flaky test).
+            ((Changed * 10_000_000L) + (ChangedNs / 100)) < (instant - DateTimeOffset.UnixEpoch).Ticks;
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Matchlock.Protocol.Framing;
 
@@ -20,20 +21,29 @@ public readonly record struct FrameHeader(int PayloadLength, uint StreamId, Fram
         destination[9] = Channel;
     }
 
-    public static FrameHeader Read(ReadOnlySpan<byte> source)
+    /// <summary>
+    /// Parses a header. False, with what is wrong, when it breaks the framing rules (a corrupt
+    /// length or an unknown type): the link cannot be used any more, which the caller reports.
+    /// </summary>
+    public static bool TryRead(ReadOnlySpan<byte> source, out FrameHeader header, [NotNullWhen(false)] out string? error)
     {
+        header = default;
         var length = BinaryPrimitives.ReadInt32LittleEndian(source);
         if (length < 0 || length > MaxPayload)
         {
-            throw new MuxProtocolException($"frame payload length {length} is outside 0..{MaxPayload}; the peer is not speaking this protocol or the link is corrupt");
+            error = $"frame payload length {length} is outside 0..{MaxPayload}; the peer is not speaking this protocol or the link is corrupt";
+            return false;
         }
 
         var type = (FrameType)source[8];
         if (type > FrameType.Reset)
         {
-            throw new MuxProtocolException($"unknown frame type {source[8]}");
+            error = $"unknown frame type {source[8]}";
+            return false;
         }
 
-        return new FrameHeader(length, BinaryPrimitives.ReadUInt32LittleEndian(source[4..]), type, source[9]);
+        header = new FrameHeader(length, BinaryPrimitives.ReadUInt32LittleEndian(source[4..]), type, source[9]);
+        error = null;
+        return true;
     }
 }

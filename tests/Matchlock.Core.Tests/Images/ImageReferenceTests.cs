@@ -1,4 +1,5 @@
 using Matchlock.Core.Images;
+using Matchlock.Core.Images.Registry;
 
 namespace Matchlock.Core.Tests.Images;
 

@@ -27,8 +27,8 @@ public sealed class OwnerExecRelayTests : IAsyncDisposable
         // The owner serves the client: every request is an exec relayed to the guest.
         _clientLink = new Link(stream => ControlServer.AnswerAsync(stream, async request =>
         {
-            var spec = new ExecSpec { Argv = request.Argv! };
-            var guestStream = await _guestLink.Host.OpenAsync(ProtocolSerializer.Serialize(new ExecRequest { Argv = spec.Argv }), CancellationToken.None);
+            var spec = ExecSpec.FromRequest(request.Exec!);
+            var guestStream = await _guestLink.Host.OpenAsync(ProtocolSerializer.Serialize(spec.ToRequest(spec.Env)), CancellationToken.None);
             await using var session = new ExecSession(guestStream, spec);
             return await ControlServer.RunExecAsync(stream, spec, session);
         }));
@@ -48,6 +48,22 @@ public sealed class OwnerExecRelayTests : IAsyncDisposable
             case "garbage":
                 await stream.SendReplyAsync("{not json"u8.ToArray(), CancellationToken.None);
                 return;
+            case "until-cancelled":
+                // Echoes the cancel's grace and ends as a SIGTERM'd command would, with its duration.
+                await foreach (var raw in stream.Controls.ReadAllAsync())
+                {
+                    if (ProtocolSerializer.ReadControl(raw) is CancelControl cancel)
+                    {
+                        await stream.WriteAsync(StreamChannel.Stdout, Encoding.UTF8.GetBytes($"grace={cancel.GraceMs}"), CancellationToken.None);
+                        await stream.SendReplyAsync(
+                            ProtocolSerializer.Serialize(new GuestReply { ExitCode = 143, Signal = 15, DurationMs = 1234 }),
+                            new[] { StreamChannel.Stdout, StreamChannel.Stderr },
+                            CancellationToken.None);
+                        return;
+                    }
+                }
+
+                return;
             case "hang":
                 await Task.Delay(Timeout.Infinite, CancellationToken.None);
                 return;
@@ -60,9 +76,40 @@ public sealed class OwnerExecRelayTests : IAsyncDisposable
 
     private async Task<RemoteExec> StartAsync(string command)
     {
-        var request = new ControlRequest { Op = ControlRequest.Exec, Argv = [command] };
+        // The control socket's exec carries the guest protocol's own ExecRequest.
+        var request = new ControlRequest { Op = ControlRequest.ExecOp, Exec = new ExecSpec { Argv = [command] }.ToRequest([]) };
         var stream = await _clientLink.Host.OpenAsync(Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(request, OwnerJsonContext.Default.ControlRequest)), Ct);
         return new RemoteExec(stream, stdin: false);
+    }
+
+    [Fact]
+    public async Task A_cancel_from_the_client_reaches_the_guest_and_the_status_and_duration_come_back()
+    {
+        IExecSession exec = await StartAsync("until-cancelled");
+        await using (exec)
+        {
+            var output = new StreamReader(exec.Stdout).ReadToEndAsync(Ct);
+            await exec.CancelAsync(TimeSpan.FromMilliseconds(1500), Ct);
+            var result = await exec.WaitAsync(Ct).WaitAsync(Bound, Ct);
+            Assert.Equal("grace=1500", await output.WaitAsync(Bound, Ct));
+            Assert.Equal(new ExecResult(143, 15, TimeSpan.FromMilliseconds(1234)), result);
+        }
+    }
+
+    [Fact]
+    public void The_exec_request_on_the_control_socket_is_the_guest_protocols_own()
+    {
+        var spec = new ExecSpec { Argv = ["sh", "-c", "x"], Env = ["A=1"], WorkingDir = "/w", User = "nobody", Tty = true, Rows = 50, Cols = 132, Stdin = true, KillGrace = TimeSpan.FromSeconds(3) };
+        var json = System.Text.Json.JsonSerializer.Serialize(new ControlRequest { Op = ControlRequest.ExecOp, Exec = spec.ToRequest(spec.Env) }, OwnerJsonContext.Default.ControlRequest);
+        var parsed = OwnerJsonContext.ReadRequest(Encoding.UTF8.GetBytes(json));
+        Assert.Equal("exec", parsed.Op);
+        Assert.Equal(spec with { Argv = spec.Argv, Env = spec.Env }, ExecSpec.FromRequest(parsed.Exec!) with { Argv = spec.Argv, Env = spec.Env });
+        Assert.Equal(spec.Argv, parsed.Exec!.Argv);
+        Assert.Equal(spec.Env, parsed.Exec.Env);
+        Assert.Contains("\"exec\":{\"argv\":[\"sh\",\"-c\",\"x\"]", json, StringComparison.Ordinal);
+
+        // An exec without a command is refused by parsing, not run.
+        Assert.Throws<OwnerProtocolException>(() => OwnerJsonContext.ReadRequest("{\"op\":\"exec\",\"exec\":{\"tty\":true}}"u8.ToArray()));
     }
 
     private static async Task<(string Out, Task<ExecResult> Result)> RunAsync(RemoteExec exec)

@@ -14,7 +14,7 @@ public sealed class VmStateStoreTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static string SelfStart => Sandboxes.OwnerRecord.ProcessStartTime(Environment.ProcessId)!;
+    private static string SelfStart => Interop.OwnerNative.ProcessStartTime(Environment.ProcessId)!;
 
     private static VmRegistration Vm(string id, int? pid = null, string? start = null) =>
         new(id, "busybox:latest", DateTimeOffset.UtcNow, pid ?? Environment.ProcessId, start ?? SelfStart, id, 1, 512, "/tmp/vms/" + id);
@@ -87,7 +87,7 @@ public sealed class VmStateStoreTests : IDisposable
     {
         // A process that has exited: its PID has no /proc entry (or, if reused, another start time).
         using var gone = Process.Start(new ProcessStartInfo("true"))!;
-        var start = Sandboxes.OwnerRecord.ProcessStartTime(gone.Id) ?? "1";
+        var start = Interop.OwnerNative.ProcessStartTime(gone.Id) ?? "1";
         gone.WaitForExit();
 
         using var store = VmStateStore.Open(DbPath);

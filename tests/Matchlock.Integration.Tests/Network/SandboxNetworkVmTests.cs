@@ -3,9 +3,11 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Matchlock.Core;
 using Matchlock.Core.Images;
 using Matchlock.Core.Network.Plumbing;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Core.State;
 
 namespace Matchlock.Integration.Tests.Network;
 
@@ -123,7 +125,7 @@ public sealed class SandboxNetworkVmTests : IAsyncLifetime
         try
         {
             using var owner = Process.Start("sleep", "60");
-            var start = OwnerRecord.ProcessStartTime(owner.Id);
+            var start = Matchlock.Core.Interop.OwnerNative.ProcessStartTime(owner.Id);
             await File.WriteAllTextAsync(Path.Combine(vmDir, OwnerRecord.FileName), string.Create(CultureInfo.InvariantCulture, $"{owner.Id} {start} rm\n"), Ct);
             var network = await NetworkNamespace.CreateAsync(id, null, Ct);
 

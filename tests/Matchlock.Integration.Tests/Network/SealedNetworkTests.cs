@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using Matchlock.Core.Images;
+using Matchlock.Core.Network;
 using Matchlock.Core.Network.Policy;
 using Matchlock.Core.Network.Proxy;
 using Matchlock.Core.Sandboxes;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Matchlock.Core;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.State;
 using Matchlock.Core.Tests.Images;

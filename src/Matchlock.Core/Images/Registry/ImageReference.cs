@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.RegularExpressions;
 
-namespace Matchlock.Core.Images;
+namespace Matchlock.Core.Images.Registry;
 
 /// <summary>
 /// A normalised image name: <c>busybox</c>, <c>busybox:latest</c>, <c>library/busybox</c> and

@@ -66,7 +66,7 @@ internal sealed class EgressProxy : IAsyncDisposable
             builder.Services.AddSingleton<IConnectionListenerFactory>(sp =>
                 new GivenSocketListenerFactory(options.OriginalDestination, sp.GetRequiredService<ILoggerFactory>()));
 
-            var events = new EventPublisher(options.Events, TimeProvider.System);
+            var events = new EventPublisher(options.Events, options.Time);
             var relay = new TcpRelay(options.Policy, events);
             builder.WebHost.ConfigureKestrel(kestrel =>
             {

@@ -61,4 +61,7 @@ internal sealed record EgressProxyOptions
 
     /// <summary>Largest non-SSE response body that <c>body_replacements</c> will buffer; larger ones fail closed (502). Default 8 MiB.</summary>
     public int MaxRewriteBodyBytes { get; init; } = 8 << 20;
+
+    /// <summary>The clock of event times and certificate validity.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }

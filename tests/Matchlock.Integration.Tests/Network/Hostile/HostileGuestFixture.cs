@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Matchlock.Core.Images;
+using Matchlock.Core.Network;
 using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Integration.Tests.Network.Hostile;

@@ -25,6 +25,7 @@ internal static class Program
             VolumeCommands.Create(),
             DiagnoseCommand.Create(),
             VersionCommand.Create(),
+            RpcCommand.Create(),
         };
         foreach (var command in StateCommands.Create())
         {

@@ -33,16 +33,8 @@ internal static class SandboxLaunch
         try
         {
             var listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [];
-            // The library reads no environment; the CLI's knobs are passed in here.
-            var environment = SandboxEnvironment.CreateDefault() with
-            {
-                Logging = logging,
-                ExtraKernelArgs = Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
-            };
-            var bootTimeout = double.TryParse(Environment.GetEnvironmentVariable("MATCHLOCK_BOOT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0
-                ? TimeSpan.FromSeconds(seconds)
-                : spec.BootTimeout;
-            return (await Sandbox.CreateAsync(spec with { Listeners = listeners, BootTimeout = bootTimeout }, environment, cancellationToken), ports, 0);
+            var bootTimeout = BootTimeout() ?? spec.BootTimeout;
+            return (await Sandbox.CreateAsync(spec with { Listeners = listeners, BootTimeout = bootTimeout }, CreateEnvironment(logging), cancellationToken), ports, 0);
         }
         catch (OperationCanceledException)
         {
@@ -61,4 +53,18 @@ internal static class SandboxLaunch
 
         return (null, null, exitCode);
     }
+
+    /// <summary>Where sandboxes live, with the CLI's knobs passed in (the library reads no environment variables).</summary>
+    public static SandboxEnvironment CreateEnvironment(Microsoft.Extensions.Logging.ILoggerFactory logging) =>
+        SandboxEnvironment.CreateDefault() with
+        {
+            Logging = logging,
+            ExtraKernelArgs = Environment.GetEnvironmentVariable("MATCHLOCK_KERNEL_ARGS") ?? "",
+        };
+
+    /// <summary><c>MATCHLOCK_BOOT_TIMEOUT</c> (seconds), when set.</summary>
+    public static TimeSpan? BootTimeout() =>
+        double.TryParse(Environment.GetEnvironmentVariable("MATCHLOCK_BOOT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
 }

@@ -34,6 +34,13 @@ public sealed record SandboxNetworkSpec
     /// <summary><c>--network-intercept</c>: intercept with an empty allow-list (hosts added at runtime).</summary>
     public bool Intercept { get; init; }
 
+    /// <summary>
+    /// Let the guest reach private, loopback-mapped and link-local addresses (the SDKs'
+    /// <c>block_private_ips: false</c>). Off by default: a sandbox cannot probe the host's LAN
+    /// or a cloud metadata service. <c>--add-host</c> mappings are reachable either way.
+    /// </summary>
+    public bool AllowPrivate { get; init; }
+
     /// <summary>Extra CA (PEM) trusted for upstream TLS (<c>--upstream-ca</c>): corporate proxies, test servers.</summary>
     public string? UpstreamCaFile { get; init; }
 

@@ -60,6 +60,24 @@ public sealed record HookRule
 
     public IReadOnlyList<BodyReplacement> BodyReplacements { get; init; } = [];
 
+    /// <summary>
+    /// An SDK-side callback this rule calls (the SDKs' <c>callback_id</c>, <c>network_hook_N</c>):
+    /// its answer may allow, block or change the request or response. Without <see cref="Callback"/>
+    /// set the rule fails closed.
+    /// </summary>
+    public string? CallbackId { get; init; }
+
+    /// <summary>How long the callback may take; past it the request is blocked. Null: 5 s.</summary>
+    public TimeSpan? CallbackTimeout { get; init; }
+
+    /// <summary>Calls the SDK's hook for <see cref="CallbackId"/> (set by whoever serves the SDK: the rpc server).</summary>
+    public INetworkHookCallback? Callback { get; init; }
+
+    /// <summary>Whether the rule changes anything (a request or response edit).</summary>
+    public bool HasEdits =>
+        SetHeaders.Count > 0 || DeleteHeaders.Count > 0 || SetQuery.Count > 0 || DeleteQuery.Count > 0 || RewritePath is not null
+        || SetResponseHeaders.Count > 0 || DeleteResponseHeaders.Count > 0 || BodyReplacements.Count > 0;
+
     /// <summary>The name used in events: <see cref="Name"/>, else <c>hook_N</c> by position.</summary>
     internal string DisplayName(int index) => Name ?? $"hook_{index}";
 

@@ -193,7 +193,9 @@ class Client:
         if proc.poll() is None:
             wait = timeout if timeout and timeout > 0 else DEFAULT_CLOSE_TIMEOUT_SECONDS
             try:
-                self._send_request("close", {"timeout_seconds": wait}, timeout=wait + 1.0)
+                self._send_request(
+                    "close", {"timeout_seconds": wait}, timeout=wait + 1.0, cancel_on_timeout=False
+                )
             except BaseException:  # noqa: BLE001 - best effort, the kill follows
                 pass
             try:
@@ -325,6 +327,7 @@ class Client:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         req_id: int | None = None,
+        cancel_on_timeout: bool = True,
     ) -> Any:
         """Send one request and wait for its answer.
 
@@ -351,7 +354,8 @@ class Client:
                 self._send_cancel(req_id)
                 raise
             if finished == "timeout":
-                self._send_cancel(req_id)
+                if cancel_on_timeout:
+                    self._send_cancel(req_id)
                 raise TimeoutError(f"request {method} (id={req_id}) timed out after {timeout}s")
             if finished == "cancelled":
                 self._send_cancel(req_id)

@@ -149,6 +149,7 @@ class TestCloseTiming(FakeTestCase):
         self.assertGreaterEqual(elapsed, 1.9)
         self.assertLess(elapsed, 4.0)
         self.assertTrue(self.fake.records("stdin_eof"), "stdin closed before the kill")
+        self.assertEqual(self.fake.requests("cancel"), [], "a close is not cancelled")
 
 
 class TestCreate(FakeTestCase):

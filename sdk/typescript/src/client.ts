@@ -327,11 +327,11 @@ export class Client {
   // -- network ---------------------------------------------------------------
 
   /** Forwards host ports to guest ports, each spec `[LOCAL:]REMOTE`, on 127.0.0.1. */
-  portForward(...specs: string[]): Promise<PortForwardBinding[]> {
+  async portForward(...specs: string[]): Promise<PortForwardBinding[]> {
     return this.portForwardWithAddresses(undefined, ...specs);
   }
 
-  portForwardWithAddresses(addresses: string[] | undefined, ...specs: string[]): Promise<PortForwardBinding[]> {
+  async portForwardWithAddresses(addresses: string[] | undefined, ...specs: string[]): Promise<PortForwardBinding[]> {
     return this.portForwardMappings(addresses, specs.map(parsePortForward));
   }
 

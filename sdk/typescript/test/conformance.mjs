@@ -2,10 +2,11 @@
 // the unit tests (test/.recordings/wire.jsonl, written by fake-matchlock.mjs)
 // must match contract/rpc.json, and so must every result, notification and
 // hook-callback message the fake exchanged with it: the client accepted
-// exactly contract-shaped answers. Run after unit.test.mjs (npm test does).
+// exactly contract-shaped answers. Imported after unit.mjs by sdk.test.mjs,
+// so its tests run once the unit tests have finished.
 import { strict as assert } from "node:assert";
 import { existsSync } from "node:fs";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { CONTRACT_PATH, Validator, loadContract } from "./contract.mjs";
 import { RECORD_FILE, readRecords } from "./helpers.mjs";
 
@@ -34,10 +35,13 @@ describe("the validator itself", () => {
 });
 
 describe("recorded traffic", () => {
-  const records = readRecords();
+  let records = [];
+  before(() => {
+    records = readRecords();
+  });
 
   test("the unit tests left a recording", () => {
-    assert.ok(records.length > 0, `no recording at ${RECORD_FILE}: run test/unit.test.mjs first (npm test does)`);
+    assert.ok(records.length > 0, `no recording at ${RECORD_FILE}: run the unit tests first (test/sdk.test.mjs does)`);
   });
 
   test("every request the SDK sent matches its method's params", () => {

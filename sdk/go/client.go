@@ -58,9 +58,10 @@ type Client struct {
 	stderrMu  sync.Mutex
 	stderrBuf []byte
 
-	mu     sync.Mutex
-	vmID   string
-	closed bool
+	mu      sync.Mutex
+	vmID    string
+	closing bool // Close was called
+	closed  bool // Close sent its close request: new requests are refused
 
 	networkHookMu       sync.Mutex
 	networkHookListener io.Closer
@@ -196,6 +197,12 @@ func (c *Client) setVMID(id string) {
 	c.mu.Unlock()
 }
 
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // DefaultCloseTimeout is used by Close when given a timeout <= 0.
 const DefaultCloseTimeout = 2 * time.Second
 
@@ -207,11 +214,11 @@ const DefaultCloseTimeout = 2 * time.Second
 // Remove afterwards to delete it. Close is idempotent.
 func (c *Client) Close(timeout time.Duration) error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closing {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
+	c.closing = true
 	c.mu.Unlock()
 
 	c.stopNetworkHookServer()
@@ -226,6 +233,9 @@ func (c *Client) Close(timeout time.Duration) error {
 	_ = c.stdin.Close()
 
 	// From here on new requests fail with ErrClientClosed.
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	c.pendingMu.Lock()
 	pending := c.pending
 	c.pending = nil

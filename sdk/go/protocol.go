@@ -98,6 +98,9 @@ func (c *Client) writeLine(msg outgoing) error {
 // register adds a pending entry for id, or fails when the connection is gone.
 func (c *Client) register(id uint64, onNotify notifyFunc) (*pendingRequest, error) {
 	p := &pendingRequest{ch: make(chan pendingResult, 1), onNotify: onNotify}
+	if c.isClosed() {
+		return nil, ErrClientClosed
+	}
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	if c.pending == nil {

@@ -1,0 +1,3 @@
+module matchlock/sdk
+
+go 1.19

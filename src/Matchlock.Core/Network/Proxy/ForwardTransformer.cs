@@ -24,7 +24,8 @@ internal sealed class ForwardTransformer(ForwardPlan plan, EventPublisher events
 {
     private const int MaxEventStreamLineBytes = 1 << 20;
 
-    private bool RewritesBodies => plan.AfterRules.Any(r => r.Rule.Action == HookAction.Mutate && r.Rule.BodyReplacements.Count > 0);
+    // A callback may answer with body replacements: its responses must not be compressed either.
+    private bool RewritesBodies => plan.AfterRules.Any(r => r.Rule.CallbackId is not null || (r.Rule.Action == HookAction.Mutate && r.Rule.BodyReplacements.Count > 0));
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
@@ -72,8 +73,54 @@ internal sealed class ForwardTransformer(ForwardPlan plan, EventPublisher events
         var response = httpContext.Response;
         var host = plan.Target.Host.Value;
         var replacements = new List<BodyReplacement>();
+        byte[]? newBody = null;
         foreach (var (rule, name) in plan.AfterRules)
         {
+            if (rule.CallbackId is not null)
+            {
+                HookCallbackResult answer;
+                try
+                {
+                    answer = await HookCallbacks.InvokeAsync(rule, name, new HookCallbackRequest
+                    {
+                        CallbackId = rule.CallbackId,
+                        Phase = HookPhase.After,
+                        Host = host,
+                        Method = plan.Method,
+                        Path = plan.Path,
+                        RequestHeaders = HookCallbacks.Headers(httpContext.Request.Headers),
+                        StatusCode = (int)proxyResponse.StatusCode,
+                        ResponseHeaders = HookCallbacks.Headers(proxyResponse),
+                        IsServerSentEvents = string.Equals(proxyResponse.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase),
+                    }, cancellationToken);
+                }
+                catch (HookCallbackException e)
+                {
+                    events.Publish(NetworkEventKind.Denied, host, null, plan.Method, plan.Path, status: 403, reason: e.Message);
+                    response.Clear();
+                    await ProxyResponses.WriteBlockedAsync(httpContext, e.Message);
+                    return false;
+                }
+
+                events.Publish(NetworkEventKind.HookApplied, host, null, plan.Method, plan.Path, hook: name, reason: $"after: callback {(answer.Action ?? HookAction.Mutate).ToString().ToLowerInvariant()}");
+                if (answer.Action == HookAction.Block)
+                {
+                    response.Clear();
+                    await ProxyResponses.WriteBlockedAsync(httpContext, $"the response from {host} was blocked by hook {name}");
+                    return false;
+                }
+
+                HookCallbacks.ApplyToResponse(response, answer);
+                replacements.AddRange(answer.BodyReplacements);
+                newBody = answer.SetBody ?? newBody;
+                if (answer.Action == HookAction.Allow)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
             events.Publish(NetworkEventKind.HookApplied, host, null, plan.Method, plan.Path, hook: name, reason: $"after: {rule.Action.ToString().ToLowerInvariant()}");
             if (rule.Action == HookAction.Allow)
             {
@@ -98,6 +145,15 @@ internal sealed class ForwardTransformer(ForwardPlan plan, EventPublisher events
             }
 
             replacements.AddRange(rule.BodyReplacements);
+        }
+
+        if (newBody is not null && copyBody && proxyResponse.StatusCode != System.Net.HttpStatusCode.SwitchingProtocols)
+        {
+            // A hook replaced the whole body: the upstream's is not read, and nothing else rewrites.
+            response.Headers.ContentLength = newBody.Length;
+            response.Headers.Remove("Content-Encoding");
+            await response.Body.WriteAsync(newBody, cancellationToken);
+            return false;
         }
 
         if (replacements.Count == 0 || !copyBody || proxyResponse.StatusCode == System.Net.HttpStatusCode.SwitchingProtocols)

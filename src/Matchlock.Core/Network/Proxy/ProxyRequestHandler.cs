@@ -88,7 +88,12 @@ internal sealed class ProxyRequestHandler(
         string? blockedBy = null;
         try
         {
-            blockedBy = RunBeforeHooks(context, host, method, ref path);
+            (blockedBy, path) = await RunBeforeHooksAsync(context, host, method, path);
+        }
+        catch (HookCallbackException e)
+        {
+            await DenyAsync(context, hostText, destination.Port, method, path, protocol, e.Message);
+            return;
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
@@ -233,8 +238,9 @@ internal sealed class ProxyRequestHandler(
         return null;
     }
 
-    /// <summary>Runs matching before-phase rules; returns the name of a blocking rule, or null.</summary>
-    private string? RunBeforeHooks(HttpContext context, HostName host, string method, ref string path)
+    /// <summary>Runs matching before-phase rules; returns the name of a blocking rule (or null) and the path after rewrites.</summary>
+    /// <exception cref="HookCallbackException">A callback rule failed, answered badly or too late: the request is blocked.</exception>
+    private async Task<(string? BlockedBy, string Path)> RunBeforeHooksAsync(HttpContext context, HostName host, string method, string path)
     {
         var request = context.Request;
         for (var i = 0; i < options.Hooks.Count; i++)
@@ -246,13 +252,40 @@ internal sealed class ProxyRequestHandler(
             }
 
             var name = rule.DisplayName(i);
+            if (rule.CallbackId is not null)
+            {
+                var answer = await HookCallbacks.InvokeAsync(rule, name, new HookCallbackRequest
+                {
+                    CallbackId = rule.CallbackId,
+                    Phase = HookPhase.Before,
+                    Host = host.Value,
+                    Method = method,
+                    Path = path,
+                    Query = QueryHelpers.ParseQuery(request.QueryString.Value).ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal),
+                    RequestHeaders = HookCallbacks.Headers(request.Headers),
+                }, context.RequestAborted);
+                events.Publish(NetworkEventKind.HookApplied, host.Value, null, method, path, hook: name, reason: $"before: callback {(answer.Action ?? HookAction.Mutate).ToString().ToLowerInvariant()}");
+                if (answer.Action == HookAction.Block)
+                {
+                    return (name, path);
+                }
+
+                path = HookCallbacks.ApplyToRequest(request, answer, path);
+                if (answer.Action == HookAction.Allow)
+                {
+                    return (null, path);
+                }
+
+                continue;
+            }
+
             events.Publish(NetworkEventKind.HookApplied, host.Value, null, method, path, hook: name, reason: $"before: {rule.Action.ToString().ToLowerInvariant()}");
             switch (rule.Action)
             {
                 case HookAction.Allow:
-                    return null;
+                    return (null, path);
                 case HookAction.Block:
-                    return name;
+                    return (name, path);
             }
 
             foreach (var header in rule.DeleteHeaders)
@@ -293,7 +326,7 @@ internal sealed class ProxyRequestHandler(
             }
         }
 
-        return null;
+        return (null, path);
     }
 
     private async Task DenyAsync(HttpContext context, string? host, int port, string method, string path, string protocol, string reason)

@@ -28,6 +28,9 @@ PACKAGES=(
   debootstrap              # the Debian test image (python3, curl, ca-certificates) for the tests
   clang zlib1g-dev         # NativeAOT linker for the static guest binary
   cpio iproute2 nftables procps file util-linux
+  python3                  # the Python SDK (stdlib only) and its tests
+  golang-go                # the Go SDK (stdlib only, Go 1.19) and its tests
+  nodejs                   # the TypeScript SDK (Node >= 20, with npm)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -41,9 +44,18 @@ fi
 
 command -v dotnet >/dev/null || die "the .NET 10 SDK is required (dotnet not found on PATH)"
 
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+[ "${node_major:-0}" -ge 20 ] && command -v npm >/dev/null ||
+  die "the TypeScript SDK needs Node >= 20 with npm (found: $(node --version 2>/dev/null || echo none)); configure a package source that has it"
+
 log "Restoring and building"
 dotnet restore Matchlock.slnx
 dotnet build Matchlock.slnx -c Release --no-restore -warnaserror
+
+log "Building the SDKs (TypeScript: npm ci from the lockfile; Go: stdlib only)"
+(cd "$REPO/sdk/typescript" && npm ci --no-audit --no-fund && npm run build)
+(cd "$REPO/sdk/go" && go build ./...)
+(cd "$REPO/examples/go" && go build ./...)
 
 log "Publishing the guest binary (static NativeAOT)"
 dotnet publish src/Matchlock.Guest -c Release -o "$ARTIFACTS/guest" --nologo

@@ -53,6 +53,57 @@ for project in tests/*/*.csproj; do
   [ "$rc" -eq 0 ] || status=1
 done
 
+# The SDKs (sdk/README.md): unit tests against their fake servers, contract conformance, and the
+# end-to-end tests against this checkout's `matchlock rpc` (real VMs; MATCHLOCK_E2E=1).
+if [ "${MATCHLOCK_REQUIRE_VM:-0}" = 1 ] || command -v qemu-system-x86_64 >/dev/null; then
+  export MATCHLOCK_E2E=1
+fi
+
+# sdk_result NAME PASSED FAILED RC: adds one SDK suite's counts (a suite without counts is a failure).
+sdk_result() {
+  if [ -z "$2" ] && [ -z "$3" ]; then
+    echo "$1: the test run did not report a summary (exit $4)"
+    failed=$((failed + 1)); status=1; return
+  fi
+  echo "$1: ${2:-0} passed, ${3:-0} failed"
+  passed=$((passed + ${2:-0})); failed=$((failed + ${3:-0}))
+  [ "$4" -eq 0 ] || { [ "${3:-0}" -gt 0 ] || failed=$((failed + 1)); status=1; }
+}
+
+echo "==> sdk/python"
+log=$(mktemp)
+python3 -m unittest discover -s sdk/python/tests -v 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+ran=$(grep -oE '^Ran [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
+bad=$(grep -oE '(failures|errors)=[0-9]+' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
+skip=$(grep -oE 'skipped=[0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)
+[ -z "$ran" ] || sdk_result sdk/python "$((ran - ${bad:-0} - ${skip:-0}))" "${bad:-0}" "$rc"
+[ -n "$ran" ] || sdk_result sdk/python "" "" "$rc"
+rm -f "$log"
+
+echo "==> sdk/typescript"
+log=$(mktemp)
+(cd sdk/typescript && npm run --silent build && npm test) 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+sdk_result sdk/typescript "$(grep -oE '^# pass [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -oE '^# fail [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
+rm -f "$log"
+
+echo "==> sdk/go"
+log=$(mktemp)
+(cd sdk/go && go vet ./... && go test -count=1 -v ./...) 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+sdk_result sdk/go "$(grep -cE '^\s*--- PASS' "$log")" "$(grep -cE '^\s*--- FAIL' "$log")" "$rc"
+rm -f "$log"
+
+if [ "${MATCHLOCK_E2E:-0}" = 1 ]; then
+  echo "==> examples (every language, real sandboxes)"
+  log=$(mktemp)
+  examples/run.sh 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  sdk_result examples "$(grep -oE '^examples: [0-9]+ passed' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -oE '[0-9]+ failed$' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
+  rm -f "$log"
+fi
+
 if [ -f "$report" ]; then
   echo "hostile-guest suite: $(grep -E '^[0-9]+ attacks, [0-9]+ leaks' "$report" | tail -1) (details: $report)"
 fi

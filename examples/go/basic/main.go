@@ -29,9 +29,15 @@ func main() {
 	}
 	defer cleanup()
 
+	// A secret travels only over TLS, unless its host is named http://HOST: the example's
+	// upstream speaks plain HTTP, so it says so (docs/NETWORK.md "Secrets").
+	secretHost := up.Host
+	if up.Scheme == "http" {
+		secretHost = "http://" + up.Host
+	}
 	sandbox := up.Reach(sdk.New(exampleenv.Image).
 		WithMemory(256).
-		AddSecret("API_KEY", secret, up.Host))
+		AddSecret("API_KEY", secret, secretHost))
 	id, err := client.Launch(sandbox)
 	if err != nil {
 		exampleenv.Fail("launch", err)

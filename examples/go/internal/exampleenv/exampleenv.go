@@ -17,9 +17,10 @@ const Image = "busybox"
 
 // Upstream is the HTTP server the sandbox talks to.
 type Upstream struct {
-	URL  string // as the guest uses it, e.g. http://upstream.test:18080
-	Host string // host name part of URL
-	IP   string // MATCHLOCK_EXAMPLE_UPSTREAM_IP, mapped to Host in the guest
+	URL    string // as the guest uses it, e.g. http://upstream.test:18080
+	Scheme string // http or https
+	Host   string // host name part of URL
+	IP     string // MATCHLOCK_EXAMPLE_UPSTREAM_IP, mapped to Host in the guest
 }
 
 // LoadUpstream reads MATCHLOCK_EXAMPLE_UPSTREAM (required) and
@@ -33,7 +34,7 @@ func LoadUpstream() (Upstream, error) {
 	if err != nil || u.Host == "" {
 		return Upstream{}, fmt.Errorf("MATCHLOCK_EXAMPLE_UPSTREAM %q is not a URL", raw)
 	}
-	return Upstream{URL: raw, Host: u.Hostname(), IP: os.Getenv("MATCHLOCK_EXAMPLE_UPSTREAM_IP")}, nil
+	return Upstream{URL: raw, Scheme: u.Scheme, Host: u.Hostname(), IP: os.Getenv("MATCHLOCK_EXAMPLE_UPSTREAM_IP")}, nil
 }
 
 // Reach lets the sandbox reach the upstream: its host on the allow-list, and,

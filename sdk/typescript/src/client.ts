@@ -358,9 +358,9 @@ export class Client {
 
   // -- logs ------------------------------------------------------------------
 
-  /** The sandbox log (the entrypoint's output when launched with one). */
+  /** The sandbox log (the entrypoint's output when launched with one); the server sends it base64, as the original does. */
   async log(options: RequestOptions = {}): Promise<string> {
-    return asString(asObject(await this.sendRequest("log", undefined, options)).content);
+    return fromBase64(asString(asObject(await this.sendRequest("log", undefined, options)).content)).toString("utf8");
   }
 
   /** Follows the log until `options.signal` aborts (or the request is cancelled). */

@@ -266,7 +266,7 @@ async function handle(msg) {
       return answer(id, { files: entries });
     }
     case "log":
-      return answer(id, { content: "entrypoint started\nlistening\n" });
+      return answer(id, { content: b64("entrypoint started\nlistening\n") });
     case "log_stream": {
       let n = 0;
       const timer = setInterval(() => notify("log_stream.data", { id, data: b64(`line ${++n}\n`) }), 20);

@@ -7,5 +7,6 @@ namespace Matchlock.Cli;
 [JsonSerializable(typeof(bool))]
 [JsonSerializable(typeof(List<Matchlock.Cli.Commands.ImageListEntry>))]
 [JsonSerializable(typeof(List<Matchlock.Cli.Commands.VolumeListEntry>))]
+[JsonSerializable(typeof(Matchlock.Cli.Commands.VolumeListEntry))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -23,7 +23,8 @@ internal sealed class OwnedSandbox : IRpcSandbox
     private readonly ImageConfig _image;
     private readonly IReadOnlyList<string> _env;
     private readonly CancellationTokenSource _closing = new();
-    private int _closed;
+    private readonly Lock _gate = new(); // guards _close
+    private Task? _close;
 
     private OwnedSandbox(SandboxOwner owner, ImageConfig image, IReadOnlyList<string> env)
     {
@@ -50,7 +51,7 @@ internal sealed class OwnedSandbox : IRpcSandbox
         SandboxOwner owner;
         try
         {
-            owner = SandboxOwner.Start(sandbox, StopGrace);
+            owner = SandboxOwner.Start(sandbox, StopGrace, staysAfterStop: true);
         }
         catch
         {
@@ -104,15 +105,19 @@ internal sealed class OwnedSandbox : IRpcSandbox
     public PortForwarder ForwardPorts(IReadOnlyList<PortMapping> mappings, IReadOnlyList<IPAddress>? addresses) =>
         Sandbox.ForwardPorts(mappings, addresses, _ => { });
 
-    public async Task CloseAsync(TimeSpan grace)
+    /// <summary>Stops and releases the sandbox once; a second caller waits for the first.</summary>
+    public Task CloseAsync(TimeSpan grace)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        lock (_gate)
         {
-            return;
+            return _close ??= CloseOnceAsync();
         }
 
-        await _closing.CancelAsync();
-        await _owner.DisposeAsync(); // the guest stops (StopGrace), the VM and its network are released, the record says stopped
+        async Task CloseOnceAsync()
+        {
+            await _closing.CancelAsync();
+            await _owner.DisposeAsync(); // the guest stops (StopGrace), the VM and its network are released, the record says stopped
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -127,10 +132,18 @@ internal sealed class OwnedSandbox : IRpcSandbox
     private async Task<IExecSession> StartOverImageAsync(ExecSpec spec, CancellationToken cancellationToken) =>
         await Sandbox.StartExecAsync(spec, cancellationToken);
 
-    /// <summary>Completes when the owner stops without <c>close</c>: <c>matchlock kill</c>, or the VM's own exit.</summary>
+    /// <summary>
+    /// Completes when the sandbox stops without <c>close</c> (<c>matchlock kill</c>, or the VM's own
+    /// exit), once it is released; or when <c>close</c> begins.
+    /// </summary>
     private async Task<string> WatchAsync()
     {
         var reason = await _owner.WaitAsync(_closing.Token);
+        if (reason != SandboxOwner.StopReason.Signalled)
+        {
+            await CloseAsync(StopGrace); // release now: the rpc process goes on, answering that the sandbox is gone
+        }
+
         return reason switch
         {
             SandboxOwner.StopReason.Killed => "stopped by matchlock kill",

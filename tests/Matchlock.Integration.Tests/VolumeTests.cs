@@ -130,13 +130,24 @@ public sealed class VolumeTests(MatchlockHome home) : IClassFixture<MatchlockHom
         using (var doc = JsonDocument.Parse(json.Stdout))
         {
             Assert.Equal(["copy", "fresh", "other", "vol"], doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()));
-            Assert.All(doc.RootElement.EnumerateArray(), e => Assert.True(e.GetProperty("used").GetInt64() < e.GetProperty("size").GetInt64()));
-            Assert.Equal(64L * 1024 * 1024, doc.RootElement[0].GetProperty("size").GetInt64());
+            Assert.All(doc.RootElement.EnumerateArray(), e => Assert.True(e.GetProperty("used").GetInt64() < e.GetProperty("size_bytes").GetInt64()));
+            Assert.Equal(64L * 1024 * 1024, doc.RootElement[0].GetProperty("size_bytes").GetInt64());
+            Assert.Equal("64.0 MB", doc.RootElement[0].GetProperty("size").GetString()); // a string, as the original's SDKs read it
+            Assert.EndsWith("/copy.ext4", doc.RootElement[0].GetProperty("path").GetString(), StringComparison.Ordinal);
         }
 
-        var rm = await Run("volume", "rm", "copy", "fresh", "other", "vol");
+        var createdJson = await Run("volume", "create", "made-by-sdk", "--size", "32", "--json");
+        Ok(createdJson);
+        using (var doc = JsonDocument.Parse(createdJson.Stdout))
+        {
+            Assert.Equal("made-by-sdk", doc.RootElement.GetProperty("name").GetString());
+            Assert.Equal("32.0 MB", doc.RootElement.GetProperty("size").GetString());
+            Assert.EndsWith("/made-by-sdk.ext4", doc.RootElement.GetProperty("path").GetString(), StringComparison.Ordinal);
+        }
+
+        var rm = await Run("volume", "rm", "copy", "fresh", "made-by-sdk", "other", "vol");
         Ok(rm);
-        Assert.Equal("Removed volume copy\nRemoved volume fresh\nRemoved volume other\nRemoved volume vol\n", rm.Stdout);
+        Assert.Equal("Removed volume copy\nRemoved volume fresh\nRemoved volume made-by-sdk\nRemoved volume other\nRemoved volume vol\n", rm.Stdout);
         Assert.Empty(Directory.GetFileSystemEntries(VolumesDir));
         Ok(await Run("prune")); // the killed run's record
         home.AssertNothingLeft();

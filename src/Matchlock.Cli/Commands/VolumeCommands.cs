@@ -26,7 +26,8 @@ internal static class VolumeCommands
     {
         var name = new Argument<string>("name") { Description = "Volume name: letters, digits, '_', '.', '-', starting with a letter or digit" };
         var size = new Option<long>("--size") { Description = "Size in MB (sparse: it costs only what is written)", DefaultValueFactory = _ => VolumeStore.DefaultSizeMb };
-        var command = new Command("create", "Create an empty ext4 volume") { name, size };
+        var json = new Option<bool>("--json") { Description = "Print {name, size, path} as JSON (what the SDKs read)" };
+        var command = new Command("create", "Create an empty ext4 volume") { name, size, json };
         command.SetAction(async (parse, ct) =>
         {
             var volumeName = parse.GetValue(name)!;
@@ -34,6 +35,12 @@ internal static class VolumeCommands
             try
             {
                 var volume = await new VolumeStore().CreateAsync(volumeName, parse.GetValue(size), interrupt.Token);
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(VolumeListEntry.Of(volume.Name, volume.SizeBytes, volume.Path), CliJsonContext.Default.VolumeListEntry));
+                    return 0;
+                }
+
                 Console.WriteLine($"Created volume {volume.Name} ({(volume.SizeBytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MB)");
                 Console.WriteLine($"Path: {volume.Path}");
                 return 0;
@@ -63,7 +70,7 @@ internal static class VolumeCommands
                 var volumes = new VolumeStore().List();
                 if (parse.GetValue(json))
                 {
-                    var entries = volumes.Select(v => new VolumeListEntry { Name = v.Name, Size = v.SizeBytes, Used = v.UsedBytes, Path = v.Path }).ToList();
+                    var entries = volumes.Select(v => VolumeListEntry.Of(v.Name, v.SizeBytes, v.Path, v.UsedBytes)).ToList();
                     Console.WriteLine(JsonSerializer.Serialize(entries, CliJsonContext.Default.ListVolumeListEntry));
                     return 0;
                 }
@@ -146,11 +153,17 @@ internal sealed class VolumeListEntry
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
 
-    /// <summary>Filesystem size in bytes.</summary>
-    [JsonPropertyName("size")] public long Size { get; init; }
+    /// <summary>Filesystem size as the original prints it ("64.0 MB"): its SDKs read a string.</summary>
+    [JsonPropertyName("size")] public required string Size { get; init; }
 
-    /// <summary>Bytes the sparse image really occupies on the host.</summary>
-    [JsonPropertyName("used")] public long Used { get; init; }
+    /// <summary>Filesystem size in bytes (ours).</summary>
+    [JsonPropertyName("size_bytes")] public long SizeBytes { get; init; }
+
+    /// <summary>Bytes the sparse image really occupies on the host (ours; absent after create).</summary>
+    [JsonPropertyName("used")] public long? Used { get; init; }
 
     [JsonPropertyName("path")] public required string Path { get; init; }
+
+    public static VolumeListEntry Of(string name, long sizeBytes, string path, long? used = null) =>
+        new() { Name = name, Size = ImageSizes.Format(sizeBytes), SizeBytes = sizeBytes, Path = path, Used = used };
 }

@@ -51,6 +51,9 @@ public sealed record ControlReply
     /// <summary>exec that could not run: the guest's machine-readable cause (<see cref="GuestErrorCodes"/> or an errno name).</summary>
     public string? ErrorCode { get; init; }
 
+    /// <summary>kill: the owner process goes on once the sandbox stopped (an rpc server); wait for the state record, not for it to exit.</summary>
+    public bool? OwnerStays { get; init; }
+
     /// <summary>allow / disallow: the allow-list after the change.</summary>
     public IReadOnlyList<string>? AllowList { get; init; }
 }

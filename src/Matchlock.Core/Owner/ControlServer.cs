@@ -32,8 +32,11 @@ internal sealed class ControlServer : IAsyncDisposable
     private readonly HashSet<IExecSession> _execs = []; // running commands; guarded by itself
     private readonly ILogger _log;
 
-    private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path)
+    private readonly bool _ownerStays;
+
+    private ControlServer(Sandbox sandbox, Action onKill, Socket listener, string path, bool ownerStays)
     {
+        _ownerStays = ownerStays;
         _sandbox = sandbox;
         _log = sandbox.Logging.CreateLogger(OwnerLog.Category);
         _onKill = onKill;
@@ -44,7 +47,7 @@ internal sealed class ControlServer : IAsyncDisposable
     public string SocketPath { get; }
 
     /// <summary>Binds the socket and starts accepting.</summary>
-    public static ControlServer Start(Sandbox sandbox, Action onKill)
+    public static ControlServer Start(Sandbox sandbox, Action onKill, bool ownerStays = false)
     {
         var path = Path.Combine(sandbox.Directory, FileName);
         File.Delete(path);
@@ -61,7 +64,7 @@ internal sealed class ControlServer : IAsyncDisposable
             throw;
         }
 
-        var server = new ControlServer(sandbox, onKill, listener, path);
+        var server = new ControlServer(sandbox, onKill, listener, path, ownerStays);
         OwnerLog.Serving(server._log, path);
         server._acceptLoop = Task.Run(server.AcceptLoopAsync);
         return server;
@@ -172,7 +175,7 @@ internal sealed class ControlServer : IAsyncDisposable
             ControlRequest.ExecOp => ExecAsync(stream, request),
             ControlRequest.Allow => Task.FromResult(ChangeAllowList(request, add: true)),
             ControlRequest.Disallow => Task.FromResult(ChangeAllowList(request, add: false)),
-            ControlRequest.Kill => Task.FromResult(new ControlReply { Ok = true }),
+            ControlRequest.Kill => Task.FromResult(new ControlReply { Ok = true, OwnerStays = _ownerStays ? true : null }),
             ControlRequest.PortConnect => ConnectPortAsync(stream, request),
             _ => Task.FromResult(new ControlReply { Error = $"unknown control operation \"{request.Op}\"" }),
         }, _log);

@@ -139,12 +139,13 @@ public sealed class OwnerClient : IAsyncDisposable
     /// <exception cref="TimeoutException">The owner accepted but was still running after <paramref name="wait"/>.</exception>
     public async Task KillAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
-        await RequestAsync(new ControlRequest { Op = ControlRequest.Kill }, cancellationToken);
+        var reply = await RequestAsync(new ControlRequest { Op = ControlRequest.Kill }, cancellationToken);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(wait);
         try
         {
-            while (OwnerNative.IsAlive(_ownerPid))
+            // An rpc owner lives on after its sandbox: then the state record says when all is released.
+            while (OwnerNative.IsAlive(_ownerPid) && !(reply.OwnerStays == true && IsReleased()))
             {
                 await Task.Delay(50, deadline.Token);
             }
@@ -153,6 +154,13 @@ public sealed class OwnerClient : IAsyncDisposable
         {
             throw new TimeoutException($"sandbox {Id} accepted kill but its owner (pid {_ownerPid}) is still running after {wait.TotalSeconds:0} s");
         }
+    }
+
+    /// <summary>The state record no longer says the sandbox is starting, running or stopping (or is gone).</summary>
+    private bool IsReleased()
+    {
+        using var state = State.VmStateStore.Open();
+        return state.Get(Id)?.Status is not (State.VmStatus.Creating or State.VmStatus.Running or State.VmStatus.Stopping);
     }
 
     private async Task<IReadOnlyList<string>> ChangeAsync(string op, IReadOnlyList<string> hosts, CancellationToken cancellationToken)

@@ -14,11 +14,11 @@ public sealed class SandboxOwner : IAsyncDisposable
     private readonly ControlServer _server;
     private readonly TaskCompletionSource _killed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private SandboxOwner(Sandbox sandbox, TimeSpan gracefulShutdown)
+    private SandboxOwner(Sandbox sandbox, TimeSpan gracefulShutdown, bool staysAfterStop)
     {
         _sandbox = sandbox;
         GracefulShutdown = gracefulShutdown;
-        _server = ControlServer.Start(sandbox, () => _killed.TrySetResult());
+        _server = ControlServer.Start(sandbox, () => _killed.TrySetResult(), staysAfterStop);
     }
 
     public Sandbox Sandbox => _sandbox;
@@ -29,7 +29,11 @@ public sealed class SandboxOwner : IAsyncDisposable
     public string ControlSocketPath => _server.SocketPath;
 
     /// <summary>Takes ownership of a running sandbox and starts serving its control socket.</summary>
-    public static SandboxOwner Start(Sandbox sandbox, TimeSpan gracefulShutdown) => new(sandbox, gracefulShutdown);
+    /// <param name="staysAfterStop">
+    /// This process goes on after the sandbox stopped (the rpc server): <c>matchlock kill</c> then
+    /// waits for the state record to say stopped instead of for this process to exit.
+    /// </param>
+    public static SandboxOwner Start(Sandbox sandbox, TimeSpan gracefulShutdown, bool staysAfterStop = false) => new(sandbox, gracefulShutdown, staysAfterStop);
 
     /// <summary>Why <see cref="WaitAsync"/> returned.</summary>
     public enum StopReason

@@ -1,0 +1,189 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Matchlock.Sdk;
+
+namespace Matchlock.Examples;
+
+/// <summary>What every example shares: the image, checks, and a loopback upstream to talk to.</summary>
+internal static class Example
+{
+    /// <summary>The name the guest uses for an upstream given as an IP literal.</summary>
+    public const string GuestName = "upstream.example";
+
+    public static string Image => Environment.GetEnvironmentVariable("MATCHLOCK_EXAMPLE_IMAGE") is { Length: > 0 } image ? image : "busybox";
+
+    public static MatchlockClientOptions Client { get; } = new() { RemoveOnDispose = true };
+
+    /// <summary>
+    /// Runs an example with a 3-minute limit: 0 when every check held, 1 otherwise. A failed
+    /// check throws, so the <c>await using</c> blocks still close and remove the sandbox.
+    /// </summary>
+    public static async Task<int> RunAsync(Func<CancellationToken, Task> example)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await example(timeout.Token);
+            return 0;
+        }
+        catch (CheckFailedException ex)
+        {
+            Console.Error.WriteLine($"FAILED: {ex.Message}");
+            return 1;
+        }
+        catch (Exception ex) when (ex is MatchlockRpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"FAILED: {ex.GetType().Name}: {ex.Message}");
+            return 1;
+        }
+    }
+
+    public static void Check(bool condition, string what)
+    {
+        if (!condition)
+        {
+            throw new CheckFailedException(what);
+        }
+
+        Console.WriteLine($"ok: {what}");
+    }
+
+    private sealed class CheckFailedException(string message) : Exception(message);
+
+    /// <summary>
+    /// Lets the guest reach <paramref name="url"/>: an IP literal is mapped to
+    /// <see cref="GuestName"/> (the host's proxy dials that address for it, also a loopback one),
+    /// and the name goes on the allow-list. Returns the URL as the guest writes it, and the host
+    /// a secret must name (plain http needs the scheme: the only way a secret may go in cleartext).
+    /// </summary>
+    public static (SandboxOptions Options, string GuestUrl, string SecretHost) Reach(SandboxOptions options, string url)
+    {
+        var uri = new Uri(url);
+        var host = uri.Host;
+        if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out _))
+        {
+            options = options with { AddHosts = [.. options.AddHosts, new HostMapping(GuestName, uri.Host.Trim('[', ']'))] };
+            host = GuestName;
+        }
+
+        options = options with { AllowHosts = [.. options.AllowHosts, host] };
+        var guestUrl = $"{uri.Scheme}://{host}{(uri.IsDefaultPort ? "" : ":" + uri.Port)}";
+        return (options, guestUrl, uri.Scheme == "http" ? $"http://{host}" : host);
+    }
+}
+
+/// <summary>
+/// The upstream the guest talks to: <c>$MATCHLOCK_EXAMPLE_UPSTREAM</c>, else a small HTTP server
+/// started here on 127.0.0.1. <c>GET /sse</c> streams three <c>data: hello world N</c> events;
+/// any other GET answers the request as JSON <c>{method, path, query, headers}</c> (header names
+/// lower-case).
+/// </summary>
+internal sealed class Upstream : IAsyncDisposable
+{
+    private readonly HttpListener? _listener;
+    private readonly Task? _serving;
+
+    private Upstream(string url, HttpListener? listener)
+    {
+        Url = url;
+        _listener = listener;
+        _serving = listener is null ? null : Task.Run(ServeAsync);
+    }
+
+    public string Url { get; }
+
+    public static Upstream Start()
+    {
+        if (Environment.GetEnvironmentVariable("MATCHLOCK_EXAMPLE_UPSTREAM") is { Length: > 0 } given)
+        {
+            return new Upstream(given.TrimEnd('/'), null);
+        }
+
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var listener = new HttpListener();
+        listener.Prefixes.Add(url + "/");
+        listener.Start();
+        return new Upstream(url, listener);
+    }
+
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_listener is not null)
+        {
+            _listener.Stop();
+            _listener.Close();
+            await _serving!;
+        }
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener!.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
+            {
+                return; // stopped
+            }
+
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
+
+    private static async Task AnswerAsync(HttpListenerContext context)
+    {
+        var response = context.Response;
+        response.Headers["X-Upstream"] = "example";
+        byte[] body;
+        if (context.Request.Url!.AbsolutePath == "/sse")
+        {
+            response.ContentType = "text/event-stream";
+            body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 3).Select(i => $"data: hello world {i}\n\n")));
+        }
+        else
+        {
+            response.ContentType = "application/json";
+            using var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WriteString("method", context.Request.HttpMethod);
+                w.WriteString("path", context.Request.Url.AbsolutePath);
+                w.WriteStartObject("query");
+                foreach (var key in context.Request.QueryString.AllKeys.OfType<string>())
+                {
+                    w.WriteString(key, context.Request.QueryString[key]);
+                }
+
+                w.WriteEndObject();
+                w.WriteStartObject("headers");
+                foreach (var key in context.Request.Headers.AllKeys.OfType<string>())
+                {
+                    w.WriteString(key.ToLowerInvariant(), context.Request.Headers[key]);
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            body = buffer.ToArray();
+        }
+
+        response.ContentLength64 = body.Length;
+        await response.OutputStream.WriteAsync(body);
+        response.Close();
+    }
+}

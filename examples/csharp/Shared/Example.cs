@@ -82,10 +82,12 @@ internal static class Example
 /// </summary>
 internal sealed class Upstream : IAsyncDisposable
 {
-    private readonly HttpListener? _listener;
+    // A plain TCP server rather than HttpListener: the guest names the upstream upstream.example,
+    // and HttpListener answers 404 to a Host it was not bound to. Loopback only.
+    private readonly TcpListener? _listener;
     private readonly Task? _serving;
 
-    private Upstream(string url, HttpListener? listener)
+    private Upstream(string url, TcpListener? listener)
     {
         Url = url;
         _listener = listener;
@@ -101,11 +103,9 @@ internal sealed class Upstream : IAsyncDisposable
             return new Upstream(given.TrimEnd('/'), null);
         }
 
-        var url = $"http://127.0.0.1:{FreePort()}";
-        var listener = new HttpListener();
-        listener.Prefixes.Add(url + "/");
+        var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        return new Upstream(url, listener);
+        return new Upstream($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", listener);
     }
 
     public static int FreePort()
@@ -120,70 +120,96 @@ internal sealed class Upstream : IAsyncDisposable
         if (_listener is not null)
         {
             _listener.Stop();
-            _listener.Close();
             await _serving!;
         }
     }
 
     private async Task ServeAsync()
     {
-        while (_listener!.IsListening)
+        while (true)
         {
-            HttpListenerContext context;
+            TcpClient client;
             try
             {
-                context = await _listener.GetContextAsync();
+                client = await _listener!.AcceptTcpClientAsync();
             }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 return; // stopped
             }
 
-            _ = Task.Run(() => AnswerAsync(context));
+            _ = Task.Run(() => AnswerAsync(client));
         }
     }
 
-    private static async Task AnswerAsync(HttpListenerContext context)
+    /// <summary>One request per connection: reads the head, answers, closes.</summary>
+    private static async Task AnswerAsync(TcpClient client)
     {
-        var response = context.Response;
-        response.Headers["X-Upstream"] = "example";
-        byte[] body;
-        if (context.Request.Url!.AbsolutePath == "/sse")
+        using (client)
         {
-            response.ContentType = "text/event-stream";
-            body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 3).Select(i => $"data: hello world {i}\n\n")));
-        }
-        else
-        {
-            response.ContentType = "application/json";
-            using var buffer = new MemoryStream();
-            using (var w = new Utf8JsonWriter(buffer))
+            var stream = client.GetStream();
+            var head = new StringBuilder();
+            var buffer = new byte[8192];
+            while (!head.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
             {
-                w.WriteStartObject();
-                w.WriteString("method", context.Request.HttpMethod);
-                w.WriteString("path", context.Request.Url.AbsolutePath);
-                w.WriteStartObject("query");
-                foreach (var key in context.Request.QueryString.AllKeys.OfType<string>())
+                var n = await stream.ReadAsync(buffer);
+                if (n == 0)
                 {
-                    w.WriteString(key, context.Request.QueryString[key]);
+                    return;
                 }
 
-                w.WriteEndObject();
-                w.WriteStartObject("headers");
-                foreach (var key in context.Request.Headers.AllKeys.OfType<string>())
-                {
-                    w.WriteString(key.ToLowerInvariant(), context.Request.Headers[key]);
-                }
-
-                w.WriteEndObject();
-                w.WriteEndObject();
+                head.Append(Encoding.ASCII.GetString(buffer, 0, n));
             }
 
-            body = buffer.ToArray();
-        }
+            var lines = head.ToString()[..head.ToString().IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n");
+            var requestLine = lines[0].Split(' ');
+            var target = requestLine.Length > 1 ? requestLine[1] : "/";
+            var path = target.Split('?', 2)[0];
+            var query = target.Contains('?', StringComparison.Ordinal) ? target.Split('?', 2)[1] : "";
+            string contentType;
+            byte[] body;
+            if (path == "/sse")
+            {
+                contentType = "text/event-stream";
+                body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 3).Select(i => $"data: hello world {i}\n\n")));
+            }
+            else
+            {
+                contentType = "application/json";
+                using var json = new MemoryStream();
+                using (var w = new Utf8JsonWriter(json))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("method", requestLine[0]);
+                    w.WriteString("path", path);
+                    w.WriteStartObject("query");
+                    foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        var kv = pair.Split('=', 2);
+                        w.WriteString(Uri.UnescapeDataString(kv[0]), kv.Length > 1 ? Uri.UnescapeDataString(kv[1]) : "");
+                    }
 
-        response.ContentLength64 = body.Length;
-        await response.OutputStream.WriteAsync(body);
-        response.Close();
+                    w.WriteEndObject();
+                    w.WriteStartObject("headers");
+                    foreach (var line in lines.Skip(1))
+                    {
+                        var colon = line.IndexOf(':', StringComparison.Ordinal);
+                        if (colon > 0)
+                        {
+                            w.WriteString(line[..colon].Trim().ToLowerInvariant(), line[(colon + 1)..].Trim());
+                        }
+                    }
+
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                }
+
+                body = json.ToArray();
+            }
+
+            var response = $"HTTP/1.1 200 OK\r\nX-Upstream: example\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(response));
+            await stream.WriteAsync(body);
+        }
     }
 }

@@ -30,6 +30,12 @@ export MATCHLOCK_BIN
 [ -z "${MATCHLOCK_GUEST_BIN:-}" ] || export MATCHLOCK_GUEST_BIN
 echo "binaries under test: MATCHLOCK_BIN=$MATCHLOCK_BIN MATCHLOCK_GUEST_BIN=${MATCHLOCK_GUEST_BIN:-unset, the library default}"
 
+# The SDKs' end-to-end tests (the C# one among the test projects) boot real sandboxes through
+# this checkout's `matchlock rpc` wherever VMs can run.
+if [ "${MATCHLOCK_REQUIRE_VM:-0}" = 1 ] || command -v qemu-system-x86_64 >/dev/null; then
+  export MATCHLOCK_E2E=1
+fi
+
 # The hostile-guest suite (tests/Matchlock.Integration.Tests/Network/Hostile) writes its verdict here.
 report="${TMPDIR:-/tmp}/matchlock-hostile-report.txt"
 rm -f "$report"
@@ -41,9 +47,9 @@ for project in tests/*/*.csproj; do
   log=$(mktemp)
   dotnet test --project "$project" -c Release --no-build 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  p=$(grep -E '^\s*succeeded:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
-  f=$(grep -E '^\s*failed:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
-  s=$(grep -E '^\s*skipped:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+  p=$(grep -aE '^\s*succeeded:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+  f=$(grep -aE '^\s*failed:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+  s=$(grep -aE '^\s*skipped:' "$log" | tail -1 | grep -oE '[0-9]+' || true)
   rm -f "$log"
   if [ -z "$p" ] && [ -z "$f" ]; then
     echo "$name: the test run did not report a summary (exit $rc)"
@@ -54,10 +60,7 @@ for project in tests/*/*.csproj; do
 done
 
 # The SDKs (sdk/README.md): unit tests against their fake servers, contract conformance, and the
-# end-to-end tests against this checkout's `matchlock rpc` (real VMs; MATCHLOCK_E2E=1).
-if [ "${MATCHLOCK_REQUIRE_VM:-0}" = 1 ] || command -v qemu-system-x86_64 >/dev/null; then
-  export MATCHLOCK_E2E=1
-fi
+# end-to-end tests against this checkout's `matchlock rpc` (set above: MATCHLOCK_E2E).
 
 # sdk_result NAME PASSED FAILED RC: adds one SDK suite's counts (a suite without counts is a failure).
 sdk_result() {
@@ -74,9 +77,9 @@ echo "==> sdk/python"
 log=$(mktemp)
 python3 -m unittest discover -s sdk/python/tests -v 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
-ran=$(grep -oE '^Ran [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
-bad=$(grep -oE '(failures|errors)=[0-9]+' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
-skip=$(grep -oE 'skipped=[0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)
+ran=$(grep -aoE '^Ran [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
+bad=$(grep -aoE '(failures|errors)=[0-9]+' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
+skip=$(grep -aoE 'skipped=[0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)
 [ -z "$ran" ] || sdk_result sdk/python "$((ran - ${bad:-0} - ${skip:-0}))" "${bad:-0}" "$rc"
 [ -n "$ran" ] || sdk_result sdk/python "" "" "$rc"
 rm -f "$log"
@@ -85,14 +88,14 @@ echo "==> sdk/typescript"
 log=$(mktemp)
 (cd sdk/typescript && npm run --silent build && npm test) 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
-sdk_result sdk/typescript "$(grep -oE '^# pass [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -oE '^# fail [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
+sdk_result sdk/typescript "$(grep -aoE '^# pass [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -aoE '^# fail [0-9]+' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
 rm -f "$log"
 
 echo "==> sdk/go"
 log=$(mktemp)
 (cd sdk/go && go vet ./... && go test -count=1 -v ./...) 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
-sdk_result sdk/go "$(grep -cE '^\s*--- PASS' "$log")" "$(grep -cE '^\s*--- FAIL' "$log")" "$rc"
+sdk_result sdk/go "$(grep -acE '^\s*--- PASS' "$log")" "$(grep -acE '^\s*--- FAIL' "$log")" "$rc"
 rm -f "$log"
 
 if [ "${MATCHLOCK_E2E:-0}" = 1 ]; then
@@ -100,7 +103,7 @@ if [ "${MATCHLOCK_E2E:-0}" = 1 ]; then
   log=$(mktemp)
   examples/run.sh 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  sdk_result examples "$(grep -oE '^examples: [0-9]+ passed' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -oE '[0-9]+ failed$' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
+  sdk_result examples "$(grep -aoE '^examples: [0-9]+ passed' "$log" | grep -oE '[0-9]+' | tail -1)" "$(grep -aoE '[0-9]+ failed$' "$log" | grep -oE '[0-9]+' | tail -1)" "$rc"
   rm -f "$log"
 fi
 

@@ -50,9 +50,15 @@ public sealed class ContractTests
             });
             await rpc.SendAsync(13, "exec_tty", new { command = "tty", rows = 24, cols = 80 });
             answered[13] = "exec_tty";
-            await rpc.NextAsync(); // ready (after the event, in order)
+            while ((await rpc.NextAsync()).GetProperty("method").GetString() != "exec_tty.ready")
+            {
+                // the event may come first
+            }
+
             await rpc.SendAsync(42, "exec_tty.resize", new { id = 13, rows = 30, cols = 90 });
-            await rpc.NextAsync(); // output
+            while ((await rpc.NextAsync()).GetProperty("method").GetString() != "exec_tty.stdout")
+            {
+            }
             await Call(14, "close", new { timeout_seconds = 2 });
             await rpc.Served.WaitAsync(RpcHarness.Bound, RpcHarness.Ct);
 

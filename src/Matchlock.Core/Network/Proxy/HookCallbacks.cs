@@ -111,5 +111,5 @@ internal static class HookCallbacks
     }
 }
 
-/// <summary>A callback hook failed; the request is blocked with this message.</summary>
-internal sealed class HookCallbackException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>A callback hook failed; the request is blocked with this message (the sandbox goes on).</summary>
+internal sealed class HookCallbackException(string message, Exception? inner = null) : OperationFailedException(message, inner);

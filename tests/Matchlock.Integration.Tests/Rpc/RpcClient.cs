@@ -11,6 +11,7 @@ internal sealed class RpcClient : IAsyncDisposable
 
     private readonly Process _process;
     private readonly Task<string> _stderr;
+    private readonly Dictionary<long, JsonElement> _early = [];
     private long _nextId = 100;
 
     public RpcClient(MatchlockHome home)
@@ -22,6 +23,9 @@ internal sealed class RpcClient : IAsyncDisposable
     public Process Process => _process;
 
     public List<JsonElement> Notifications { get; } = [];
+
+    /// <summary>Whether the answer to <paramref name="id"/> was read while waiting for another one.</summary>
+    public bool AnsweredEarly(long id) => _early.ContainsKey(id);
 
     public async Task SendAsync(string line)
     {
@@ -36,9 +40,14 @@ internal sealed class RpcClient : IAsyncDisposable
         return id;
     }
 
-    /// <summary>Reads until the answer to <paramref name="id"/>; notifications are kept in <see cref="Notifications"/>.</summary>
+    /// <summary>Reads until the answer to <paramref name="id"/>; notifications read on the way are kept in <see cref="Notifications"/>, other requests' answers for their own call.</summary>
     public async Task<JsonElement> AnswerAsync(long id, TimeSpan? bound = null)
     {
+        if (_early.Remove(id, out var early))
+        {
+            return early;
+        }
+
         using var cts = new CancellationTokenSource(bound ?? Bound);
         while (true)
         {
@@ -61,6 +70,12 @@ internal sealed class RpcClient : IAsyncDisposable
             if (message.TryGetProperty("id", out var got) && got.ValueKind == JsonValueKind.Number && got.GetInt64() == id)
             {
                 return message;
+            }
+
+            if (message.TryGetProperty("id", out var other) && other.ValueKind == JsonValueKind.Number)
+            {
+                _early[other.GetInt64()] = message; // another request's answer, read first
+                continue;
             }
 
             Notifications.Add(message);

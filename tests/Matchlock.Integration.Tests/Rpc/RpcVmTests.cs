@@ -24,6 +24,25 @@ public sealed class RpcVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         await using var rpc = new RpcClient(home);
         var id = (await rpc.CallAsync("create", new { image = "busybox", network = new { no_network = true } })).GetProperty("id").GetString()!;
 
+        // 50 commands at once: each answer whole, on its own line, with its own output.
+        var ids = new List<(long Id, int N)>();
+        for (var n = 0; n < 50; n++)
+        {
+            ids.Add((await rpc.SendAsync(n % 2 == 0 ? "exec" : "exec_stream", new { command = $"echo out-{n}" }), n));
+        }
+
+        foreach (var (request, n) in ids)
+        {
+            var reply = await rpc.AnswerAsync(request);
+            Assert.True(reply.TryGetProperty("result", out var result), reply.ToString());
+            Assert.Equal(0, result.GetProperty("exit_code").GetInt32());
+            var output = n % 2 == 0
+                ? RpcClient.Text(result.GetProperty("stdout"))
+                : string.Concat(rpc.Notifications.Where(m => m.TryGetProperty("method", out var method) && method.GetString() == "exec_stream.stdout" && m.GetProperty("params").GetProperty("id").GetInt64() == request)
+                    .Select(m => RpcClient.Text(m.GetProperty("params").GetProperty("data"))));
+            Assert.Equal($"out-{n}\n", output);
+        }
+
         var ls = await home.RunAsync(["ls"]);
         Assert.Matches($@"{id}\s+running", ls.Stdout);
         var viaCli = await home.RunAsync(["exec", id, "--", "echo", "through the owner"]);
@@ -66,7 +85,7 @@ public sealed class RpcVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         var clock = Stopwatch.StartNew();
         await rpc.CallAsync("close", new { timeout_seconds = 2.0 }, bound: TimeSpan.FromSeconds(3));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"close took {clock.Elapsed}");
-        Assert.Contains(rpc.Notifications, n => n.TryGetProperty("id", out var i) && i.GetInt64() == running); // the stream's answer came before close's
+        Assert.True(rpc.AnsweredEarly(running), "the stream's answer must come before close's");
         Assert.Equal(0, await rpc.EndAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Matches($@"{id}\s+stopped", (await home.RunAsync(["ls"])).Stdout);

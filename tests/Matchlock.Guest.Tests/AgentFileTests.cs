@@ -33,7 +33,10 @@ public sealed class AgentFileTests
     public async Task Read_errors_are_replies_with_errno_codes()
     {
         await using var harness = new AgentHarness();
-        Assert.Equal("ENOENT", (await harness.RequestAsync(new ReadFileRequest { Path = Path.Combine(harness.Root, "missing") })).ErrorCode);
+        var missing = await harness.RequestAsync(new ReadFileRequest { Path = Path.Combine(harness.Root, "missing", "file") });
+        Assert.Equal("ENOENT", missing.ErrorCode);
+        // In words, never a runtime resource key (the NativeAOT guest has none: "IO_PathNotFound_Path").
+        Assert.EndsWith("missing/file: no such file or directory", missing.Error, StringComparison.Ordinal);
         Assert.Equal("EISDIR", (await harness.RequestAsync(new ReadFileRequest { Path = harness.Root })).ErrorCode);
         Assert.Equal("EINVAL", (await harness.RequestAsync(new ReadFileRequest { Path = "relative/path" })).ErrorCode);
         File.WriteAllText(Path.Combine(harness.Root, "big"), new string('x', 100));

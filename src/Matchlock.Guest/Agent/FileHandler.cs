@@ -54,7 +54,7 @@ internal static class FileHandler
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return GuestReply.Failure($"write_file: {request.Path}: {e.Message}", ErrorCodes.FromException(e));
+            return GuestReply.Failure($"write_file: {request.Path}: {ErrorCodes.Describe(e)}", ErrorCodes.FromException(e));
         }
     }
 
@@ -77,7 +77,7 @@ internal static class FileHandler
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return GuestReply.Failure($"read_file: {request.Path}: {e.Message}", ErrorCodes.FromException(e));
+            return GuestReply.Failure($"read_file: {request.Path}: {ErrorCodes.Describe(e)}", ErrorCodes.FromException(e));
         }
 
         await using (file)
@@ -137,7 +137,7 @@ internal static class FileHandler
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NativeCallException)
         {
-            return GuestReply.Failure($"list_files: {request.Path}: {e.Message}", ErrorCodes.FromException(e));
+            return GuestReply.Failure($"list_files: {request.Path}: {ErrorCodes.Describe(e)}", ErrorCodes.FromException(e));
         }
     }
 }

@@ -94,8 +94,14 @@ internal sealed record CreateConfig
     private static SandboxNetworkSpec ReadNetwork(RpcParams n)
     {
         var secrets = new List<string>();
+        var placeholders = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, secret) in n.ObjectMembers("secrets"))
         {
+            if (secret.OptionalString("placeholder") is { Length: > 0 } placeholder)
+            {
+                placeholders[name] = placeholder;
+            }
+
             var value = secret.String("value");
             var hosts = secret.OptionalStringArray("hosts") ?? [];
             if (hosts.Count == 0)
@@ -129,6 +135,7 @@ internal sealed record CreateConfig
             AllowHosts = SandboxNetworkSpec.SplitList(n.OptionalStringArray("allowed_hosts")),
             AllowTcp = SandboxNetworkSpec.SplitList(n.OptionalStringArray("allow_tcp")),
             Secrets = secrets,
+            SecretPlaceholders = placeholders,
             AddHosts = addHosts,
             DnsServers = dns,
             Mtu = n.OptionalInt32("mtu", 576, 65535) ?? 1500,

@@ -74,6 +74,7 @@ public sealed class RpcServerTests
     [InlineData("""{"image":"busybox","network":{"interception":{"rules":[{"phase":"during"}]}}}""", "phase")]
     [InlineData("""{"image":"busybox","vfs":{"workspace":"/workspace"}}""", "params.vfs")]
     [InlineData("""{"image":"busybox","env":{"A":1}}""", "params.env.A")]
+    [InlineData("""{"image":"busybox","network":{"secrets":{"KEY":{"value":"v","hosts":["a.test"],"placeholder":"tiny"}}}}""", "placeholder of secret KEY")]
     public async Task A_bad_create_config_is_an_invalid_params_error_naming_the_field_and_creates_nothing(string config, string field)
     {
         await using var rpc = new RpcHarness();
@@ -90,7 +91,7 @@ public sealed class RpcServerTests
         await using var rpc = new RpcHarness();
         await rpc.SendAsync("""
             {"jsonrpc":"2.0","id":1,"method":"create","params":{"image":"busybox","resources":{"cpus":1.5,"memory_mb":256,"disk_size_mb":1024,"timeout_seconds":300},
-             "network":{"allowed_hosts":["api.example.com"],"block_private_ips":true,"secrets":{"TOKEN":{"value":"s3cr@t","hosts":["api.example.com"]}},
+             "network":{"allowed_hosts":["api.example.com"],"block_private_ips":true,"secrets":{"TOKEN":{"value":"s3cr@t","hosts":["api.example.com"],"placeholder":"my-token-placeholder"}},
                "add_hosts":[{"host":"db.test","ip":"10.0.0.5"}],"dns_servers":["192.0.2.53"],"hostname":"box","mtu":1400,
                "interception":{"rules":[{"phase":"before","action":"allow","hosts":["api.example.com"],"set_headers":{"X-A":"1"}},{"phase":"after","callback_id":"network_hook_2"}],"callback_socket":"/tmp/none.sock"}},
              "env":{"A":"1"},"image_config":{"working_dir":"/srv","env":{"PATH":"/bin"}},"launch_entrypoint":true}}
@@ -105,6 +106,7 @@ public sealed class RpcServerTests
         var network = config.Spec.Network;
         Assert.Equal(["api.example.com"], network.AllowHosts);
         Assert.Equal(["TOKEN=s3cr@t@api.example.com"], network.Secrets);
+        Assert.Equal("my-token-placeholder", network.SecretPlaceholders["TOKEN"]);
         Assert.Equal("10.0.0.5", Assert.Single(network.AddHosts).Value.ToString());
         Assert.Equal(1400, network.Mtu);
         Assert.False(network.AllowPrivate);

@@ -23,6 +23,12 @@ public sealed record SandboxNetworkSpec
     /// <summary><c>--secret NAME[=VALUE]@host1,host2</c> specs, as given.</summary>
     public IReadOnlyList<string> Secrets { get; init; } = [];
 
+    /// <summary>
+    /// Placeholders chosen by the caller, by secret name (the SDKs' <c>add_secret_with_placeholder</c>);
+    /// the other secrets get random <c>SANDBOX_SECRET_…</c> ones.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SecretPlaceholders { get; init; } = new Dictionary<string, string>();
+
     /// <summary><c>--add-host host:ip</c>: answered by our DNS and allowed even when private.</summary>
     public IReadOnlyList<KeyValuePair<string, IPAddress>> AddHosts { get; init; } = [];
 
@@ -97,6 +103,17 @@ public sealed record SandboxNetworkSpec
             // Fully, value lookup included, so a missing variable is a usage error before anything
             // is created (its messages never contain a value).
             Checked("--secret", () => Network.Policy.SecretSpec.Parse(secret));
+        }
+
+        if (SecretPlaceholders.Count > 0)
+        {
+            var specs = Secrets.Select(s => Network.Policy.SecretSpec.Parse(s)).ToList();
+            if (SecretPlaceholders.Keys.FirstOrDefault(name => specs.All(s => s.Name != name)) is { } unknown)
+            {
+                throw new ArgumentException($"a placeholder is given for secret {unknown}, which is not one of the secrets");
+            }
+
+            Network.Policy.SandboxSecrets.Create(specs, SecretPlaceholders); // its messages name secrets, never values
         }
 
         Checked("--allow-host", () => Network.Policy.HostPattern.ParseList(AllowHosts));

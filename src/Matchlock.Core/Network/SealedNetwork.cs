@@ -84,7 +84,7 @@ public sealed class SealedNetwork : IAsyncDisposable
         var addHosts = spec.AddHosts.Select(kv => KeyValuePair.Create(HostName.Parse(kv.Key), kv.Value)).ToList();
         var tcpRules = TcpRule.ParseList(spec.AllowTcp);
         var policy = NetworkPolicy.FromFlags(spec.AllowHosts, secretSpecs, hasHooks: spec.Hooks.Count > 0, spec.Intercept, addHosts, spec.AllowPrivate, tcpRules);
-        var secrets = SandboxSecrets.Create(secretSpecs);
+        var secrets = SandboxSecrets.Create(secretSpecs, spec.SecretPlaceholders);
         var resolve = spec.DnsServers.Count > 0
             ? DnsResolvers.Upstream([.. spec.DnsServers.Select(a => new IPEndPoint(a, 53))], UpstreamDnsTimeout)
             : DnsResolvers.Host;

@@ -325,6 +325,48 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void A_chosen_placeholder_is_the_guests_and_is_found_and_replaced_like_ours()
+    {
+        var secrets = SandboxSecrets.Create(
+            [SecretSpec.Parse("A=value-a@a.test"), SecretSpec.Parse("B=value-b@b.test")],
+            new Dictionary<string, string> { ["A"] = "my-token-placeholder" });
+        Assert.Equal("my-token-placeholder", secrets.GuestEnvironment["A"]);
+        Assert.Matches("^SANDBOX_SECRET_[0-9a-f]{32}$", secrets.GuestEnvironment["B"]);
+
+        var found = new HashSet<SandboxSecrets.Entry>();
+        secrets.FindPlaceholders($"x=my-token-placeholder&y={secrets.GuestEnvironment["B"]}", found);
+        Assert.Equal(["A", "B"], found.Select(e => e.Name).Order());
+        var basic = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("u:my-token-placeholder"));
+        var inBasic = new HashSet<SandboxSecrets.Entry>();
+        secrets.FindPlaceholdersInHeader("Authorization", basic, inBasic);
+        Assert.Equal("A", Assert.Single(inBasic).Name);
+        Assert.Equal("Bearer value-a", SandboxSecrets.SubstituteHeader("Authorization", "Bearer my-token-placeholder", secrets.Entries));
+    }
+
+    [Theory]
+    [InlineData("short", "at least 8")]
+    [InlineData("has space in it", "without spaces")]
+    [InlineData("xx-value-a-xx", "contains the secret's value")]
+    public void A_chosen_placeholder_that_would_leak_or_match_by_accident_is_refused(string placeholder, string why)
+    {
+        var error = Assert.Throws<ArgumentException>(() => SandboxSecrets.Create([SecretSpec.Parse("A=value-a@a.test")], new Dictionary<string, string> { ["A"] = placeholder }));
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("value-a", error.Message.Replace("secret's value", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Overlapping_chosen_placeholders_are_refused_and_an_unknown_secret_name_is_a_usage_error()
+    {
+        var overlap = Assert.Throws<ArgumentException>(() => SandboxSecrets.Create(
+            [SecretSpec.Parse("A=value-one@a.test"), SecretSpec.Parse("B=value-two@b.test")],
+            new Dictionary<string, string> { ["A"] = "placeholder-1", ["B"] = "placeholder-10" }));
+        Assert.Contains("overlap", overlap.Message, StringComparison.Ordinal);
+
+        var spec = new Matchlock.Core.Network.SandboxNetworkSpec { Secrets = ["A=1@a.test"], SecretPlaceholders = new Dictionary<string, string> { ["NOPE"] = "placeholder-x" } };
+        Assert.Contains("NOPE", Assert.Throws<ArgumentException>(spec.Validate).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void HookPathIsPrefixWithoutStarAndGlobWithIt()
     {
         Assert.True(HookRule.PathMatches("/v1", "/v1/chat"));

@@ -15,13 +15,21 @@ public sealed class SandboxSecrets
     /// <summary>Prefix plus 32 hex characters.</summary>
     public const int PlaceholderLength = 15 + 32;
 
+    /// <summary>Shortest placeholder a caller may choose: a shorter one would turn up in ordinary requests.</summary>
+    public const int MinCustomPlaceholderLength = 8;
+
     private readonly Dictionary<string, Entry> _byPlaceholder;
+    private readonly Entry[] _custom; // placeholders the caller chose, not of our fixed form
 
     private SandboxSecrets(List<Entry> entries)
     {
         Entries = entries;
         _byPlaceholder = entries.ToDictionary(e => e.Placeholder, StringComparer.Ordinal);
+        _custom = [.. entries.Where(e => !IsOurForm(e.Placeholder))];
     }
+
+    private static bool IsOurForm(string placeholder) =>
+        placeholder.Length == PlaceholderLength && placeholder.StartsWith(PlaceholderPrefix, StringComparison.Ordinal);
 
     public static SandboxSecrets Empty { get; } = new([]);
 
@@ -45,9 +53,14 @@ public sealed class SandboxSecrets
 
     public IReadOnlyList<Entry> Entries { get; }
 
-    /// <summary>Assigns a fresh placeholder to each secret.</summary>
-    /// <exception cref="ArgumentException">Two secrets share a name.</exception>
-    public static SandboxSecrets Create(IEnumerable<SecretSpec> secrets)
+    /// <summary>
+    /// Assigns each secret its placeholder: the one in <paramref name="placeholders"/> for its name
+    /// (the SDKs' <c>add_secret_with_placeholder</c>), else a fresh random one.
+    /// </summary>
+    /// <exception cref="ArgumentException">Two secrets share a name; or a chosen placeholder is
+    /// shorter than <see cref="MinCustomPlaceholderLength"/>, not printable ASCII without spaces, shared,
+    /// part of another placeholder, or contains the secret's value.</exception>
+    public static SandboxSecrets Create(IEnumerable<SecretSpec> secrets, IReadOnlyDictionary<string, string>? placeholders = null)
     {
         ArgumentNullException.ThrowIfNull(secrets);
         var list = secrets.ToList();
@@ -57,7 +70,31 @@ public sealed class SandboxSecrets
             throw new ArgumentException($"secret {duplicate.Key} is given more than once", nameof(secrets));
         }
 
-        return new SandboxSecrets(list.Select(s => new Entry(s, PlaceholderPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)))).ToList());
+        var entries = list.Select(s => new Entry(s, placeholders is not null && placeholders.TryGetValue(s.Name, out var chosen)
+            ? CheckChosen(s, chosen)
+            : PlaceholderPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)))).ToList();
+        foreach (var entry in entries)
+        {
+            if (entries.FirstOrDefault(o => o != entry && o.Placeholder.Contains(entry.Placeholder, StringComparison.Ordinal)) is { } other)
+            {
+                throw new ArgumentException($"the placeholder of secret {entry.Name} is part of secret {other.Name}'s; choose placeholders that do not overlap", nameof(placeholders));
+            }
+        }
+
+        return new SandboxSecrets(entries);
+    }
+
+    private static string CheckChosen(SecretSpec secret, string placeholder)
+    {
+        if (placeholder.Length < MinCustomPlaceholderLength || placeholder.Any(c => c is <= ' ' or > '~'))
+        {
+            throw new ArgumentException(
+                $"the placeholder of secret {secret.Name} must be at least {MinCustomPlaceholderLength} printable ASCII characters without spaces (it is found and replaced in requests)", nameof(placeholder));
+        }
+
+        return placeholder.Contains(secret.Value, StringComparison.Ordinal)
+            ? throw new ArgumentException($"the placeholder of secret {secret.Name} contains the secret's value; the guest would see it", nameof(placeholder))
+            : placeholder;
     }
 
     /// <summary>The variables the guest's environment gets: NAME → placeholder.</summary>
@@ -71,6 +108,15 @@ public sealed class SandboxSecrets
         if (_byPlaceholder.Count == 0)
         {
             return;
+        }
+
+        // Placeholders the caller chose have no common prefix: each is looked for on its own.
+        foreach (var entry in _custom)
+        {
+            if (text.Contains(entry.Placeholder, StringComparison.Ordinal))
+            {
+                found.Add(entry);
+            }
         }
 
         while (true)

@@ -190,7 +190,7 @@ internal sealed partial class HostFsProvider
 
         if (!n.IsRegular)
         {
-            return n.FileType == FileMode.Symlink ? Errno.ELOOP : Errno.EACCES;
+            return n.FileType == VfsMode.Symlink ? Errno.ELOOP : Errno.EACCES;
         }
 
         if (ReadOnly && OpenFlags.Writes(flags))

@@ -13,7 +13,7 @@ internal sealed partial class HostFsProvider
     public VfsResult<VfsEntry> Mknod(ulong parent, ReadOnlySpan<byte> name, uint mode, uint rdev, VfsCaller caller)
     {
         // No device nodes, FIFOs or sockets in the user's folder (docs/VFS.md).
-        if ((mode & FileMode.TypeMask) is not (FileMode.Regular or 0))
+        if ((mode & VfsMode.TypeMask) is not (VfsMode.Regular or 0))
         {
             return ReadOnly ? Errno.EROFS : Errno.EPERM;
         }
@@ -55,7 +55,7 @@ internal sealed partial class HostFsProvider
             return (Errno)e;
         }
 
-        return AdoptCreated(OpenAt(dir.Fd, name, PathFlags | ODirectory, 0), FileMode.Directory | (mode & FileMode.PermissionMask), caller, recordOwner: true);
+        return AdoptCreated(OpenAt(dir.Fd, name, PathFlags | ODirectory, 0), VfsMode.Directory | (mode & VfsMode.PermissionMask), caller, recordOwner: true);
     }
 
     public VfsResult<VfsEntry> Symlink(ulong parent, ReadOnlySpan<byte> name, ReadOnlySpan<byte> target, VfsCaller caller)
@@ -88,7 +88,7 @@ internal sealed partial class HostFsProvider
             return (Errno)e;
         }
 
-        return AdoptCreated(OpenAt(dir.Fd, name, PathFlags, 0), FileMode.Symlink | 0x1FF, caller, recordOwner: false);
+        return AdoptCreated(OpenAt(dir.Fd, name, PathFlags, 0), VfsMode.Symlink | 0x1FF, caller, recordOwner: false);
     }
 
     public VfsResult<VfsEntry> Link(ulong node, ulong newParent, ReadOnlySpan<byte> newName)
@@ -173,7 +173,7 @@ internal sealed partial class HostFsProvider
     }
 
     // Permission bits and sticky for the host file; setuid and setgid stay in the xattr only.
-    private static uint HostMode(uint mode) => mode & FileMode.PermissionMask & ~(FileMode.SetUid | FileMode.SetGid);
+    private static uint HostMode(uint mode) => mode & VfsMode.PermissionMask & ~(VfsMode.SetUid | VfsMode.SetGid);
 
     /// <summary>
     /// Creates a regular file, or opens an existing one when O_EXCL was not asked for. Only a file
@@ -216,7 +216,7 @@ internal sealed partial class HostFsProvider
         }
 
         // The new node is the inode this descriptor holds, whatever has happened to the name since.
-        var entry = AdoptCreated(Reopen(fd, OPath), FileMode.Regular | (mode & FileMode.PermissionMask), caller, recordOwner: true);
+        var entry = AdoptCreated(Reopen(fd, OPath), VfsMode.Regular | (mode & VfsMode.PermissionMask), caller, recordOwner: true);
         if (!entry.IsOk)
         {
             fd.Dispose();
@@ -243,7 +243,7 @@ internal sealed partial class HostFsProvider
 
         if (recordOwner)
         {
-            _ = SetXattrNode(path, OwnershipXattr.Name, new OwnershipXattr(caller.Uid, caller.Gid, mode & FileMode.PermissionMask).Format(), 0);
+            _ = SetXattrNode(path, OwnershipXattr.Name, new OwnershipXattr(caller.Uid, caller.Gid, mode & VfsMode.PermissionMask).Format(), 0);
         }
 
         if (_chownCreated)

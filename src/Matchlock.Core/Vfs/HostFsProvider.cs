@@ -40,7 +40,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
         _ownerUid = st.Uid;
         _ownerGid = st.Gid;
         _chownCreated = EffectiveUserId == 0;
-        _nodes = new(KeyOf(st), new HostNode(root, FileMode.Directory));
+        _nodes = new(KeyOf(st), new HostNode(root, VfsMode.Directory));
     }
 
     public bool ReadOnly { get; }
@@ -155,7 +155,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
             return Errno.ENOENT;
         }
 
-        if (n.FileType != FileMode.Symlink)
+        if (n.FileType != VfsMode.Symlink)
         {
             return Errno.EINVAL;
         }
@@ -206,7 +206,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
             return (Errno)e;
         }
 
-        var (id, node) = _nodes.Acquire(KeyOf(st), new HostNode(fd, st.Mode & FileMode.TypeMask));
+        var (id, node) = _nodes.Acquire(KeyOf(st), new HostNode(fd, st.Mode & VfsMode.TypeMask));
         var attr = AttrOf(node);
         if (!attr.IsOk)
         {
@@ -240,7 +240,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
             (st.RdevMinor & 0xff) | (st.RdevMajor << 8) | ((st.RdevMinor & ~0xffu) << 12),
             st.BlkSize);
         return ReadOwnership(node) is { } own
-            ? attr with { Uid = own.Uid, Gid = own.Gid, Mode = (st.Mode & FileMode.TypeMask) | own.Mode }
+            ? attr with { Uid = own.Uid, Gid = own.Gid, Mode = (st.Mode & VfsMode.TypeMask) | own.Mode }
             : attr;
     }
 
@@ -258,7 +258,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
     {
         if (!n.TakesUserXattrs)
         {
-            return changes.Mode is not null && n.FileType == FileMode.Symlink ? Errno.EOPNOTSUPP : Errno.None;
+            return changes.Mode is not null && n.FileType == VfsMode.Symlink ? Errno.EOPNOTSUPP : Errno.None;
         }
 
         var e = StatxNode(n.Fd, out var st);
@@ -267,18 +267,18 @@ internal sealed partial class HostFsProvider : IVfsProvider
             return (Errno)e;
         }
 
-        var own = ReadOwnership(n) ?? new OwnershipXattr(st.Uid, st.Gid, st.Mode & FileMode.PermissionMask);
-        var wanted = new OwnershipXattr(changes.Uid ?? own.Uid, changes.Gid ?? own.Gid, (changes.Mode ?? own.Mode) & FileMode.PermissionMask);
+        var own = ReadOwnership(n) ?? new OwnershipXattr(st.Uid, st.Gid, st.Mode & VfsMode.PermissionMask);
+        var wanted = new OwnershipXattr(changes.Uid ?? own.Uid, changes.Gid ?? own.Gid, (changes.Mode ?? own.Mode) & VfsMode.PermissionMask);
         if (changes.Mode is { } mode)
         {
-            e = ChmodNode(n.Fd, mode & FileMode.PermissionMask & ~(FileMode.SetUid | FileMode.SetGid));
+            e = ChmodNode(n.Fd, mode & VfsMode.PermissionMask & ~(VfsMode.SetUid | VfsMode.SetGid));
             if (e != 0)
             {
                 return (Errno)e;
             }
         }
 
-        var hostShows = new OwnershipXattr(st.Uid, st.Gid, wanted.Mode & ~(FileMode.SetUid | FileMode.SetGid));
+        var hostShows = new OwnershipXattr(st.Uid, st.Gid, wanted.Mode & ~(VfsMode.SetUid | VfsMode.SetGid));
         if (wanted == hostShows && ReadOwnership(n) is null)
         {
             return Errno.None;

@@ -15,12 +15,12 @@ internal sealed class HostNode(SafeFileHandle fd, uint fileType) : IDisposable
     /// <summary>The S_IFMT bits, fixed for the life of an inode.</summary>
     public uint FileType { get; } = fileType;
 
-    public bool IsDirectory => FileType == FileMode.Directory;
+    public bool IsDirectory => FileType == VfsMode.Directory;
 
-    public bool IsRegular => FileType == FileMode.Regular;
+    public bool IsRegular => FileType == VfsMode.Regular;
 
     /// <summary>Whether user.* xattrs (and so the ownership record) can exist on it (xattr(7)).</summary>
-    public bool TakesUserXattrs => FileType is FileMode.Regular or FileMode.Directory;
+    public bool TakesUserXattrs => FileType is VfsMode.Regular or VfsMode.Directory;
 
     public void Dispose() => Fd.Dispose();
 }

@@ -47,13 +47,13 @@ internal sealed class MemoryNode(ulong ino, uint mode, uint uid, uint gid, VfsTi
     /// <summary>Open file handles on this node; its data is freed when this and <see cref="Nlink"/> are both zero.</summary>
     public int OpenCount { get; set; }
 
-    public uint FileType => Mode & FileMode.TypeMask;
+    public uint FileType => Mode & VfsMode.TypeMask;
 
-    public bool IsDirectory => FileType == FileMode.Directory;
+    public bool IsDirectory => FileType == VfsMode.Directory;
 
     public VfsAttr Attr => new(
         Ino,
-        (ulong)(IsDirectory ? 4096 : FileType == FileMode.Symlink ? Target.Length : Length),
+        (ulong)(IsDirectory ? 4096 : FileType == VfsMode.Symlink ? Target.Length : Length),
         ((ulong)Length + 511) / 512,
         Atime,
         Mtime,

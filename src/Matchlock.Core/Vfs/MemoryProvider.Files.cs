@@ -64,7 +64,7 @@ internal sealed partial class MemoryProvider
                 return new VfsCreated(entry with { Attr = existing.Attr }, opened.Value);
             }
 
-            var added = AddChild(parent, name, FileMode.Regular | (mode & FileMode.PermissionMask), caller);
+            var added = AddChild(parent, name, VfsMode.Regular | (mode & VfsMode.PermissionMask), caller);
             if (!added.IsOk)
             {
                 return added.Error;
@@ -141,7 +141,7 @@ internal sealed partial class MemoryProvider
             data.CopyTo(n.Data.AsSpan((int)offset));
 
             // A write by anyone drops setuid, and setgid with group-execute (write(2), as the kernel does).
-            var clear = FileMode.SetUid | ((n.Mode & 0x8) != 0 ? FileMode.SetGid : 0);
+            var clear = VfsMode.SetUid | ((n.Mode & 0x8) != 0 ? VfsMode.SetGid : 0);
             n.Mode &= ~clear;
             n.Mtime = n.Ctime = Now;
             return data.Length;
@@ -246,7 +246,7 @@ internal sealed partial class MemoryProvider
             lock (_lock)
             {
                 var attr = child.Attr;
-                entry = new VfsDirEntry(name, i + 1, FileMode.DirentType(attr.Mode), attr.Ino, null);
+                entry = new VfsDirEntry(name, i + 1, VfsMode.DirentType(attr.Mode), attr.Ino, null);
                 if (plus && i >= 2)
                 {
                     entry = entry with { Entry = Hand(child) };
@@ -363,7 +363,7 @@ internal sealed partial class MemoryProvider
             return Errno.EOPNOTSUPP;
         }
 
-        return n.FileType is FileMode.Regular or FileMode.Directory ? Errno.None : Errno.EPERM;
+        return n.FileType is VfsMode.Regular or VfsMode.Directory ? Errno.None : Errno.EPERM;
     }
 
     /// <summary>Caller holds the lock.</summary>
@@ -374,9 +374,9 @@ internal sealed partial class MemoryProvider
             return Errno.EISDIR;
         }
 
-        if (n.FileType != FileMode.Regular)
+        if (n.FileType != VfsMode.Regular)
         {
-            return n.FileType == FileMode.Symlink ? Errno.ELOOP : Errno.EACCES;
+            return n.FileType == VfsMode.Symlink ? Errno.ELOOP : Errno.EACCES;
         }
 
         if (ReadOnly && OpenFlags.Writes(flags))

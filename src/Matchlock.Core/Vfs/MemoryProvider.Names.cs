@@ -5,20 +5,20 @@ internal sealed partial class MemoryProvider
 {
     public VfsResult<VfsEntry> Mknod(ulong parent, ReadOnlySpan<byte> name, uint mode, uint rdev, VfsCaller caller)
     {
-        var type = mode & FileMode.TypeMask;
-        if (type is FileMode.Char or FileMode.Block)
+        var type = mode & VfsMode.TypeMask;
+        if (type is VfsMode.Char or VfsMode.Block)
         {
             return ReadOnly ? Errno.EROFS : Errno.EPERM;
         }
 
-        if (type is not (FileMode.Regular or FileMode.Fifo or FileMode.Socket or 0))
+        if (type is not (VfsMode.Regular or VfsMode.Fifo or VfsMode.Socket or 0))
         {
             return Errno.EINVAL;
         }
 
         lock (_lock)
         {
-            var added = AddChild(parent, name, (type == 0 ? FileMode.Regular : type) | (mode & FileMode.PermissionMask), caller);
+            var added = AddChild(parent, name, (type == 0 ? VfsMode.Regular : type) | (mode & VfsMode.PermissionMask), caller);
             return added.IsOk ? Hand(added.Value) : added.Error;
         }
     }
@@ -27,7 +27,7 @@ internal sealed partial class MemoryProvider
     {
         lock (_lock)
         {
-            var added = AddChild(parent, name, FileMode.Directory | (mode & FileMode.PermissionMask), caller);
+            var added = AddChild(parent, name, VfsMode.Directory | (mode & VfsMode.PermissionMask), caller);
             return added.IsOk ? Hand(added.Value) : added.Error;
         }
     }
@@ -52,7 +52,7 @@ internal sealed partial class MemoryProvider
         var text = target.ToArray();
         lock (_lock)
         {
-            var added = AddChild(parent, name, FileMode.Symlink | 0x1FF, caller);
+            var added = AddChild(parent, name, VfsMode.Symlink | 0x1FF, caller);
             if (!added.IsOk)
             {
                 return added.Error;

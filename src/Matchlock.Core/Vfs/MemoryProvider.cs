@@ -32,7 +32,7 @@ internal sealed partial class MemoryProvider : IVfsProvider
         _capacityBytes = capacityBytes;
         _time = time ?? TimeProvider.System;
         ReadOnly = readOnly;
-        var root = new MemoryNode(IVfsProvider.RootId, FileMode.Directory | (rootMode & FileMode.PermissionMask), 0, 0, Now) { Nlink = 2 };
+        var root = new MemoryNode(IVfsProvider.RootId, VfsMode.Directory | (rootMode & VfsMode.PermissionMask), 0, 0, Now) { Nlink = 2 };
         root.Parent = root;
         _nodes = new(root, root);
     }
@@ -101,12 +101,12 @@ internal sealed partial class MemoryProvider : IVfsProvider
 
             if (changes.Mode is { } mode)
             {
-                if (n.FileType == FileMode.Symlink)
+                if (n.FileType == VfsMode.Symlink)
                 {
                     return Errno.EOPNOTSUPP;
                 }
 
-                n.Mode = n.FileType | (mode & FileMode.PermissionMask);
+                n.Mode = n.FileType | (mode & VfsMode.PermissionMask);
             }
 
             n.Uid = changes.Uid ?? n.Uid;
@@ -118,7 +118,7 @@ internal sealed partial class MemoryProvider : IVfsProvider
                     return Errno.EISDIR;
                 }
 
-                if (n.FileType != FileMode.Regular)
+                if (n.FileType != VfsMode.Regular)
                 {
                     return Errno.EINVAL;
                 }
@@ -148,7 +148,7 @@ internal sealed partial class MemoryProvider : IVfsProvider
                 return Errno.ENOENT;
             }
 
-            return n.FileType == FileMode.Symlink ? n.Target.ToArray() : Errno.EINVAL;
+            return n.FileType == VfsMode.Symlink ? n.Target.ToArray() : Errno.EINVAL;
         }
     }
 

@@ -14,7 +14,7 @@ internal readonly record struct OwnershipXattr(uint Uid, uint Gid, uint Mode)
     public const string Name = "user.matchlock.owner";
 
     public byte[] Format() =>
-        Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{Uid}:{Gid}:{Convert.ToString(Mode & FileMode.PermissionMask, 8)}"));
+        Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{Uid}:{Gid}:{Convert.ToString(Mode & VfsMode.PermissionMask, 8)}"));
 
     /// <summary>Parses the attribute; null for anything malformed (then the host's values stand).</summary>
     public static OwnershipXattr? Parse(ReadOnlySpan<byte> value)
@@ -51,6 +51,6 @@ internal readonly record struct OwnershipXattr(uint Uid, uint Gid, uint Mode)
             mode = (mode * 8) + (uint)(c - '0');
         }
 
-        return mode > FileMode.PermissionMask ? null : new OwnershipXattr(uid, gid, mode);
+        return mode > VfsMode.PermissionMask ? null : new OwnershipXattr(uid, gid, mode);
     }
 }

@@ -36,7 +36,7 @@ internal readonly record struct VfsAttr(
     uint Rdev,
     uint BlockSize)
 {
-    public uint FileType => Mode & FileMode.TypeMask;
+    public uint FileType => Mode & VfsMode.TypeMask;
 }
 
 /// <summary>
@@ -114,7 +114,7 @@ internal enum VfsRenameFlags : uint
 }
 
 /// <summary>st_mode bits used by the providers (inode(7)).</summary>
-internal static class FileMode
+internal static class VfsMode
 {
     public const uint TypeMask = 0xF000;
     public const uint Socket = 0xC000;

@@ -132,4 +132,7 @@ internal static partial class VfsLog
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Warning, Message = "vfs: a malformed request answered EIO: {Reason}")]
     public static partial void MalformedRequest(ILogger log, string reason);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "vfs: the relay of {GuestPath} ended: {Reason}")]
+    public static partial void RelayEnded(ILogger log, string guestPath, string reason);
 }

@@ -1,0 +1,174 @@
+using Matchlock.Core.Vfs;
+using Matchlock.Core.Vfs.Fuse;
+using Matchlock.Protocol;
+using Matchlock.Protocol.Framing;
+using Microsoft.Extensions.Logging;
+
+namespace Matchlock.Core.Vfs.Mounts;
+
+/// <summary>
+/// A sandbox's VFS mounts on the host (docs/VFS.md): one provider and one relay stream each. The
+/// guest mounts and answers "ok" on the stream's stderr before any command runs; the host's
+/// <see cref="FuseRelayHost"/> then serves the stream until the guest unmounts or the sandbox
+/// stops. Disposing ends every relay (end of stdin: the guest unmounts) and releases the providers.
+/// </summary>
+internal sealed class VfsMounts : IAsyncDisposable
+{
+    /// <summary>How long the guest may take to mount one (loading the fuse module the first time).</summary>
+    private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly List<Mounted> _mounts = [];
+    private readonly ILogger _log;
+
+    private VfsMounts(ILogger log) => _log = log;
+
+    public static VfsMounts None { get; } = new(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+    /// <summary>The providers for <paramref name="specs"/>, opened before the VM starts (a bad host folder fails the start early).</summary>
+    /// <exception cref="SandboxStartException">A host folder could not be opened, or a mount type is not available.</exception>
+    public static VfsMounts Prepare(IReadOnlyList<VfsMountSpec> specs, ILogger log)
+    {
+        var mounts = new VfsMounts(log);
+        try
+        {
+            foreach (var spec in specs)
+            {
+                mounts._mounts.Add(new Mounted(spec, Open(spec)));
+            }
+        }
+        catch
+        {
+            foreach (var m in mounts._mounts)
+            {
+                m.Provider.Dispose();
+            }
+
+            throw;
+        }
+
+        return mounts;
+    }
+
+    public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
+
+    /// <summary>
+    /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's relay stream for
+    /// a mount) and starts serving it; returns once every mount answered "ok".
+    /// </summary>
+    /// <exception cref="SandboxStartException">The guest could not mount one (its reason).</exception>
+    public async Task AttachAsync(Func<VfsMountSpec, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
+    {
+        foreach (var mount in _mounts)
+        {
+            var stream = await open(mount.Spec, cancellationToken);
+            mount.Stream = stream;
+            var status = await ReadStatusAsync(stream.GetReadStream(StreamChannel.Stderr), cancellationToken);
+            if (status != "ok")
+            {
+                throw new SandboxStartException($"mounting {mount.Spec.HostPath ?? "(memory)"} at {mount.Spec.GuestPath} in the guest failed: {status}");
+            }
+
+            var server = new FuseServer(mount.Provider);
+            mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var mount in _mounts)
+        {
+            if (mount.Stream is { } stream)
+            {
+                try
+                {
+                    await stream.WriteEofAsync(StreamChannel.Stdin, CancellationToken.None); // the guest unmounts
+                }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException or MuxConnectionClosedException or MuxStreamResetException)
+                {
+                    // The VM is already gone.
+                }
+            }
+        }
+
+        foreach (var mount in _mounts)
+        {
+            if (mount.Relay is { } relay)
+            {
+                await relay.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            if (mount.Stream is { } stream)
+            {
+                await stream.DisposeAsync();
+            }
+
+            mount.Provider.Dispose();
+        }
+    }
+
+    private static IVfsProvider Open(VfsMountSpec spec)
+    {
+        try
+        {
+            return spec.Type switch
+            {
+                VfsMountType.HostFs => HostFsProvider.Open(spec.HostPath!, readOnly: false),
+                VfsMountType.ReadOnly => HostFsProvider.Open(spec.HostPath!, readOnly: true),
+                VfsMountType.Memory => new MemoryProvider(),
+                _ => throw new SandboxStartException(
+                    $"the overlay mount type ({spec.HostPath} at {spec.GuestPath}) is not available yet; mount it :ro (read-only) or :host_fs (read-write), or copy files in"),
+            };
+        }
+        catch (IOException ex)
+        {
+            throw new SandboxStartException($"cannot open {spec.HostPath} to mount at {spec.GuestPath}: {ex.Message}", ex);
+        }
+    }
+
+    private async Task ServeAsync(Mounted mount, MuxStream stream, FuseServer server)
+    {
+        try
+        {
+            await FuseRelayHost.ServeAsync(stream.GetReadStream(StreamChannel.Stdout), stream.GetWriteStream(StreamChannel.Stdin), server, _log, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is FuseFormatException or IOException or MuxConnectionClosedException or MuxStreamResetException)
+        {
+            VfsLog.RelayEnded(_log, mount.Spec.GuestPath, ex.Message);
+            await stream.TryResetAsync("the VFS relay ended: " + ex.Message);
+        }
+    }
+
+    /// <summary>The guest's one status line ("ok" or "error: …") on the stream's stderr, bounded.</summary>
+    private static async Task<string> ReadStatusAsync(Stream stderr, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(MountTimeout);
+        var line = new List<byte>();
+        var one = new byte[1];
+        try
+        {
+            while (line.Count < 4096 && await stderr.ReadAsync(one, deadline.Token) == 1 && one[0] != (byte)'\n')
+            {
+                line.Add(one[0]);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"no answer within {MountTimeout.TotalSeconds:0} s";
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(line.ToArray()).Trim();
+        return text.Length == 0 ? "the guest closed the mount without a status" : text;
+    }
+
+    private sealed class Mounted(VfsMountSpec spec, IVfsProvider provider)
+    {
+        public VfsMountSpec Spec { get; } = spec;
+
+        public IVfsProvider Provider { get; } = provider;
+
+        public MuxStream? Stream { get; set; }
+
+        public Task? Relay { get; set; }
+    }
+}

@@ -75,6 +75,8 @@ internal static class RunCommand
                     UpstreamCaFile = parse.GetValue(o.UpstreamCa),
                 },
                 Disks = [.. (parse.GetValue(o.Disk) ?? []).Select(d => DiskMount.Parse(d))],
+                Mounts = [.. (parse.GetValue(o.Volume) ?? []).Select(v => Matchlock.Core.Vfs.VfsMountSpec.Parse(
+                    v, Matchlock.Core.Vfs.VfsMountSpec.GuestPathOf(parse.GetValue(o.Workspace)!, "/", "--workspace")))],
                 Accel = parse.GetValue(o.Accel) is { } a ? AccelSelector.ParseMode(a) : null,
                 // A long-lived sandbox stays listed as stopped after kill (its directory keeps the
                 // logs and its disk) until `rm` or `prune`, as a docker container does.

@@ -89,6 +89,12 @@ public sealed partial class Sandbox : IAsyncDisposable
     public static async Task<Sandbox> CreateAsync(SandboxSpec spec, SandboxEnvironment? environment = null, CancellationToken cancellationToken = default)
     {
         spec.Validate();
+        if (spec.Mounts.Count > 0)
+        {
+            // Until the guest side of the VFS is wired in (docs/VFS.md): refused, never ignored.
+            throw new InvalidInputException("-v / vfs mounts are not available in this build yet; copy files in with write_file, or attach an ext4 volume with --disk");
+        }
+
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
         await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);

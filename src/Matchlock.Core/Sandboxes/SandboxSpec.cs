@@ -43,6 +43,12 @@ public sealed record SandboxSpec
     /// </summary>
     public IReadOnlyList<DiskMount> Disks { get; init; } = [];
 
+    /// <summary>
+    /// Host folders (or memory trees) the guest sees through the VFS (<c>-v</c>, docs/VFS.md),
+    /// mounted before any command runs. Distinct guest paths.
+    /// </summary>
+    public IReadOnlyList<Vfs.VfsMountSpec> Mounts { get; init; } = [];
+
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
 
@@ -62,6 +68,8 @@ public sealed record SandboxSpec
         {
             throw new ArgumentException("an image is required (--image NAME)");
         }
+
+        Vfs.VfsMountSpec.CheckDistinct(Mounts);
 
         if (!(Cpus > 0) || double.IsInfinity(Cpus) || Math.Ceiling(Cpus) > Environment.ProcessorCount)
         {

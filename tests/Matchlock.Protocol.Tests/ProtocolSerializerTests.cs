@@ -52,6 +52,19 @@ public sealed class ProtocolSerializerTests
     }
 
     [Fact]
+    public void Vfs_mount_request_round_trips_with_snake_case_fields()
+    {
+        var request = new VfsMountRequest { MountId = "ws", Path = "/workspace", ReadOnly = true };
+        var json = Encoding.UTF8.GetString(ProtocolSerializer.Serialize(request));
+        Assert.Equal("{\"op\":\"vfs_mount\",\"mount_id\":\"ws\",\"path\":\"/workspace\",\"read_only\":true}", json);
+        Assert.Equal(request, ProtocolSerializer.ReadRequest(Encoding.UTF8.GetBytes(json)));
+
+        // read_only may be left out: a writable mount.
+        var writable = Assert.IsType<VfsMountRequest>(ProtocolSerializer.ReadRequest("{\"op\":\"vfs_mount\",\"mount_id\":\"a\",\"path\":\"/a\"}"u8.ToArray()));
+        Assert.False(writable.ReadOnly);
+    }
+
+    [Fact]
     public void Unknown_op_is_a_protocol_error_not_a_crash()
     {
         var ex = Assert.Throws<MuxProtocolException>(() => ProtocolSerializer.ReadRequest("{\"op\":\"format_disk\"}"u8.ToArray()));

@@ -8,7 +8,8 @@ namespace Matchlock.Core.Kernel;
 /// layout fixed by docs/CONTRACTS.md: <c>/init</c> = guest binary (0755),
 /// <c>/lib/modules/&lt;kver&gt;/&lt;path&gt;</c>, <c>/etc/matchlock/modules</c> (absolute paths,
 /// load order), <c>/etc/matchlock/modules.net</c> (the extra modules a NIC needs, loaded by the
-/// guest only when it has one). Also <c>/dev/console</c> (5,1) so PID 1 starts with stdio on the serial console
+/// guest only when it has one), <c>/etc/matchlock/modules.vfs</c> (fuse, loaded by the guest at its
+/// first VFS mount). Also <c>/dev/console</c> (5,1) so PID 1 starts with stdio on the serial console
 /// before it mounts devtmpfs (docs/PLATFORM.md "Guest kernel": devtmpfs is built in but not auto-mounted).
 /// </summary>
 /// <remarks>
@@ -19,7 +20,7 @@ namespace Matchlock.Core.Kernel;
 public sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
-    internal const string BuilderVersion = "matchlock-initramfs-3"; // 2: module signatures stripped; 3: modules.net
+    internal const string BuilderVersion = "matchlock-initramfs-4"; // 2: module signatures stripped; 3: modules.net; 4: modules.vfs
 
     private readonly GuestKernel _kernel;
     private readonly string _cacheDir;
@@ -60,17 +61,13 @@ public sealed class InitramfsBuilder
         // The NIC's modules minus what boot loads anyway; both lists in one archive, boot first.
         // A kernel without them still boots VMs without a NIC; a VM with one then fails its
         // configure step with "no eth0", which names the problem.
-        List<string> netPaths;
-        try
-        {
-            netPaths = resolver.Resolve(ModuleResolver.NetworkModules).Except(bootPaths, StringComparer.Ordinal).ToList();
-        }
-        catch (ModuleResolutionException)
-        {
-            netPaths = [];
-        }
+        var netPaths = OptionalModules(resolver, ModuleResolver.NetworkModules, bootPaths);
+        // Likewise fuse: without it, VMs without VFS mounts boot as before and a vfs_mount fails
+        // naming the missing module.
+        var vfsPaths = OptionalModules(resolver, ModuleResolver.VfsModules, [.. bootPaths, .. netPaths]);
 
-        var modulePaths = bootPaths.Concat(netPaths).ToList();
+        var modulePaths = bootPaths.Concat(netPaths).Concat(vfsPaths).ToList();
+        int[] listSizes = [bootPaths.Count, netPaths.Count, vfsPaths.Count];
         var guest = await File.ReadAllBytesAsync(guestBinaryPath, cancellationToken);
         var moduleBytes = new List<byte[]>(modulePaths.Count);
         foreach (var rel in modulePaths)
@@ -78,7 +75,7 @@ public sealed class InitramfsBuilder
             moduleBytes.Add(await File.ReadAllBytesAsync(Path.Combine(_kernel.ModulesDir, rel), cancellationToken));
         }
 
-        var hash = Hash(guest, modulePaths, moduleBytes, bootPaths.Count);
+        var hash = Hash(guest, modulePaths, moduleBytes, listSizes);
         var dir = Path.Combine(_cacheDir, "kernel", $"{_kernel.Version}-{hash}");
         var final = Path.Combine(dir, "initramfs.cpio");
         if (File.Exists(final))
@@ -96,7 +93,7 @@ public sealed class InitramfsBuilder
         {
             await using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await WriteArchiveAsync(file, guest, modulePaths, moduleBytes, bootPaths.Count, cancellationToken);
+                await WriteArchiveAsync(file, guest, modulePaths, moduleBytes, listSizes, cancellationToken);
                 file.Flush(flushToDisk: true);
             }
 
@@ -112,7 +109,7 @@ public sealed class InitramfsBuilder
     }
 
     private async Task WriteArchiveAsync(
-        Stream output, byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int bootCount, CancellationToken cancellationToken)
+        Stream output, byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int[] listSizes, CancellationToken cancellationToken)
     {
         await using var cpio = new CpioWriter(output, leaveOpen: true);
         foreach (var d in new[] { "dev", "proc", "sys", "run", "tmp", "etc/matchlock" })
@@ -123,24 +120,42 @@ public sealed class InitramfsBuilder
         await cpio.AddCharDeviceAsync("dev/console", 0x180 /* 0600 */, major: 5, minor: 1, cancellationToken);
         await cpio.AddFileAsync("init", guest, 0x1ED, cancellationToken);
 
-        var list = new StringBuilder();
-        var netList = new StringBuilder();
-        for (var i = 0; i < modulePaths.Count; i++)
+        // modulePaths holds the lists back to back, in this order.
+        string[] listNames = ["etc/matchlock/modules", "etc/matchlock/modules.net", "etc/matchlock/modules.vfs"];
+        var next = 0;
+        for (var l = 0; l < listNames.Length; l++)
         {
-            var inArchive = $"lib/modules/{_kernel.Version}/{modulePaths[i]}";
-            await cpio.AddFileAsync(inArchive, ModuleSignature.Strip(moduleBytes[i]), 0x1A4 /* 0644 */, cancellationToken);
-            (i < bootCount ? list : netList).Append('/').Append(inArchive).Append('\n');
-        }
+            var list = new StringBuilder();
+            for (var i = next; i < next + listSizes[l]; i++)
+            {
+                var inArchive = $"lib/modules/{_kernel.Version}/{modulePaths[i]}";
+                await cpio.AddFileAsync(inArchive, ModuleSignature.Strip(moduleBytes[i]), 0x1A4 /* 0644 */, cancellationToken);
+                list.Append('/').Append(inArchive).Append('\n');
+            }
 
-        await cpio.AddFileAsync("etc/matchlock/modules", Encoding.UTF8.GetBytes(list.ToString()), 0x1A4, cancellationToken);
-        await cpio.AddFileAsync("etc/matchlock/modules.net", Encoding.UTF8.GetBytes(netList.ToString()), 0x1A4, cancellationToken);
+            next += listSizes[l];
+            await cpio.AddFileAsync(listNames[l], Encoding.UTF8.GetBytes(list.ToString()), 0x1A4, cancellationToken);
+        }
         await cpio.FinishAsync(cancellationToken);
     }
 
-    private string Hash(byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int bootCount)
+    /// <summary>The optional modules of <paramref name="names"/> not already in <paramref name="packed"/>; none when this kernel cannot provide them.</summary>
+    private static List<string> OptionalModules(ModuleResolver resolver, IReadOnlyList<string> names, IReadOnlyList<string> packed)
+    {
+        try
+        {
+            return resolver.Resolve(names).Except(packed, StringComparer.Ordinal).ToList();
+        }
+        catch (ModuleResolutionException)
+        {
+            return [];
+        }
+    }
+
+    private string Hash(byte[] guest, IReadOnlyList<string> modulePaths, IReadOnlyList<byte[]> moduleBytes, int[] listSizes)
     {
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData(Encoding.UTF8.GetBytes($"{BuilderVersion}\n{_kernel.Version}\nboot {bootCount}\n"));
+        h.AppendData(Encoding.UTF8.GetBytes($"{BuilderVersion}\n{_kernel.Version}\nlists {string.Join(' ', listSizes)}\n"));
         for (var i = 0; i < modulePaths.Count; i++)
         {
             h.AppendData(Encoding.UTF8.GetBytes($"{modulePaths[i]}\n{moduleBytes[i].Length}\n"));

@@ -21,7 +21,7 @@ internal sealed class ModuleResolver
     /// </summary>
     public static IReadOnlyList<string> DefaultModules { get; } =
         // Only what every VM uses today: module loading is ~0.1 s of each boot under TCG.
-        // virtio_net (sealed network) and fuse (VFS) join this list with the features that use them.
+        // virtio_net (sealed network, NetworkModules) and fuse (VFS, VfsModules) are packed apart and loaded on demand.
         ["virtio_mmio", "virtio_blk", "virtio_console", "erofs", "overlay"];
 
     /// <summary>
@@ -31,6 +31,13 @@ internal sealed class ModuleResolver
     /// failover come in as virtio_net's dependencies.
     /// </summary>
     public static IReadOnlyList<string> NetworkModules { get; } = ["virtio_net"];
+
+    /// <summary>
+    /// Modules for VFS mounts (docs/VFS.md): packed into every initramfs, listed apart in
+    /// <c>/etc/matchlock/modules.vfs</c>; the guest keeps them open across the root switch and
+    /// loads them at its first <c>vfs_mount</c>, so VMs without one pay no boot time for them.
+    /// </summary>
+    public static IReadOnlyList<string> VfsModules { get; } = ["fuse"];
 
     // Normalized module name → relative path, and relative path → its listed dependencies.
     private readonly Dictionary<string, string> _pathByName = new(StringComparer.Ordinal);

@@ -16,13 +16,16 @@ internal sealed class GuestAgent
 {
     private readonly ConfigureHandler _configure;
     private readonly ExecHandler _exec;
+    private readonly VfsMountHandler _vfs;
     private readonly TaskCompletionSource<TimeSpan> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <param name="cgroups">The guest's cgroup layout: commands run in its sandbox group and
     /// configure sets its limits. Null: commands stay in our group (tests of other parts).</param>
     /// <param name="resetOomScore">Children inherit our oom_score_adj; true when ours was lowered and theirs must go back to 0.</param>
-    internal GuestAgent(Reaper reaper, AgentOptions options, CgroupLayout? cgroups = null, bool resetOomScore = false)
+    /// <param name="fuse">The fuse module kept from the initramfs for the first vfs_mount; null: only a kernel that has fuse already can mount.</param>
+    internal GuestAgent(Reaper reaper, AgentOptions options, CgroupLayout? cgroups = null, bool resetOomScore = false, FuseModule? fuse = null)
     {
+        _vfs = new VfsMountHandler(options.Root, fuse ?? FuseModule.None);
         _configure = new ConfigureHandler(options, cgroups);
         var spawner = new Spawner(reaper, options.ExecAsHelperPath, new ChildPlacement(cgroups, resetOomScore));
         var launcher = new CommandLauncher(spawner, options.Root, () => _configure.Hostname);
@@ -97,6 +100,9 @@ internal sealed class GuestAgent
                 return;
             case PortConnectRequest port:
                 await ReplyAsync(stream, await PortHandler.HandleAsync(stream, port));
+                return;
+            case VfsMountRequest vfs:
+                await _vfs.HandleAsync(stream, vfs);
                 return;
             case ShutdownRequest shutdown:
                 // Reply first (CONTRACTS.md): after the power-off nobody could.

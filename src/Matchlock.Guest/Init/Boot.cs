@@ -76,6 +76,10 @@ internal static class Boot
         // its path is out of reach. O_PATH: a reference, not an open directory for reading.
         var upperMount = FileDescriptors.Open(RootFilesystem.Upper, O_PATH | O_DIRECTORY);
 
+        // fuse is loaded at the first vfs_mount, long after its file is deleted with the
+        // initramfs: keep it open (an open ramfs file keeps its pages).
+        var vfsModules = ModuleLoader.Retain(ModuleLoader.VfsListPath);
+
         RootFilesystem.PopulateNewRoot();
         SwitchRoot.FreeInitramfs();
         SwitchRoot.Into(RootFilesystem.NewRoot);
@@ -94,7 +98,7 @@ internal static class Boot
 
         GuestLog.Info(string.Create(CultureInfo.InvariantCulture,
             $"root ready: image {disks[ImageSerial]}, upper {disks[UpperSerial]}; {string.Join(", ", timings.Select(t => $"{t.Key} {t.Value} ms"))}"));
-        return new BootResult(commandLine, upperMount, timings);
+        return new BootResult(commandLine, upperMount, timings, vfsModules);
     }
 
     /// <summary>

@@ -58,7 +58,7 @@ internal static class GuestInit
     {
         var device = VirtioPort.WaitFor(boot.ChannelName, TimeSpan.FromSeconds(10));
         using var link = PortLink.Open(device);
-        var agent = new GuestAgent(reaper, AgentOptions.Guest, cgroups);
+        var agent = new GuestAgent(reaper, AgentOptions.Guest, cgroups, fuse: new FuseModule(boot.VfsModules));
         GuestLog.Info($"serving the host on {device} ({boot.ChannelName})");
         while (true)
         {

@@ -18,6 +18,9 @@ internal static class ModuleLoader
     /// <summary>The extra modules for a NIC (CONTRACTS), loaded only when the VM has one.</summary>
     internal const string NetListPath = "/etc/matchlock/modules.net";
 
+    /// <summary>The modules a VFS mount needs (fuse; CONTRACTS), kept open at boot and loaded at the first <c>vfs_mount</c>.</summary>
+    internal const string VfsListPath = "/etc/matchlock/modules.vfs";
+
     internal static void LoadListed(string listPath = ListPath)
     {
         if (!File.Exists(listPath))
@@ -26,19 +29,45 @@ internal static class ModuleLoader
             return;
         }
 
-        foreach (var raw in File.ReadAllLines(listPath))
+        foreach (var path in Listed(listPath))
         {
-            var path = raw.Trim();
-            if (path.Length == 0 || path.StartsWith('#'))
-            {
-                continue;
-            }
-
             Load(path);
         }
     }
 
-    private static unsafe void Load(string path)
+    /// <summary>
+    /// Opens the modules listed in <paramref name="listPath"/> without loading them, so they can be
+    /// loaded after the initramfs is freed: an open file of a deleted ramfs file keeps its pages.
+    /// Costs the modules' size in RAM until they are loaded (fuse.ko: ~400 KB). Files that cannot be
+    /// opened are logged and left out.
+    /// </summary>
+    internal static IReadOnlyList<RetainedModule> Retain(string listPath)
+    {
+        if (!File.Exists(listPath))
+        {
+            return [];
+        }
+
+        var retained = new List<RetainedModule>();
+        foreach (var path in Listed(listPath))
+        {
+            try
+            {
+                retained.Add(new RetainedModule(path, FileDescriptors.Open(path, LibcConstants.O_RDONLY)));
+            }
+            catch (NativeCallException e)
+            {
+                GuestLog.Error($"module {path}: {e.Message}");
+            }
+        }
+
+        return retained;
+    }
+
+    private static IEnumerable<string> Listed(string listPath) =>
+        File.ReadAllLines(listPath).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'));
+
+    private static void Load(string path)
     {
         SafeHandle file;
         try
@@ -53,21 +82,10 @@ internal static class ModuleLoader
 
         using (file)
         {
-            // finit_module(fd, "", 0): no parameters, no MODULE_INIT_* flags. The u8 literal lives
-            // in the binary's read-only data, so the pointer stays valid for the call.
-            nint result;
-            fixed (byte* noParameters = "\0"u8)
+            var errno = KernelModules.Load(file);
+            if (errno is not 0 and not Errno.EEXIST)
             {
-                result = Libc.syscall(LibcConstants.SYS_finit_module, file.DangerousGetHandle(), (nint)noParameters, 0);
-            }
-
-            if (result != 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != Errno.EEXIST)
-                {
-                    GuestLog.Error($"module {path}: finit_module: {NativeCallException.Describe(errno)}");
-                }
+                GuestLog.Error($"module {path}: finit_module: {NativeCallException.Describe(errno)}");
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Matchlock.Guest.Agent;
 using Matchlock.Guest.Configuration;
 using Matchlock.Guest.Diagnostics;
 using Matchlock.Guest.Interop;
@@ -36,6 +37,10 @@ internal static class ShutdownSequence
             _ = reaper.WaitForNoChildren(TimeSpan.FromSeconds(2));
         }
 
+        // VFS mounts before the sync: a FUSE mount whose host end is gone (the link closes with the
+        // shutdown reply) would hold the sync's writeback forever. Unmounted and their connections
+        // aborted; data not yet sent to the host is lost (the host closes its mounts first).
+        VfsMounts.UnmountAll();
         Libc.sync();
         // The --disk volumes first: they sit on top of the root, and unmounting them leaves them
         // clean for the next sandbox (a read-only attach cannot replay a journal).

@@ -17,5 +17,8 @@ internal static class Errno
     internal const int ENOTDIR = 20;
     internal const int EISDIR = 21;
     internal const int EINVAL = 22;
+    internal const int ENODEV = 19;
     internal const int EROFS = 30;
+    internal const int EPROTO = 71;
+    internal const int ECONNABORTED = 103;
 }

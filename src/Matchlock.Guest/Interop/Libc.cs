@@ -68,6 +68,10 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int mkdir(string path, uint mode);
 
+    /// <summary>mknod(2) (a real symbol since glibc 2.33); dev is glibc's 64-bit dev_t from <see cref="LibcConstants.MakeDev"/>.</summary>
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int mknod(string path, uint mode, ulong dev);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int chmod(string path, uint mode);
 

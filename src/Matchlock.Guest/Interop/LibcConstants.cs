@@ -11,10 +11,14 @@ internal static class LibcConstants
     internal const int O_WRONLY = 1;
     internal const int O_RDWR = 2;
     internal const int O_NOCTTY = 0x100;        // 0400
+    internal const int O_NONBLOCK = 0x800;      // 04000
     internal const int O_DIRECTORY = 0x10000;   // 0200000
     internal const int O_CLOEXEC = 0x80000;     // 02000000
     internal const int O_PATH = 0x200000;       // 010000000
     internal const int F_GETFD = 1;
+
+    // sys/stat.h
+    internal const uint S_IFCHR = 0x2000;       // 0020000
 
     // spawn.h
     internal const short POSIX_SPAWN_SETPGROUP = 0x02;
@@ -37,6 +41,10 @@ internal static class LibcConstants
     internal const nuint MS_NOATIME = 1024;
     internal const nuint MS_MOVE = 0x2000;
     internal const int MNT_DETACH = 2;
+
+    /// <summary>glibc's gnu_dev_makedev (sys/sysmacros.h): minor bits 0-7 and 20-31, major bits 8-19 and 32-63.</summary>
+    internal static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xFFF) << 8) | (minor & 0xFF) | ((ulong)(minor & ~0xFFu) << 12) | ((ulong)(major & ~0xFFFu) << 32);
 
     // sys/reboot.h
     internal const int RB_AUTOBOOT = 0x01234567;

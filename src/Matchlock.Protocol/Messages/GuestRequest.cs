@@ -11,6 +11,7 @@ namespace Matchlock.Protocol.Messages;
 [JsonDerivedType(typeof(ListFilesRequest), "list_files")]
 [JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
 [JsonDerivedType(typeof(PortConnectRequest), "port_connect")]
+[JsonDerivedType(typeof(VfsMountRequest), "vfs_mount")]
 public abstract record GuestRequest;
 
 /// <summary>
@@ -152,4 +153,26 @@ public sealed record PortConnectRequest : GuestRequest
 {
     /// <summary>TCP port in the guest, 1–65535.</summary>
     public required int Port { get; init; }
+}
+
+/// <summary>
+/// Mounts a FUSE filesystem at <see cref="Path"/> whose server is the host (docs/VFS.md): the
+/// stream then relays the kernel's FUSE messages. Each request the guest reads from
+/// <c>/dev/fuse</c> goes out unchanged on stdout; the host's replies come back to back on stdin,
+/// each delimited by its <c>fuse_out_header.len</c>. Once mounted the guest writes <c>"ok\n"</c>
+/// on stderr (<c>"error: REASON\n"</c> and a failure reply if the mount failed). The stream ends
+/// with an ok reply when the host sends EOF on stdin or the filesystem is unmounted in the guest;
+/// the guest unmounts (lazily) in either case. The host sends it after <c>configure</c> and
+/// waits for the ok before running commands; the stream lives as long as the mount.
+/// </summary>
+public sealed record VfsMountRequest : GuestRequest
+{
+    /// <summary>The host's name for the mount, for logs only.</summary>
+    public required string MountId { get; init; }
+
+    /// <summary>Absolute, normalised mount point in the guest; created 0755 with parents when missing.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Mount with <c>ro</c>: the guest's kernel refuses writes before they reach the host.</summary>
+    public bool ReadOnly { get; init; }
 }

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Matchlock.Guest.Diagnostics;
+using Matchlock.Guest.Interop;
+using Matchlock.Protocol;
+using Matchlock.Protocol.Framing;
+using Matchlock.Protocol.Messages;
+using static Matchlock.Guest.Interop.LibcConstants;
+
+namespace Matchlock.Guest.Agent;
+
+/// <summary>
+/// vfs_mount (docs/VFS.md, CONTRACTS.md "VFS mounts"): loads fuse if needed, mounts a FUSE
+/// filesystem at the requested path with <c>/dev/fuse</c> as its connection, says <c>ok</c> on
+/// stderr, and relays the connection over the stream (<see cref="FuseRelay"/>) until the host
+/// closes it or the filesystem is unmounted; then unmounts, closes the device and replies.
+/// </summary>
+internal sealed class VfsMountHandler
+{
+    /// <summary>
+    /// What the kernel gets: our fd; a directory root (the host's root node is a directory);
+    /// root as the mounting user, <c>allow_other</c> so every guest user may enter, and
+    /// <c>default_permissions</c> so the guest's kernel checks modes (the host's providers check
+    /// only what keeps the host safe, docs/VFS.md); <c>max_read</c> as the host's <c>max_write</c>.
+    /// </summary>
+    internal const string OptionsFormat = "fd={0},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=1048576";
+
+    private static readonly byte[] Ready = "ok\n"u8.ToArray();
+    private static readonly byte[] OutputChannels = [StreamChannel.Stdout, StreamChannel.Stderr];
+
+    private readonly string _root;
+    private readonly FuseModule _module;
+
+    /// <param name="root">Where the guest's filesystem is (/ in the guest, a temporary directory in tests).</param>
+    internal VfsMountHandler(string root, FuseModule module)
+    {
+        _root = root;
+        _module = module;
+    }
+
+    internal async Task HandleAsync(MuxStream stream, VfsMountRequest request)
+    {
+        if (request.Path is not { Length: > 1 } path || !path.StartsWith('/') || path.Split('/').Any(s => s is "." or "..") || path.Contains("//", StringComparison.Ordinal) || path.EndsWith('/'))
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId}: mount path \"{request.Path}\" must be absolute, normalised and not /", "EINVAL");
+            return;
+        }
+
+        if (_module.EnsureAvailable() is { } missing)
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId}: {missing}", "ENODEV");
+            return;
+        }
+
+        var target = Path.Join(_root.TrimEnd('/'), path);
+        FuseDevice device;
+        try
+        {
+            Mounter.EnsureDirectory(target);
+            device = FuseDevice.Open();
+        }
+        catch (IOException e)
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId} at {path}: {ErrorCodes.Describe(e)}", ErrorCodes.FromException(e));
+            return;
+        }
+
+        using (device)
+        {
+            var relay = new FuseRelay(device, stream);
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!VfsMounts.TryAdd(target, relay, ended.Task))
+            {
+                await FailAsync(stream, $"vfs_mount {request.MountId}: {path} is already a VFS mount", "EBUSY");
+                return;
+            }
+
+            try
+            {
+                var flags = MS_NOSUID | MS_NODEV | (request.ReadOnly ? MS_RDONLY : 0);
+                var options = string.Format(CultureInfo.InvariantCulture, OptionsFormat, device.Fd);
+                if (Libc.mount("matchlock", target, "fuse", flags, options) != 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    await FailAsync(stream, $"vfs_mount {request.MountId}: mount fuse on {path}: {NativeCallException.Describe(errno)}", ErrorCodes.FromErrno(errno));
+                    return;
+                }
+
+                GuestLog.Info($"vfs {request.MountId} mounted at {path}{(request.ReadOnly ? " (ro)" : "")}");
+                var outcome = await RelayAsync(stream, relay);
+                Unmount(target);
+                GuestLog.Info($"vfs {request.MountId} at {path} ended: {outcome.End}{(outcome.Detail is null ? "" : $" ({outcome.Detail})")}");
+                await TryReplyAsync(stream, outcome switch
+                {
+                    { End: FuseRelayEnd.HostClosed or FuseRelayEnd.Unmounted } => new GuestReply(),
+                    { End: FuseRelayEnd.ProtocolError } => GuestReply.Failure($"vfs {request.MountId}: {outcome.Detail}", "EPROTO"),
+                    { End: FuseRelayEnd.Stopped } => GuestReply.Failure($"vfs {request.MountId}: the guest is powering off", "ESHUTDOWN"),
+                    _ => GuestReply.Failure($"vfs {request.MountId}: {outcome.Detail ?? outcome.End.ToString()}", "EIO"),
+                });
+            }
+            finally
+            {
+                VfsMounts.Remove(target);
+                // The device closes (leaving this block) after the unmount: a close while still
+                // mounted would leave a dead mount that answers ENOTCONN.
+                ended.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Signals ready, then relays. A failed ready write means the host is gone: the relay then ends at once.</summary>
+    private static async Task<FuseRelayOutcome> RelayAsync(MuxStream stream, FuseRelay relay)
+    {
+        try
+        {
+            await stream.WriteAsync(StreamChannel.Stderr, Ready, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return new FuseRelayOutcome(FuseRelayEnd.LinkLost, e.Message);
+        }
+
+        return await relay.RunAsync();
+    }
+
+    /// <summary>Lazily: a process may still hold a file or its cwd there; the connection's abort (the device's close) then fails its accesses.</summary>
+    private static void Unmount(string target)
+    {
+        if (Libc.umount2(target, MNT_DETACH) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Errno.EINVAL) // EINVAL: not a mount point any more (unmounted in the guest)
+            {
+                GuestLog.Warn($"umount {target}: {NativeCallException.Describe(errno)}");
+            }
+        }
+    }
+
+    private static async Task FailAsync(MuxStream stream, string reason, string code)
+    {
+        GuestLog.Warn(reason);
+        try
+        {
+            await stream.WriteAsync(StreamChannel.Stderr, Encoding.UTF8.GetBytes($"error: {reason}\n"), CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return; // the host is gone
+        }
+
+        await TryReplyAsync(stream, GuestReply.Failure(reason, code));
+    }
+
+    private static async Task TryReplyAsync(MuxStream stream, GuestReply reply)
+    {
+        try
+        {
+            await stream.SendReplyAsync(ProtocolSerializer.Serialize(reply), OutputChannels, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // Reset or link gone: nobody is waiting for the reply.
+        }
+    }
+}

@@ -6,6 +6,9 @@ using Matchlock.Core.Network;
 using Matchlock.Core.Network.Plumbing;
 using Matchlock.Core.Network.Policy;
 using Matchlock.Core.State;
+using Matchlock.Core.Vfs;
+using Matchlock.Core.Vfs.Fuse;
+using Matchlock.Core.Vfs.Mounts;
 using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Messages;
@@ -24,6 +27,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly string _vmDir;
     private readonly GuestNic? _nic;
     private readonly AttachedDisks _disks;
+    private readonly VfsMounts _vfs;
     private SandboxStateRecorder? _state; // set once by CreateAsync; this sandbox's record in state.db
     private int _disposed;
     private readonly Microsoft.Extensions.Logging.ILogger _log;
@@ -31,8 +35,9 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        GuestNic? nic, AttachedDisks disks, SandboxEnvironment env)
+        GuestNic? nic, AttachedDisks disks, VfsMounts vfs, SandboxEnvironment env)
     {
+        _vfs = vfs;
         Logging = env.Logging;
         _time = env.Time;
         _log = Logging.CreateLogger(SandboxLog.Category);
@@ -89,20 +94,25 @@ public sealed partial class Sandbox : IAsyncDisposable
     public static async Task<Sandbox> CreateAsync(SandboxSpec spec, SandboxEnvironment? environment = null, CancellationToken cancellationToken = default)
     {
         spec.Validate();
-        if (spec.Mounts.Count > 0)
-        {
-            // Until the guest side of the VFS is wired in (docs/VFS.md): refused, never ignored.
-            throw new InvalidInputException("-v / vfs mounts are not available in this build yet; copy files in with write_file, or attach an ext4 volume with --disk");
-        }
-
         var env = environment ?? SandboxEnvironment.CreateDefault();
         var clock = Stopwatch.StartNew();
         await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);
         var disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
         var (image, boot, accel) = await PrepareBootAsync(spec, env, disks, cancellationToken);
+        VfsMounts vfs;
+        try
+        {
+            // Host folders are opened before anything is made: a folder that cannot be is the user's to fix.
+            vfs = spec.Mounts.Count == 0 ? VfsMounts.None : VfsMounts.Prepare(spec.Mounts, env.Logging.CreateLogger(VfsLog.Category));
+        }
+        catch
+        {
+            disks.Dispose();
+            throw;
+        }
 
         var id = VmId.New();
-        var held = new SandboxResources(Path.Combine(env.VmsDir, id)) { Disks = disks };
+        var held = new SandboxResources(Path.Combine(env.VmsDir, id)) { Disks = disks, Vfs = vfs };
         SandboxStateRecorder? state = null;
         try
         {
@@ -121,8 +131,12 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(held.Connection, held.Vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, env);
+            var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, vfs, env);
             await sandbox.ConfigureAsync(cancellationToken);
+            await vfs.AttachAsync(
+                async (mount, ct) => await sandbox.OpenAsync(
+                    new VfsMountRequest { MountId = mount.HostPath ?? "memory", Path = mount.GuestPath, ReadOnly = mount.Type == VfsMountType.ReadOnly }, ct),
+                cancellationToken);
             sandbox.Timings = BootTimings.From(hello, hostSetup, vmmStarted, helloAt, clock.Elapsed);
             if (spec.RemoveOnDispose)
             {

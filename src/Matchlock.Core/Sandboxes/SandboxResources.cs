@@ -8,6 +8,7 @@ namespace Matchlock.Core.Sandboxes;
 /// What a sandbox holds on the host, and the one order it is released in — shared by a start that
 /// failed half-way (<see cref="Sandbox.CreateAsync"/>) and a stop (<see cref="Sandbox.DisposeAsync"/>):
 /// <list type="number">
+/// <item>the VFS mounts (their relays end and the providers close);</item>
 /// <item>the channel to the guest;</item>
 /// <item>the VMM (QEMU);</item>
 /// <item>the NIC — after the VMM, because QEMU inside the namespace keeps it alive;</item>
@@ -30,6 +31,8 @@ internal sealed class SandboxResources(string vmDir)
 
     public AttachedDisks? Disks { get; set; }
 
+    public Vfs.Mounts.VfsMounts? Vfs { get; set; }
+
     public async ValueTask<Exception?> ReleaseAsync(bool deleteDirectory, ILogger log, string id)
     {
         Exception? first = null;
@@ -46,6 +49,7 @@ internal sealed class SandboxResources(string vmDir)
             }
         }
 
+        await Step("the VFS mounts", () => Vfs?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the guest channel", () => Connection?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the VMM", () => Vm?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the network", () => Nic?.DisposeAsync() ?? ValueTask.CompletedTask);

@@ -156,7 +156,7 @@ public sealed class FuseRelayTests
     {
         await using var kernel = new FuseTestKernel();
         await kernel.OpenAsync();
-        await WaitUntilAsync(() => kernel.Relay is not null);
+        await WaitUntilAsync(() => kernel.HasRelay);
         kernel.Relay.Stop();
 
         var outcome = await kernel.Outcome.WaitAsync(ProcessTestSupport.TestTimeout, Token);

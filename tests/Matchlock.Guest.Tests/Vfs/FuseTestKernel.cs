@@ -53,7 +53,10 @@ internal sealed partial class FuseTestKernel : IAsyncDisposable
     /// <summary>How the relay ended; it has stopped using the device by then.</summary>
     internal Task<FuseRelayOutcome> Outcome => _outcome.Task;
 
-    internal FuseRelay Relay => _relay ?? throw new InvalidOperationException("no relay yet");
+    internal FuseRelay Relay => Volatile.Read(ref _relay) ?? throw new InvalidOperationException("no relay yet");
+
+    /// <summary>Whether the relay has been made (the stream's handler runs on another thread).</summary>
+    internal bool HasRelay => Volatile.Read(ref _relay) is not null;
 
     internal static CancellationToken Token => TestContext.Current.CancellationToken;
 

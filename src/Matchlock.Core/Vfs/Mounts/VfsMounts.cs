@@ -51,6 +51,9 @@ internal sealed class VfsMounts : IAsyncDisposable
 
     public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
 
+    /// <summary>A mount writes to the host (host_fs): what the guest has not sent yet must reach it before the VM stops.</summary>
+    public bool AnyWritable => _mounts.Any(m => m.Spec.Type == VfsMountType.HostFs);
+
     /// <summary>
     /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's relay stream for
     /// a mount) and starts serving it; returns once every mount answered "ok".
@@ -73,15 +76,20 @@ internal sealed class VfsMounts : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Ends every relay the way the guest expects before it powers off: end of stdin (the guest
+    /// unmounts, which sends what its kernel still held), then its reply. Bounded; idempotent.
+    /// </summary>
+    public async Task CloseAsync()
     {
         foreach (var mount in _mounts)
         {
-            if (mount.Stream is { } stream)
+            if (mount.Stream is { } stream && !mount.Closing)
             {
+                mount.Closing = true;
                 try
                 {
-                    await stream.WriteEofAsync(StreamChannel.Stdin, CancellationToken.None); // the guest unmounts
+                    await stream.WriteEofAsync(StreamChannel.Stdin, CancellationToken.None);
                 }
                 catch (Exception ex) when (ex is IOException or InvalidOperationException or MuxConnectionClosedException or MuxStreamResetException)
                 {
@@ -92,11 +100,23 @@ internal sealed class VfsMounts : IAsyncDisposable
 
         foreach (var mount in _mounts)
         {
+            if (mount.Stream is { } stream)
+            {
+                await ((Task)stream.Reply).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
             if (mount.Relay is { } relay)
             {
                 await relay.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
+        }
+    }
 
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync();
+        foreach (var mount in _mounts)
+        {
             if (mount.Stream is { } stream)
             {
                 await stream.DisposeAsync();
@@ -170,5 +190,7 @@ internal sealed class VfsMounts : IAsyncDisposable
         public MuxStream? Stream { get; set; }
 
         public Task? Relay { get; set; }
+
+        public bool Closing { get; set; }
     }
 }

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+
+namespace Matchlock.Integration.Tests.Vfs;
+
+/// <summary>
+/// The workspace VFS with a real guest (docs/VFS.md): host folders through the guest's FUSE
+/// relay and the host's FUSE server. Two VM boots.
+/// </summary>
+public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome>, IDisposable
+{
+    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("matchlock-vfs-it-");
+    private readonly string _outside = Path.Combine(Path.GetTempPath(), $"matchlock-vfs-outside-{Guid.NewGuid():N}");
+
+    public void Dispose()
+    {
+        _folder.Delete(recursive: true);
+        File.Delete(_outside);
+    }
+
+    private Task<CliResult> Run(string mounts, string script) =>
+        home.RunAsync(["run", "--image", "busybox", "--no-network", .. mounts.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--", "sh", "-c", script], timeout: TimeSpan.FromMinutes(3));
+
+    [Fact]
+    public async Task A_host_fs_mount_is_the_host_folder_both_ways_and_nothing_reaches_outside_it()
+    {
+        VmPrerequisites.Ensure();
+        File.WriteAllText(Path.Combine(_folder.FullName, "from-host"), "written on the host\n");
+        File.WriteAllText(_outside, "outside the mount\n");
+        File.CreateSymbolicLink(Path.Combine(_folder.FullName, "escape"), _outside); // resolves in the guest, not on the host
+        Directory.CreateDirectory(Path.Combine(_folder.FullName, "sub"));
+
+        var r = await Run($"-v {_folder.FullName}:/work:host_fs", """
+            cd /work
+            cat from-host
+            echo made > f && ln f hard && ln -s f soft && mv f g && chmod 640 g
+            mkdir -p tree/a && echo x > tree/a/b && tar cf /tmp/t.tar tree && rm -r tree && tar xf /tmp/t.tar && cat tree/a/b
+            echo "escape:$(cat escape 2>&1)"
+            echo "dotdot:$(cat sub/../../etc/hostname)"
+            stat -c '%n %h %a %s' g hard
+            """);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("written on the host\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("x\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("escape:cat: can't open 'escape': No such file or directory", r.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("outside the mount", r.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"dotdot:vm-[0-9a-f]{8}\n", r.Stdout); // the guest's own /etc/hostname
+        Assert.Contains("g 2 640 5\nhard 2 640 5\n", r.Stdout, StringComparison.Ordinal);
+
+        // On the host: the same files, one inode for the hard link, the symlink's text as written.
+        var g = Path.Combine(_folder.FullName, "g");
+        Assert.Equal("made\n", File.ReadAllText(g));
+        Assert.Equal("made\n", File.ReadAllText(Path.Combine(_folder.FullName, "hard")));
+        Assert.Equal("f", new FileInfo(Path.Combine(_folder.FullName, "soft")).LinkTarget);
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(_folder.FullName, "tree", "a", "b")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(g));
+        Assert.Equal("outside the mount\n", File.ReadAllText(_outside));
+        home.AssertNothingLeft();
+    }
+
+    [Fact]
+    public async Task A_read_only_mount_refuses_every_write_and_overlay_is_refused_with_what_to_use()
+    {
+        VmPrerequisites.Ensure();
+        File.WriteAllText(Path.Combine(_folder.FullName, "kept"), "unchanged\n");
+        var r = await Run($"-v {_folder.FullName}:ro-view:ro", """
+            cd /workspace/ro-view
+            cat kept
+            for op in "echo x > new" "echo x >> kept" "rm kept" "mkdir d" "mv kept k2" "chmod 777 kept" "ln kept h" "ln -s kept s" "touch kept"; do
+              sh -c "$op" 2>/dev/null && echo "WROTE: $op"
+            done
+            echo done
+            """);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("unchanged\ndone\n", r.Stdout);
+        Assert.Equal(["kept"], _folder.EnumerateFileSystemInfos().Select(f => f.Name));
+        Assert.Equal("unchanged\n", File.ReadAllText(Path.Combine(_folder.FullName, "kept")));
+
+        var overlay = await home.RunAsync(["run", "--image", "busybox", "-v", $"{_folder.FullName}:/w", "--", "true"]);
+        Assert.Equal(125, overlay.ExitCode);
+        Assert.Contains("overlay", overlay.Stderr, StringComparison.Ordinal);
+        Assert.Contains(":host_fs", overlay.Stderr, StringComparison.Ordinal);
+        home.AssertNothingLeft();
+    }
+}

@@ -3,6 +3,7 @@ using Matchlock.Core.Images;
 using Matchlock.Core.Network;
 using Matchlock.Core.Network.Policy;
 using Matchlock.Core.Sandboxes;
+using Matchlock.Core.Vfs;
 
 namespace Matchlock.Rpc;
 
@@ -30,10 +31,6 @@ internal sealed record CreateConfig
     public static CreateConfig Read(RpcParams p)
     {
         p.Forbid("id", "the server chooses the sandbox's id; leave it out");
-        if (p.Has("vfs"))
-        {
-            throw RpcException.InvalidParams("params.vfs: the workspace VFS is not available in this version of matchlock rpc; use extra_disks or write_file, or leave vfs out");
-        }
 
         var image = p.String("image").Trim();
         if (image.Length == 0)
@@ -56,6 +53,7 @@ internal sealed record CreateConfig
             NoNetwork = noNetwork,
             Network = noNetwork || network is not { } n ? new SandboxNetworkSpec() : ReadNetwork(n),
             Disks = [.. p.ObjectArray("extra_disks").Select(ReadDisk)],
+            Mounts = p.OptionalObject("vfs") is { } vfs ? ReadMounts(vfs) : [],
             RemoveOnDispose = false, // a first-class sandbox: listed until `matchlock rm`
         };
         if (noNetwork && network is { } nn && (nn.OptionalStringArray("allowed_hosts") is { Count: > 0 } || nn.ObjectMembers("secrets").Count > 0))
@@ -144,6 +142,48 @@ internal sealed record CreateConfig
             AllowPrivate = !n.Bool("block_private_ips", true),
             Hooks = interception is { } i ? [.. i.ObjectArray("rules").Select((r, index) => HookRules.Read(r, index))] : [],
         };
+    }
+
+    /// <summary>
+    /// <c>vfs{workspace, mounts{"/guest/path": {type, host_path, readonly}}}</c> (docs/VFS.md): host_fs
+    /// (readonly → ro), memory; overlay and VFS hooks are refused until they exist, never ignored.
+    /// </summary>
+    private static IReadOnlyList<VfsMountSpec> ReadMounts(RpcParams vfs)
+    {
+        if (vfs.OptionalObject("interception") is { } interception
+            && (interception.ObjectArray("rules").Count > 0 || interception.Bool("emit_events", false)))
+        {
+            throw RpcException.InvalidParams("params.vfs.interception: VFS hooks and file events are not available in this version of matchlock rpc; leave interception out");
+        }
+
+        var workspace = vfs.OptionalString("workspace") is { Length: > 0 } w ? w : VfsMountSpec.DefaultWorkspace;
+        var mounts = new List<VfsMountSpec>();
+        foreach (var (guest, mount) in vfs.ObjectMembers("mounts"))
+        {
+            var where = $"params.vfs.mounts.{guest}";
+            var type = (mount.OptionalString("type") ?? "host_fs").Trim().ToLowerInvariant();
+            var readOnly = mount.Bool("readonly", false);
+            var hostPath = mount.OptionalString("host_path");
+            try
+            {
+                var guestPath = VfsMountSpec.GuestPathOf(guest, VfsMountSpec.GuestPathOf(workspace, "/", "params.vfs.workspace"), where);
+                mounts.Add(type switch
+                {
+                    "memory" => new VfsMountSpec(guestPath, VfsMountType.Memory),
+                    "host_fs" or "real_fs" => hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
+                        ? new VfsMountSpec(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, Path.GetFullPath(hostPath))
+                        : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")"),
+                    "overlay" => throw RpcException.InvalidParams($"{where}.type: overlay is not available yet; use host_fs with readonly: true, or memory"),
+                    _ => throw RpcException.InvalidParams($"{where}.type \"{type}\": expected host_fs, memory or overlay"),
+                });
+            }
+            catch (ArgumentException ex)
+            {
+                throw RpcException.InvalidParams(ex.Message);
+            }
+        }
+
+        return mounts;
     }
 
     private static DiskMount ReadDisk(RpcParams d)

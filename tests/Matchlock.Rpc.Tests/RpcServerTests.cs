@@ -72,7 +72,10 @@ public sealed class RpcServerTests
     [InlineData("""{"image":"busybox","network":{"secrets":{"KEY":{"value":"v"}}}}""", "params.network.secrets.KEY.hosts")]
     [InlineData("""{"image":"busybox","network":{"add_hosts":[{"host":"a.test","ip":"nope"}]}}""", "add_hosts")]
     [InlineData("""{"image":"busybox","network":{"interception":{"rules":[{"phase":"during"}]}}}""", "phase")]
-    [InlineData("""{"image":"busybox","vfs":{"workspace":"/workspace"}}""", "params.vfs")]
+    [InlineData("""{"image":"busybox","vfs":{"mounts":{"/w":{"type":"overlay","host_path":"/tmp"}}}}""", "overlay is not available yet")]
+    [InlineData("""{"image":"busybox","vfs":{"mounts":{"/w":{"type":"host_fs","host_path":"relative"}}}}""", "params.vfs.mounts./w.host_path")]
+    [InlineData("""{"image":"busybox","vfs":{"mounts":{"/proc/x":{"type":"memory"}}}}""", "cannot be a mount point")]
+    [InlineData("""{"image":"busybox","vfs":{"interception":{"emit_events":true}}}""", "params.vfs.interception")]
     [InlineData("""{"image":"busybox","env":{"A":1}}""", "params.env.A")]
     [InlineData("""{"image":"busybox","network":{"secrets":{"KEY":{"value":"v","hosts":["a.test"],"placeholder":"tiny"}}}}""", "placeholder of secret KEY")]
     public async Task A_bad_create_config_is_an_invalid_params_error_naming_the_field_and_creates_nothing(string config, string field)
@@ -116,6 +119,34 @@ public sealed class RpcServerTests
         Assert.Equal(["A=1"], config.Env);
         Assert.True(config.LaunchEntrypoint);
         Assert.Equal("/srv", config.ImageConfig.Apply(new Core.Images.ImageConfig()).WorkingDir);
+    }
+
+    [Fact]
+    public async Task Vfs_mounts_map_onto_the_sandbox_mounts()
+    {
+        await using var rpc = new RpcHarness();
+        var host = Path.GetTempPath().TrimEnd('/');
+        await rpc.CreateAsync(new
+        {
+            image = "busybox",
+            vfs = new Dictionary<string, object>
+            {
+                ["workspace"] = "/code",
+                ["mounts"] = new Dictionary<string, object>
+                {
+                    ["repo"] = new { type = "host_fs", host_path = host },
+                    ["/docs"] = new { type = "host_fs", host_path = host, @readonly = true },
+                    ["/scratch"] = new { type = "memory" },
+                },
+            },
+        });
+        Assert.Equal(
+            [
+                new Core.Vfs.VfsMountSpec("/code/repo", Core.Vfs.VfsMountType.HostFs, host),
+                new Core.Vfs.VfsMountSpec("/docs", Core.Vfs.VfsMountType.ReadOnly, host),
+                new Core.Vfs.VfsMountSpec("/scratch", Core.Vfs.VfsMountType.Memory),
+            ],
+            rpc.Factory.LastConfig!.Spec.Mounts);
     }
 
     [Fact]

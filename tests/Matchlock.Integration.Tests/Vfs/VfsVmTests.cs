@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Matchlock.Integration.Tests.Rpc;
 
 namespace Matchlock.Integration.Tests.Vfs;
 
@@ -79,6 +79,34 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Equal(125, overlay.ExitCode);
         Assert.Contains("overlay", overlay.Stderr, StringComparison.Ordinal);
         Assert.Contains(":host_fs", overlay.Stderr, StringComparison.Ordinal);
+        home.AssertNothingLeft();
+    }
+
+    [Fact]
+    public async Task The_rpc_vfs_field_mounts_host_folders_and_memory_trees()
+    {
+        VmPrerequisites.Ensure();
+        File.WriteAllText(Path.Combine(_folder.FullName, "in"), "via rpc\n");
+        await using var rpc = new RpcClient(home);
+        var id = (await rpc.CallAsync("create", new
+        {
+            image = "busybox",
+            network = new { no_network = true },
+            vfs = new Dictionary<string, object>
+            {
+                ["mounts"] = new Dictionary<string, object>
+                {
+                    ["repo"] = new { type = "host_fs", host_path = _folder.FullName },
+                    ["/scratch"] = new { type = "memory" },
+                },
+            },
+        })).GetProperty("id").GetString()!;
+        var result = await rpc.CallAsync("exec", new { command = "cat /workspace/repo/in && echo out > /workspace/repo/out && echo mem > /scratch/m && cat /scratch/m" });
+        Assert.Equal("via rpc\nmem\n", RpcClient.Text(result.GetProperty("stdout")));
+        Assert.Equal("out\n", File.ReadAllText(Path.Combine(_folder.FullName, "out")));
+        await rpc.CallAsync("close", new { timeout_seconds = 2 });
+        await rpc.EndAsync(TimeSpan.FromSeconds(20));
+        Assert.True((await home.RunAsync(["rm", id])).ExitCode == 0);
         home.AssertNothingLeft();
     }
 }

@@ -109,4 +109,43 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.True((await home.RunAsync(["rm", id])).ExitCode == 0);
         home.AssertNothingLeft();
     }
+
+    [Fact]
+    public async Task Sqlite_in_wal_mode_with_two_writers_works_on_a_host_fs_mount_and_the_host_reads_the_same_database()
+    {
+        VmPrerequisites.Ensure();
+        if (await home.ImportDebianTestImageAsync() is { } why)
+        {
+            HostPrerequisites.SkipOrFail(why);
+        }
+
+        // WAL needs shared-memory mmap of the -shm file and POSIX locks between the two processes.
+        File.WriteAllText(Path.Combine(_folder.FullName, "t.py"), """
+            import sqlite3, multiprocessing
+            def writer(n):
+                c = sqlite3.connect("/w/db.sqlite", timeout=60)
+                for i in range(100):
+                    c.execute("insert into t values (?, ?)", (n, i)); c.commit()
+                c.close()
+            c = sqlite3.connect("/w/db.sqlite")
+            print(c.execute("pragma journal_mode=wal").fetchone()[0])
+            c.execute("create table t (w, i)"); c.commit(); c.close()
+            ps = [multiprocessing.Process(target=writer, args=(n,)) for n in range(2)]
+            [p.start() for p in ps]; [p.join() for p in ps]
+            c = sqlite3.connect("/w/db.sqlite")
+            print(c.execute("select count(*) from t").fetchone()[0], c.execute("pragma integrity_check").fetchone()[0])
+            """);
+        var r = await home.RunAsync(["run", "--image", "debian-test:latest", "--no-network", "-v", $"{_folder.FullName}:/w:host_fs", "--", "python3", "/w/t.py"], timeout: TimeSpan.FromMinutes(4));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("wal\n200 ok\n", r.Stdout);
+
+        // The host's own sqlite3 (through python3 here) sees the same, intact database.
+        var check = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("python3", ["-c",
+            $"import sqlite3; c = sqlite3.connect('{Path.Combine(_folder.FullName, "db.sqlite")}'); print(c.execute('select count(*) from t').fetchone()[0], c.execute('pragma integrity_check').fetchone()[0])"])
+            { RedirectStandardOutput = true })!;
+        var hostView = await check.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await check.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal("200 ok\n", hostView);
+        home.AssertNothingLeft();
+    }
 }

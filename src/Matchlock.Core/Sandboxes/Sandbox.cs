@@ -250,6 +250,18 @@ public sealed partial class Sandbox : IAsyncDisposable
             state?.AddResource(VmResourceKind.Listener, listener);
         }
 
+        foreach (var mount in spec.Mounts)
+        {
+            var type = mount.Type switch
+            {
+                VfsMountType.HostFs => "host_fs",
+                VfsMountType.ReadOnly => "ro",
+                VfsMountType.Memory => "memory",
+                _ => "overlay",
+            };
+            state?.AddResource(VmResourceKind.VfsMount, $"{mount.HostPath ?? "(memory)"} -> {mount.GuestPath} ({type})");
+        }
+
         foreach (var disk in disks.HostPaths)
         {
             state?.AddResource(VmResourceKind.AttachedDisk, disk);

@@ -59,6 +59,12 @@ public enum VmResourceKind
     /// shown by <c>inspect</c>; it is the owner's socket and goes with the owner process.
     /// </summary>
     Listener,
+
+    /// <summary>
+    /// A VFS mount (<c>-v</c>), as <c>/host/folder -> /guest/path (host_fs)</c>: shown by
+    /// <c>inspect</c>; the owner serves it and it goes with the owner (nothing on the host to release).
+    /// </summary>
+    VfsMount,
 }
 
 /// <summary>A resource a VM holds: a name, path or pid, never a secret.</summary>

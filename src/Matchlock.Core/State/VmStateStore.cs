@@ -267,6 +267,7 @@ public sealed class VmStateStore : IDisposable
         VmResourceKind.QemuPid => "qemu_pid",
         VmResourceKind.AttachedDisk => "attached_disk",
         VmResourceKind.Listener => "listener",
+        VmResourceKind.VfsMount => "vfs_mount",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -280,6 +281,7 @@ public sealed class VmStateStore : IDisposable
         "qemu_pid" => VmResourceKind.QemuPid,
         "attached_disk" => VmResourceKind.AttachedDisk,
         "listener" => VmResourceKind.Listener,
+        "vfs_mount" => VmResourceKind.VfsMount,
         _ => throw new VmStateException($"unknown resource kind '{name}' in the state database (written by a newer matchlock?)"),
     };
 

@@ -101,6 +101,10 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
                 },
             },
         })).GetProperty("id").GetString()!;
+        var inspect = await home.RunAsync(["inspect", id]);
+        Assert.True(inspect.ExitCode == 0, inspect.ToString());
+        Assert.Contains($"{_folder.FullName} -> /workspace/repo (host_fs)", inspect.Stdout, StringComparison.Ordinal);
+        Assert.Contains("(memory) -> /scratch (memory)", inspect.Stdout, StringComparison.Ordinal);
         var result = await rpc.CallAsync("exec", new { command = "cat /workspace/repo/in && echo out > /workspace/repo/out && echo mem > /scratch/m && cat /scratch/m" });
         Assert.Equal("via rpc\nmem\n", RpcClient.Text(result.GetProperty("stdout")));
         Assert.Equal("out\n", File.ReadAllText(Path.Combine(_folder.FullName, "out")));

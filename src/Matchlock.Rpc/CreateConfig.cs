@@ -146,7 +146,7 @@ internal sealed record CreateConfig
 
     /// <summary>
     /// <c>vfs{workspace, mounts{"/guest/path": {type, host_path, readonly}}}</c> (docs/VFS.md): host_fs
-    /// (readonly → ro), memory; overlay and VFS hooks are refused until they exist, never ignored.
+    /// (readonly → ro), overlay, memory; VFS hooks are refused until they exist, never ignored.
     /// </summary>
     private static IReadOnlyList<VfsMountSpec> ReadMounts(RpcParams vfs)
     {
@@ -173,7 +173,9 @@ internal sealed record CreateConfig
                     "host_fs" or "real_fs" => hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
                         ? new VfsMountSpec(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, Path.GetFullPath(hostPath))
                         : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")"),
-                    "overlay" => throw RpcException.InvalidParams($"{where}.type: overlay is not available yet; use host_fs with readonly: true, or memory"),
+                    "overlay" => hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
+                        ? new VfsMountSpec(guestPath, VfsMountType.Overlay, Path.GetFullPath(hostPath))
+                        : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")"),
                     _ => throw RpcException.InvalidParams($"{where}.type \"{type}\": expected host_fs, memory or overlay"),
                 });
             }

@@ -17,10 +17,9 @@ public sealed class InProcessTransportTests : IDisposable
     public void Dispose() => _dir.Delete(recursive: true);
 
     [Fact(Timeout = Fake.Timeout)]
-    public async Task The_real_server_refuses_an_overlay_mount_as_invalid_params()
+    public async Task The_real_server_refuses_a_mount_of_a_missing_folder_as_invalid_params()
     {
-        // Overlay mounts are not available yet; the server says so instead of ignoring them.
-        var options = Fake.Busybox with { Workspace = "/workspace", Mounts = new Dictionary<string, VfsMount> { ["/workspace"] = VfsMount.Overlay(Path.GetTempPath()) } };
+        var options = Fake.Busybox with { Workspace = "/workspace", Mounts = new Dictionary<string, VfsMount> { ["/workspace"] = VfsMount.HostDirectory("/nonexistent-matchlock-folder") } };
         var error = await Assert.ThrowsAsync<MatchlockInvalidRequestException>(() => MatchlockClient.LaunchAsync(options, Client(), Fake.Token));
         Assert.Equal(MatchlockRpcException.InvalidParams, error.Code);
         Assert.Empty(_imagesAsked); // refused while reading the config, before any image work

@@ -36,7 +36,7 @@ internal sealed class RunOptions
     public Option<string[]> Disk { get; } = new("--disk") { Description = "Attach an ext4 disk: @VOLUME:/guest/path[:ro] (see `matchlock volume`) or /host/file.ext4:/guest/path[:ro] (repeatable)" };
     public Option<string[]> Publish { get; } = new("--publish", "-p") { Description = "Forward a host port to a guest port: [LOCAL:]REMOTE (repeatable; LOCAL 0 picks a free port)" };
     public Option<string[]> Address { get; } = PortForwardCommand.CreateAddressOption();
-    public Option<string[]> Volume { get; } = new("--volume", "-v") { Description = "Mount a host folder: HOST:GUEST[:overlay|host_fs|ro] (repeatable; a relative GUEST is under --workspace; overlay, the default, is not available yet)" };
+    public Option<string[]> Volume { get; } = new("--volume", "-v") { Description = "Mount a host folder: HOST:GUEST[:overlay|host_fs|ro] (repeatable; a relative GUEST is under --workspace; overlay, the default, is a private copy-on-write view)" };
     public Option<string> Workspace { get; } = new("--workspace") { Description = "Where relative -v guest paths go", DefaultValueFactory = _ => Matchlock.Core.Vfs.VfsMountSpec.DefaultWorkspace };
     public Option<string?> Accel { get; } = new("--accel") { Description = "auto | kvm | tcg (default: $MATCHLOCK_ACCEL or auto)" };
     public Argument<string[]> Command { get; } = new("command") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (put them after --)" };

@@ -117,6 +117,7 @@ public sealed partial class Sandbox : IAsyncDisposable
         try
         {
             state = CreateDirectoryAndRecord(env, spec, id, held.VmDir, disks);
+            vfs.PrepareOverlays(held.VmDir);
             held.Nic = await CreateNetworkAsync(env, spec, id, held.VmDir, cancellationToken);
             var upper = Path.Combine(held.VmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);

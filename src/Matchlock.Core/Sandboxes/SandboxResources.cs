@@ -77,6 +77,7 @@ internal sealed class SandboxResources(string vmDir)
         {
             if (System.IO.Directory.Exists(dir))
             {
+                Interop.HostMounts.UnmountAllUnder(dir);
                 System.IO.Directory.Delete(dir, recursive: true);
             }
         }

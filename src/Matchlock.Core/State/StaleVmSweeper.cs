@@ -30,6 +30,7 @@ internal static class StaleVmSweeper
             removed.Add(id);
             try
             {
+                Interop.HostMounts.UnmountAllUnder(dir); // a VFS overlay view a dead owner left
                 Directory.Delete(dir, recursive: true);
             }
             catch (IOException)

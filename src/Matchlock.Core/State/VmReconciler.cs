@@ -269,6 +269,7 @@ public static class VmReconciler
         {
             if (Directory.Exists(dir))
             {
+                Interop.HostMounts.UnmountAllUnder(dir); // a VFS overlay view: never delete through it
                 Directory.Delete(dir, recursive: true);
             }
 

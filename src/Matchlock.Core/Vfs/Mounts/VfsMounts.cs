@@ -33,20 +33,64 @@ internal sealed class VfsMounts : IAsyncDisposable
         {
             foreach (var spec in specs)
             {
-                mounts._mounts.Add(new Mounted(spec, Open(spec)));
+                // An overlay's view needs the VM directory (its upper layer lives there): PrepareOverlays.
+                mounts._mounts.Add(new Mounted(spec, spec.Type == VfsMountType.Overlay ? null : Open(spec)));
             }
         }
         catch
         {
             foreach (var m in mounts._mounts)
             {
-                m.Provider.Dispose();
+                m.Provider?.Dispose();
             }
 
             throw;
         }
 
         return mounts;
+    }
+
+    /// <summary>
+    /// The overlay mounts' views, once the VM directory exists: the host's overlayfs with the user's
+    /// folder as its lower layer (never written) and the guest's changes in
+    /// <c>vfs/N/upper</c> of the VM directory, served like a host folder. Nothing is copied, so
+    /// the start costs the same whatever the folder's size; the changes go with the VM directory.
+    /// </summary>
+    /// <exception cref="SandboxStartException">The overlay could not be mounted (needs root).</exception>
+    public void PrepareOverlays(string vmDir)
+    {
+        for (var i = 0; i < _mounts.Count; i++)
+        {
+            var mount = _mounts[i];
+            if (mount.Spec.Type != VfsMountType.Overlay)
+            {
+                continue;
+            }
+
+            var dir = Path.Combine(vmDir, "vfs", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var merged = Path.Combine(dir, "merged");
+            try
+            {
+                foreach (var sub in new[] { "upper", "work", "merged" })
+                {
+                    Directory.CreateDirectory(Path.Combine(dir, sub), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
+
+                // The upper's root takes the folder's owner and mode, so the guest sees the folder as it is.
+                var folder = new DirectoryInfo(mount.Spec.HostPath!);
+                File.SetUnixFileMode(Path.Combine(dir, "upper"), folder.UnixFileMode);
+                Interop.HostMounts.MountOverlay(mount.Spec.HostPath!, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), merged);
+                mount.Merged = merged;
+                mount.Provider = HostFsProvider.Open(merged, readOnly: false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new SandboxStartException(
+                    $"cannot make the overlay of {mount.Spec.HostPath} for {mount.Spec.GuestPath}: {ex.Message}" +
+                    (Interop.LinuxNative.EffectiveUserId == 0 ? "" : " (overlay mounts need root; use :ro or :host_fs)"),
+                    ex);
+            }
+        }
     }
 
     public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
@@ -71,7 +115,7 @@ internal sealed class VfsMounts : IAsyncDisposable
                 throw new SandboxStartException($"mounting {mount.Spec.HostPath ?? "(memory)"} at {mount.Spec.GuestPath} in the guest failed: {status}");
             }
 
-            var server = new FuseServer(mount.Provider);
+            var server = new FuseServer(mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared"));
             mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
         }
     }
@@ -122,7 +166,11 @@ internal sealed class VfsMounts : IAsyncDisposable
                 await stream.DisposeAsync();
             }
 
-            mount.Provider.Dispose();
+            mount.Provider?.Dispose();
+            if (mount.Merged is { } merged)
+            {
+                Interop.HostMounts.Unmount(merged); // the upper layer stays with the VM directory
+            }
         }
     }
 
@@ -135,8 +183,7 @@ internal sealed class VfsMounts : IAsyncDisposable
                 VfsMountType.HostFs => HostFsProvider.Open(spec.HostPath!, readOnly: false),
                 VfsMountType.ReadOnly => HostFsProvider.Open(spec.HostPath!, readOnly: true),
                 VfsMountType.Memory => new MemoryProvider(),
-                _ => throw new SandboxStartException(
-                    $"the overlay mount type ({spec.HostPath} at {spec.GuestPath}) is not available yet; mount it :ro (read-only) or :host_fs (read-write), or copy files in"),
+                _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Type, "an overlay is prepared with the VM directory"),
             };
         }
         catch (IOException ex)
@@ -181,11 +228,14 @@ internal sealed class VfsMounts : IAsyncDisposable
         return text.Length == 0 ? "the guest closed the mount without a status" : text;
     }
 
-    private sealed class Mounted(VfsMountSpec spec, IVfsProvider provider)
+    private sealed class Mounted(VfsMountSpec spec, IVfsProvider? provider)
     {
         public VfsMountSpec Spec { get; } = spec;
 
-        public IVfsProvider Provider { get; } = provider;
+        public IVfsProvider? Provider { get; set; } = provider;
+
+        /// <summary>An overlay's view on the host, unmounted at dispose.</summary>
+        public string? Merged { get; set; }
 
         public MuxStream? Stream { get; set; }
 

@@ -18,8 +18,9 @@ internal sealed record FuseServerOptions(TimeSpan EntryValid, TimeSpan AttrValid
 /// </summary>
 /// <remarks>
 /// Locks are not advertised at INIT, so the guest's kernel keeps POSIX and flock locks itself
-/// (correct for every process inside the sandbox, which is who shares the mount). ACCESS is
-/// answered ENOSYS (the mount uses <c>default_permissions</c>; the kernel then stops asking).
+/// (correct for every process inside the sandbox, which is who shares the mount). ACCESS and FLUSH
+/// are answered ENOSYS (the mount uses <c>default_permissions</c>; writes are not buffered here):
+/// the kernel then stops sending them.
 /// </remarks>
 internal sealed class FuseServer(IVfsProvider provider, FuseServerOptions? options = null)
 {
@@ -77,7 +78,9 @@ internal sealed class FuseServer(IVfsProvider provider, FuseServerOptions? optio
             ReadDirOp list => ReadDir(unique, node, list),
             ReleaseOp { Directory: false } release => Status(unique, provider.Release(node, release.Handle)),
             ReleaseOp release => Status(unique, provider.ReleaseDir(node, release.Handle)),
-            FlushOp flush => Status(unique, provider.Flush(node, flush.Handle)),
+            // Writes reach the provider as they happen and locks are the guest kernel's, so a close has
+            // nothing to flush: ENOSYS once makes the kernel stop sending FLUSH (a round trip per close).
+            FlushOp => FuseReply.Error(unique, (Errno)ENOSYS),
             FsyncOp { Directory: false } fsync => Status(unique, provider.Fsync(node, fsync.Handle, fsync.DataOnly)),
             FsyncOp => FuseReply.Empty(unique),
             StatFsOp => StatFs(unique, provider.StatFs(node)),

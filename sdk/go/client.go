@@ -57,6 +57,8 @@ type Client struct {
 
 	stderrMu  sync.Mutex
 	stderrBuf []byte
+	// stderrDone is closed once the process's stderr reached its end (nil before start).
+	stderrDone chan struct{}
 
 	mu      sync.Mutex
 	vmID    string
@@ -133,8 +135,9 @@ func NewClient(cfg Config) (*Client, error) {
 		pending:    make(map[uint64]*pendingRequest),
 		readerDone: make(chan struct{}),
 		procDone:   make(chan struct{}),
+		stderrDone: make(chan struct{}),
 	}
-	go c.drainStderr(errR)
+	go c.drainStderr(errR, c.stderrDone)
 	go c.readLoop()
 	go func() {
 		c.waitErr = cmd.Wait()
@@ -158,7 +161,8 @@ func (cfg Config) command(args ...string) *exec.Cmd {
 	return exec.Command(cfg.BinaryPath, args...)
 }
 
-func (c *Client) drainStderr(r io.ReadCloser) {
+func (c *Client) drainStderr(r io.ReadCloser, done chan struct{}) {
+	defer close(done)
 	defer r.Close()
 	buf := make([]byte, 4096)
 	for {

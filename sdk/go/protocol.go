@@ -276,6 +276,14 @@ func (c *Client) handleNotification(method string, params json.RawMessage) {
 // failPending ends every waiting request with a connection error and refuses
 // new ones. cause is the read error (normally io.EOF).
 func (c *Client) failPending(cause error) {
+	// The process's last words on stderr may still be in flight when stdout ends: give the
+	// stderr reader a moment to reach its end, so the error can quote them.
+	if c.stderrDone != nil {
+		select {
+		case <-c.stderrDone:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	detail := ""
 	if tail := c.stderrTail(); tail != "" {
 		detail = fmt.Sprintf(" (matchlock stderr: %s)", tail)

@@ -19,6 +19,9 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
         var crashedPid = home.OwnerPid(crashed);
         Assert.Equal(0, Interop.Kill(crashedPid, 9));
         await WaitAsync(() => home.QemuProcesses().Count == 0, "QEMU to follow its SIGKILLed owner");
+        // QEMU's parent-death signal fires when the owner's thread dies, which can be before the
+        // whole owner process has exited: wait for the owner too, or ls may still see it alive.
+        await WaitAsync(() => !Matchlock.Core.Interop.OwnerNative.IsAlive(crashedPid), "the SIGKILLed owner to be gone");
         Assert.Matches($@"(?m)^{crashed}\s+crashed\s", (await home.RunAsync(["ls"])).Stdout);
         Assert.True(File.Exists(Netns(crashed)), "the dead owner's namespace is what gc must release");
 

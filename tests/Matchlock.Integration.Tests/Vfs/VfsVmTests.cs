@@ -115,8 +115,10 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Equal(0, (await home.RunAsync(["exec", id, "--", "sh", "-c", "echo guest > /w/file"])).ExitCode);
         Assert.Contains(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(home.Root, StringComparison.Ordinal));
 
-        Assert.Equal(0, Interop.Kill(home.OwnerPid(id), 9)); // no clean-up of its own
-        await Matchlock.Tests.Eventually.Until(() => home.QemuProcesses().Count == 0, TimeSpan.FromSeconds(30), "QEMU to die with its owner");
+        var owner = home.OwnerPid(id);
+        Assert.Equal(0, Interop.Kill(owner, 9)); // no clean-up of its own
+        await Matchlock.Tests.Eventually.Until(
+            () => home.QemuProcesses().Count == 0 && !Matchlock.Core.Interop.OwnerNative.IsAlive(owner), TimeSpan.FromSeconds(30), "QEMU and its owner to be gone");
         var rm = await home.RunAsync(["rm", id]);
         Assert.True(rm.ExitCode == 0, rm.ToString());
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(home.Root, StringComparison.Ordinal));

@@ -170,12 +170,8 @@ internal sealed record CreateConfig
                 mounts.Add(type switch
                 {
                     "memory" => new VfsMountSpec(guestPath, VfsMountType.Memory),
-                    "host_fs" or "real_fs" => hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
-                        ? new VfsMountSpec(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, Path.GetFullPath(hostPath))
-                        : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")"),
-                    "overlay" => hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
-                        ? new VfsMountSpec(guestPath, VfsMountType.Overlay, Path.GetFullPath(hostPath))
-                        : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")"),
+                    "host_fs" or "real_fs" => new VfsMountSpec(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, HostFolder(hostPath, where)),
+                    "overlay" => new VfsMountSpec(guestPath, VfsMountType.Overlay, HostFolder(hostPath, where)),
                     _ => throw RpcException.InvalidParams($"{where}.type \"{type}\": expected host_fs, memory or overlay"),
                 });
             }
@@ -187,6 +183,12 @@ internal sealed record CreateConfig
 
         return mounts;
     }
+
+    /// <summary>A mount's <c>host_path</c>: an absolute path of an existing folder.</summary>
+    private static string HostFolder(string? hostPath, string where) =>
+        hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
+            ? Path.GetFullPath(hostPath)
+            : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")");
 
     private static DiskMount ReadDisk(RpcParams d)
     {

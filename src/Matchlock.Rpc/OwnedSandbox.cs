@@ -126,11 +126,8 @@ internal sealed class OwnedSandbox : IRpcSandbox
         _closing.Dispose();
     }
 
-    private Task<IExecSession> StartAsync(ExecSpec spec, CancellationToken cancellationToken) =>
-        StartOverImageAsync(spec.OverImage(_image, _ => null), cancellationToken);
-
-    private async Task<IExecSession> StartOverImageAsync(ExecSpec spec, CancellationToken cancellationToken) =>
-        await Sandbox.StartExecAsync(spec, cancellationToken);
+    private async Task<IExecSession> StartAsync(ExecSpec spec, CancellationToken cancellationToken) =>
+        await Sandbox.StartExecAsync(spec.OverImage(_image, _ => null), cancellationToken);
 
     /// <summary>
     /// Completes when the sandbox stops without <c>close</c> (<c>matchlock kill</c>, or the VM's own

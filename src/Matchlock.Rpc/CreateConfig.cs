@@ -4,6 +4,7 @@ using Matchlock.Core.Network;
 using Matchlock.Core.Network.Policy;
 using Matchlock.Core.Sandboxes;
 using Matchlock.Core.Vfs;
+using Matchlock.Core.Vfs.Hooks;
 
 namespace Matchlock.Rpc;
 
@@ -54,6 +55,7 @@ internal sealed record CreateConfig
             Network = noNetwork || network is not { } n ? new SandboxNetworkSpec() : ReadNetwork(n),
             Disks = [.. p.ObjectArray("extra_disks").Select(ReadDisk)],
             Mounts = p.OptionalObject("vfs") is { } vfs ? ReadMounts(vfs) : [],
+            VfsInterception = p.OptionalObject("vfs")?.OptionalObject("interception") is { } vfsHooks ? ReadVfsInterception(vfsHooks) : null,
             RemoveOnDispose = false, // a first-class sandbox: listed until `matchlock rm`
         };
         if (noNetwork && network is { } nn && (nn.OptionalStringArray("allowed_hosts") is { Count: > 0 } || nn.ObjectMembers("secrets").Count > 0))
@@ -146,16 +148,10 @@ internal sealed record CreateConfig
 
     /// <summary>
     /// <c>vfs{workspace, mounts{"/guest/path": {type, host_path, readonly}}}</c> (docs/VFS.md): host_fs
-    /// (readonly → ro), overlay, memory; VFS hooks are refused until they exist, never ignored.
+    /// (readonly → ro), overlay, memory.
     /// </summary>
     private static IReadOnlyList<VfsMountSpec> ReadMounts(RpcParams vfs)
     {
-        if (vfs.OptionalObject("interception") is { } interception
-            && (interception.ObjectArray("rules").Count > 0 || interception.Bool("emit_events", false)))
-        {
-            throw RpcException.InvalidParams("params.vfs.interception: VFS hooks and file events are not available in this version of matchlock rpc; leave interception out");
-        }
-
         var workspace = vfs.OptionalString("workspace") is { Length: > 0 } w ? w : VfsMountSpec.DefaultWorkspace;
         var mounts = new List<VfsMountSpec>();
         foreach (var (guest, mount) in vfs.ObjectMembers("mounts"))
@@ -182,6 +178,52 @@ internal sealed record CreateConfig
         }
 
         return mounts;
+    }
+
+    /// <summary>
+    /// <c>vfs.interception{emit_events, rules:[{name, phase, ops, path, action, timeout_ms}]}</c>
+    /// (docs/VFS.md "Hooks and events"): rules are checked on the host per operation. The SDKs keep
+    /// their callback hooks to themselves (before-hooks for their own file calls, after-hooks on
+    /// <c>file</c> events), so a wire rule is allow or block.
+    /// </summary>
+    private static VfsInterception ReadVfsInterception(RpcParams interception)
+    {
+        var rules = interception.ObjectArray("rules").Select((r, index) =>
+        {
+            var where = $"params.vfs.interception.rules[{index}]";
+            var phase = (r.OptionalString("phase") ?? "").Trim().ToLowerInvariant() switch
+            {
+                "" or "before" => VfsHookPhase.Before,
+                "after" => VfsHookPhase.After,
+                var other => throw RpcException.InvalidParams($"{where}.phase \"{other}\": expected before or after"),
+            };
+            var action = (r.OptionalString("action") ?? "").Trim().ToLowerInvariant() switch
+            {
+                "" or "allow" => VfsHookAction.Allow,
+                "block" => VfsHookAction.Block,
+                var other => throw RpcException.InvalidParams($"{where}.action \"{other}\": expected allow or block (callback and mutate hooks run in the SDK's process)"),
+            };
+            return new VfsHookRule
+            {
+                Name = r.OptionalString("name") ?? "",
+                Phase = phase,
+                Ops = [.. (r.OptionalStringArray("ops") ?? []).Select(o => o.Trim().ToLowerInvariant()).Where(o => o.Length > 0)],
+                Path = r.OptionalString("path") ?? "",
+                Action = action,
+                TimeoutMs = r.OptionalInt32("timeout_ms", 0, 3_600_000) ?? 0,
+            };
+        }).ToList();
+        var result = new VfsInterception { Rules = rules, EmitEvents = interception.Bool("emit_events", false) };
+        try
+        {
+            result.Validate();
+        }
+        catch (VfsHookRuleException ex)
+        {
+            throw RpcException.InvalidParams("params." + ex.Message);
+        }
+
+        return result;
     }
 
     /// <summary>A mount's <c>host_path</c>: an absolute path of an existing folder.</summary>

@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.Net;
 using Matchlock.Core.Network.Proxy;
 using Matchlock.Core.PortForwarding;
@@ -32,7 +33,7 @@ internal interface IRpcSandbox : IAsyncDisposable
     IReadOnlyList<string> ChangeAllowList(IReadOnlyList<string> hosts, bool add);
 
     /// <summary>The sandbox's network events; null without a network.</summary>
-    NetworkEventLog? Events { get; }
+    SandboxEventLog? Events { get; }
 
     /// <summary>Starts forwarding host ports to guest ports.</summary>
     PortForwarder ForwardPorts(IReadOnlyList<PortMapping> mappings, IReadOnlyList<IPAddress>? addresses);

@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.Net;
 using Matchlock.Core;
 using Matchlock.Core.Images;
@@ -40,7 +41,7 @@ internal sealed class OwnedSandbox : IRpcSandbox
 
     public Task<string> Stopped { get; }
 
-    public NetworkEventLog? Events => Sandbox.Network?.Events;
+    public SandboxEventLog? Events => Sandbox.Events;
 
     public string LogPath => Path.Combine(Sandbox.Directory, "command.log");
 

@@ -52,7 +52,7 @@ internal sealed class RpcSession(RpcWriter output)
 
         if (sandbox.Events is { } events)
         {
-            _events = NetworkMethods.ForwardEvents(events, output);
+            _events = EventMethods.Forward(events, output);
         }
 
         return w => w.WriteString("id", sandbox.Id);

@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.IO.Pipelines;
 using System.Net;
 using Matchlock.Core.Network.Proxy;
@@ -37,7 +38,7 @@ internal sealed class FakeSandbox : IRpcSandbox
 
     public Task<string> Stopped => _stopped.Task;
 
-    public NetworkEventLog? Events { get; } = new();
+    public SandboxEventLog? Events { get; } = new();
 
     public string LogPath { get; } = Path.Combine(Path.GetTempPath(), $"matchlock-rpc-test-{Guid.NewGuid():N}.log");
 

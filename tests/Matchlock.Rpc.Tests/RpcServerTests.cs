@@ -75,7 +75,10 @@ public sealed class RpcServerTests
     [InlineData("""{"image":"busybox","vfs":{"mounts":{"/w":{"type":"overlay","host_path":"/nonexistent-matchlock"}}}}""", "params.vfs.mounts./w.host_path")]
     [InlineData("""{"image":"busybox","vfs":{"mounts":{"/w":{"type":"host_fs","host_path":"relative"}}}}""", "params.vfs.mounts./w.host_path")]
     [InlineData("""{"image":"busybox","vfs":{"mounts":{"/proc/x":{"type":"memory"}}}}""", "cannot be a mount point")]
-    [InlineData("""{"image":"busybox","vfs":{"interception":{"emit_events":true}}}""", "params.vfs.interception")]
+    [InlineData("""{"image":"busybox","vfs":{"interception":{"rules":[{"action":"block","ops":["explode"]}]}}}""", "unknown op 'explode'")]
+    [InlineData("""{"image":"busybox","vfs":{"interception":{"rules":[{"action":"mutate_write","ops":["write"]}]}}}""", "params.vfs.interception.rules[0].action")]
+    [InlineData("""{"image":"busybox","vfs":{"interception":{"rules":[{"phase":"after","action":"block"}]}}}""", "cannot block")]
+    [InlineData("""{"image":"busybox","vfs":{"interception":{"rules":[{"action":"block","path":"relative/*"}]}}}""", "absolute guest path glob")]
     [InlineData("""{"image":"busybox","env":{"A":1}}""", "params.env.A")]
     [InlineData("""{"image":"busybox","network":{"secrets":{"KEY":{"value":"v","hosts":["a.test"],"placeholder":"tiny"}}}}""", "placeholder of secret KEY")]
     public async Task A_bad_create_config_is_an_invalid_params_error_naming_the_field_and_creates_nothing(string config, string field)
@@ -147,6 +150,28 @@ public sealed class RpcServerTests
                 new Core.Vfs.VfsMountSpec("/scratch", Core.Vfs.VfsMountType.Memory),
             ],
             rpc.Factory.LastConfig!.Spec.Mounts);
+    }
+
+    [Fact]
+    public async Task Vfs_interception_maps_onto_rules_and_events_as_the_sdks_send_it()
+    {
+        await using var rpc = new RpcHarness();
+        await rpc.SendAsync("""
+            {"jsonrpc":"2.0","id":1,"method":"create","params":{"image":"busybox",
+             "vfs":{"mounts":{"/workspace":{"type":"memory"}},"interception":{"emit_events":true,"rules":[
+               {"action":"block","name":"no-secrets","phase":"before","ops":["CREATE","write"],"path":"/workspace/secret*","timeout_ms":250},
+               {"action":"allow"},
+               {"phase":"after","ops":["write"]}]}}}}
+            """.ReplaceLineEndings(""));
+        Assert.True((await rpc.AnswerAsync(1)).Answer.TryGetProperty("result", out _));
+        var interception = rpc.Factory.LastConfig!.Spec.VfsInterception!;
+        Assert.True(interception.EmitEvents);
+        Assert.Equal(3, interception.Rules.Count);
+        var block = interception.Rules[0];
+        Assert.Equal(("no-secrets", Core.Vfs.Hooks.VfsHookPhase.Before, Core.Vfs.Hooks.VfsHookAction.Block, "/workspace/secret*", 250), (block.Name, block.Phase, block.Action, block.Path, block.TimeoutMs));
+        Assert.Equal(["create", "write"], block.Ops); // the clients match ops lower-case
+        Assert.Equal(Core.Vfs.Hooks.VfsHookAction.Allow, interception.Rules[1].Action); // TS omits action
+        Assert.Equal(Core.Vfs.Hooks.VfsHookPhase.After, interception.Rules[2].Phase);
     }
 
     [Fact]

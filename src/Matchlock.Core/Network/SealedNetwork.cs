@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.Net;
 using Matchlock.Core.Network.Dns;
 using Matchlock.Core.Network.Plumbing;
@@ -30,10 +31,10 @@ public sealed class SealedNetwork : IAsyncDisposable
     private readonly DnsResponder _dns;
     private readonly EgressProxy _proxy;
     private readonly CertificateAuthority _authority;
-    private readonly NetworkEventLog _events;
+    private readonly SandboxEventLog _events;
 
     private SealedNetwork(
-        NetworkNamespace network, DnsResponder dns, EgressProxy proxy, CertificateAuthority authority, NetworkEventLog events, NetworkPolicy policy, SandboxSecrets secrets)
+        NetworkNamespace network, DnsResponder dns, EgressProxy proxy, CertificateAuthority authority, SandboxEventLog events, NetworkPolicy policy, SandboxSecrets secrets)
     {
         _network = network;
         _dns = dns;
@@ -49,8 +50,8 @@ public sealed class SealedNetwork : IAsyncDisposable
 
     public SandboxSecrets Secrets { get; }
 
-    /// <summary>Every decision of the proxy and the DNS responder; also written to <c>events.jsonl</c>.</summary>
-    public NetworkEventLog Events => _events;
+    /// <summary>The sandbox's event log, which gets every decision of the proxy and the DNS responder (the sandbox owns it).</summary>
+    public SandboxEventLog Events => _events;
 
     internal NetworkNamespace Plumbing => _network;
 
@@ -76,7 +77,7 @@ public sealed class SealedNetwork : IAsyncDisposable
     /// Builds the network for VM <paramref name="vmId"/>. Bad flags (a secret without a value, a
     /// bad host pattern) fail before anything is created; a failure later undoes everything.
     /// </summary>
-    public static async Task<SealedNetwork> CreateAsync(string vmId, string vmDir, SandboxNetworkSpec spec, CancellationToken cancellationToken, TimeProvider? time = null)
+    public static async Task<SealedNetwork> CreateAsync(string vmId, SandboxNetworkSpec spec, SandboxEventLog events, CancellationToken cancellationToken, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var clock = time ?? TimeProvider.System;
@@ -90,7 +91,6 @@ public sealed class SealedNetwork : IAsyncDisposable
             : DnsResolvers.Host;
 
         var authority = CertificateAuthority.Create(time: clock);
-        var events = new NetworkEventLog(Path.Combine(vmDir, "events.jsonl"));
         NetworkNamespace? network = null;
         DnsResponder? dns = null;
         EgressProxy? proxy = null;
@@ -131,15 +131,15 @@ public sealed class SealedNetwork : IAsyncDisposable
         }
         catch
         {
-            await DisposeAllAsync(proxy, dns, network, events, authority);
+            await DisposeAllAsync(proxy, dns, network, authority);
             throw;
         }
     }
 
-    public ValueTask DisposeAsync() => DisposeAllAsync(_proxy, _dns, _network, _events, _authority);
+    public ValueTask DisposeAsync() => DisposeAllAsync(_proxy, _dns, _network, _authority);
 
     private static async ValueTask DisposeAllAsync(
-        EgressProxy? proxy, DnsResponder? dns, NetworkNamespace? network, NetworkEventLog events, CertificateAuthority authority)
+        EgressProxy? proxy, DnsResponder? dns, NetworkNamespace? network, CertificateAuthority authority)
     {
         // Servers first (they own sockets inside the namespace), then the namespace itself.
         if (proxy is not null)
@@ -157,12 +157,11 @@ public sealed class SealedNetwork : IAsyncDisposable
             await network.DisposeAsync();
         }
 
-        await events.DisposeAsync();
         authority.Dispose();
     }
 
     /// <summary>DNS refusals and failures become events like the proxy's (answers are not: the proxy logs the use).</summary>
-    private static void PublishDns(NetworkEventLog events, DnsQueryEvent e, TimeProvider time)
+    private static void PublishDns(SandboxEventLog events, DnsQueryEvent e, TimeProvider time)
     {
         if (e.Decision is not (DnsDecision.Denied or DnsDecision.Failed))
         {

@@ -87,7 +87,7 @@ public sealed partial class Sandbox
         }
         finally
         {
-            var failed = await new SandboxResources(_vmDir) { Connection = _connection, Vm = _vm, Nic = _nic, Disks = _disks, Vfs = _vfs }.ReleaseAsync(Spec.RemoveOnDispose, _log, Id);
+            var failed = await new SandboxResources(_vmDir) { Connection = _connection, Vm = _vm, Nic = _nic, Disks = _disks, Vfs = _vfs, Events = Events }.ReleaseAsync(Spec.RemoveOnDispose, _log, Id);
             SandboxLog.Released(_log, Id, Spec.RemoveOnDispose ? ", VM directory" : "; the VM directory is kept until rm");
             RecordStopped();
             if (failed is not null)

@@ -6,6 +6,7 @@ using Matchlock.Core.Network;
 using Matchlock.Core.Network.Plumbing;
 using Matchlock.Core.Network.Policy;
 using Matchlock.Core.State;
+using Matchlock.Core.Events;
 using Matchlock.Core.Vfs;
 using Matchlock.Core.Vfs.Fuse;
 using Matchlock.Core.Vfs.Mounts;
@@ -35,9 +36,10 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     private Sandbox(
         string id, string vmDir, SandboxSpec spec, ImageRecord image, IVmInstance vm, MuxConnection connection, GuestHello hello, string? accelNotice,
-        GuestNic? nic, AttachedDisks disks, VfsMounts vfs, SandboxEnvironment env)
+        GuestNic? nic, AttachedDisks disks, VfsMounts vfs, SandboxEventLog events, SandboxEnvironment env)
     {
         _vfs = vfs;
+        Events = events;
         Logging = env.Logging;
         _time = env.Time;
         _log = Logging.CreateLogger(SandboxLog.Category);
@@ -77,6 +79,12 @@ public sealed partial class Sandbox : IAsyncDisposable
 
     public int VmmPid => _vm.Pid;
 
+    /// <summary>
+    /// Everything this sandbox reports (docs/NETWORK.md, docs/VFS.md): the sealed network's decisions
+    /// and, with <see cref="SandboxSpec.VfsInterception"/>, file operations; also in <c>events.jsonl</c>.
+    /// </summary>
+    public SandboxEventLog Events { get; }
+
     /// <summary>The sealed network (policy, events, secrets); null with <see cref="SandboxSpec.NoNetwork"/>.</summary>
     public SealedNetwork? Network => _nic?.Sealed;
 
@@ -99,26 +107,33 @@ public sealed partial class Sandbox : IAsyncDisposable
         await VmReconciler.SweepOrphansAsync(env.VmsDir, env.StatePath, cancellationToken);
         var disks = spec.Disks.Count == 0 ? AttachedDisks.None : AttachedDisks.Acquire(spec.Disks, env.VolumesDir);
         var (image, boot, accel) = await PrepareBootAsync(spec, env, disks, cancellationToken);
+        var id = VmId.New();
+        var vmDir = Path.Combine(env.VmsDir, id);
+
+        // The sandbox's one event log (network decisions, file operations); its file appears with the first event.
+        var events = new SandboxEventLog(Path.Combine(vmDir, "events.jsonl"));
         VfsMounts vfs;
         try
         {
             // Host folders are opened before anything is made: a folder that cannot be is the user's to fix.
-            vfs = spec.Mounts.Count == 0 ? VfsMounts.None : VfsMounts.Prepare(spec.Mounts, env.Logging.CreateLogger(VfsLog.Category));
+            vfs = spec.Mounts.Count == 0
+                ? VfsMounts.None
+                : VfsMounts.Prepare(spec.Mounts, spec.VfsInterception, events, env.Time, env.Logging.CreateLogger(VfsLog.Category));
         }
         catch
         {
             disks.Dispose();
+            await events.DisposeAsync();
             throw;
         }
 
-        var id = VmId.New();
-        var held = new SandboxResources(Path.Combine(env.VmsDir, id)) { Disks = disks, Vfs = vfs };
+        var held = new SandboxResources(vmDir) { Disks = disks, Vfs = vfs, Events = events };
         SandboxStateRecorder? state = null;
         try
         {
             state = CreateDirectoryAndRecord(env, spec, id, held.VmDir, disks);
             vfs.PrepareOverlays(held.VmDir);
-            held.Nic = await CreateNetworkAsync(env, spec, id, held.VmDir, cancellationToken);
+            held.Nic = await CreateNetworkAsync(env, spec, id, events, cancellationToken);
             var upper = Path.Combine(held.VmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
@@ -132,7 +147,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             var hello = await WaitForHelloAsync(held.Connection, held.Vm, spec.BootTimeout, cancellationToken);
             var helloAt = clock.Elapsed;
 
-            var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, vfs, env);
+            var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, vfs, events, env);
             await sandbox.ConfigureAsync(cancellationToken);
             await vfs.AttachAsync(
                 async (mount, ct) => await sandbox.OpenAsync(
@@ -193,7 +208,7 @@ public sealed partial class Sandbox : IAsyncDisposable
     }
 
     /// <summary>The sealed network (or, for plumbing tests, the bare namespace); null with <c>--no-network</c>.</summary>
-    private static async Task<GuestNic?> CreateNetworkAsync(SandboxEnvironment env, SandboxSpec spec, string id, string vmDir, CancellationToken cancellationToken)
+    private static async Task<GuestNic?> CreateNetworkAsync(SandboxEnvironment env, SandboxSpec spec, string id, SandboxEventLog events, CancellationToken cancellationToken)
     {
         if (env.PlumbingOnly is { } makeNetwork)
         {
@@ -205,7 +220,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             return null;
         }
 
-        var sealedNetwork = await SealedNetwork.CreateAsync(id, vmDir, spec.Network, cancellationToken, env.Time);
+        var sealedNetwork = await SealedNetwork.CreateAsync(id, spec.Network, events, cancellationToken, env.Time);
         return new GuestNic(sealedNetwork.Plumbing, sealedNetwork);
     }
 

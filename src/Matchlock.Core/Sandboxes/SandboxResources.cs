@@ -12,6 +12,7 @@ namespace Matchlock.Core.Sandboxes;
 /// <item>the channel to the guest;</item>
 /// <item>the VMM (QEMU);</item>
 /// <item>the NIC — after the VMM, because QEMU inside the namespace keeps it alive;</item>
+/// <item>the event log — after everything that writes to it;</item>
 /// <item>attached disks' locks — after the VMM, which had the images open;</item>
 /// <item>the VM directory, when the sandbox is removed.</item>
 /// </list>
@@ -33,6 +34,8 @@ internal sealed class SandboxResources(string vmDir)
 
     public Vfs.Mounts.VfsMounts? Vfs { get; set; }
 
+    public Events.SandboxEventLog? Events { get; set; }
+
     public async ValueTask<Exception?> ReleaseAsync(bool deleteDirectory, ILogger log, string id)
     {
         Exception? first = null;
@@ -53,6 +56,7 @@ internal sealed class SandboxResources(string vmDir)
         await Step("the guest channel", () => Connection?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the VMM", () => Vm?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the network", () => Nic?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await Step("the event log", () => Events?.DisposeAsync() ?? ValueTask.CompletedTask);
         await Step("the attached disks", () =>
         {
             Disks?.Dispose();

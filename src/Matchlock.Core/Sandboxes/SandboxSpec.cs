@@ -49,6 +49,12 @@ public sealed record SandboxSpec
     /// </summary>
     public IReadOnlyList<Vfs.VfsMountSpec> Mounts { get; init; } = [];
 
+    /// <summary>
+    /// Rules, in-process hooks and file events for the <see cref="Mounts"/> (docs/VFS.md "Hooks and
+    /// events"); null or empty: the mounts are served without the hook layer.
+    /// </summary>
+    public Vfs.Hooks.VfsInterception? VfsInterception { get; init; }
+
     /// <summary>null: <c>MATCHLOCK_ACCEL</c> or auto.</summary>
     public AccelMode? Accel { get; init; }
 
@@ -70,6 +76,7 @@ public sealed record SandboxSpec
         }
 
         Vfs.VfsMountSpec.CheckDistinct(Mounts);
+        VfsInterception?.Validate();
 
         if (!(Cpus > 0) || double.IsInfinity(Cpus) || Math.Ceiling(Cpus) > Environment.ProcessorCount)
         {

@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -13,7 +14,7 @@ namespace Matchlock.Core.Tests.Network;
 /// </summary>
 internal sealed class ProxyHarness : IAsyncDisposable
 {
-    private ProxyHarness(EgressProxy proxy, CertificateAuthority ca, IPEndPoint listener, NetworkEventLog events, List<NetworkEvent> seen)
+    private ProxyHarness(EgressProxy proxy, CertificateAuthority ca, IPEndPoint listener, SandboxEventLog events, List<NetworkEvent> seen)
     {
         Proxy = proxy;
         Authority = ca;
@@ -28,7 +29,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
 
     public IPEndPoint Listener { get; }
 
-    public NetworkEventLog Events { get; }
+    public SandboxEventLog Events { get; }
 
     /// <summary>Every event so far (lock it to read).</summary>
     public List<NetworkEvent> Seen { get; }
@@ -50,13 +51,13 @@ internal sealed class ProxyHarness : IAsyncDisposable
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         socket.Listen(128);
         var listener = (IPEndPoint)socket.LocalEndPoint!;
-        var events = new NetworkEventLog(eventsFile);
+        var events = new SandboxEventLog(eventsFile);
         var seen = new List<NetworkEvent>();
         events.Subscribe(e =>
         {
             lock (seen)
             {
-                seen.Add(e);
+                seen.Add((NetworkEvent)e);
             }
         });
         ProxyHarness? self = null;

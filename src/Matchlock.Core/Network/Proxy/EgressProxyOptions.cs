@@ -1,3 +1,4 @@
+using Matchlock.Core.Events;
 using System.Net;
 using System.Net.Sockets;
 using Matchlock.Core.Network.Policy;
@@ -26,7 +27,7 @@ internal sealed record EgressProxyOptions
     public string? UpstreamCaFile { get; init; }
 
     /// <summary>Where decisions are recorded; null for none. Owned by the caller.</summary>
-    public NetworkEventLog? Events { get; init; }
+    public SandboxEventLog? Events { get; init; }
 
     /// <summary>
     /// Bound, listening sockets (created in the sandbox's netns). The proxy takes ownership: it

@@ -1,7 +1,9 @@
+using Matchlock.Core.Events;
+
 namespace Matchlock.Core.Network.Proxy;
 
 /// <summary>Builds and publishes <see cref="NetworkEvent"/>s; a no-op without a log.</summary>
-internal sealed class EventPublisher(NetworkEventLog? log, TimeProvider time)
+internal sealed class EventPublisher(SandboxEventLog? log, TimeProvider time)
 {
     public void Publish(
         NetworkEventKind kind,

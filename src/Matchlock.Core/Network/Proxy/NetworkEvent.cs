@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using Matchlock.Core.Events;
 
 namespace Matchlock.Core.Network.Proxy;
 
@@ -39,9 +41,9 @@ public enum NetworkEventKind
 /// One decision or outcome of the egress proxy. Carries secret <em>names</em>, never values, and the
 /// request path without its query (the query is where secrets travel).
 /// </summary>
-public sealed record NetworkEvent
+public sealed record NetworkEvent : LoggedEvent
 {
-    public required DateTimeOffset Time { get; init; }
+    public override string Type => "network";
 
     public required NetworkEventKind Kind { get; init; }
 
@@ -69,6 +71,8 @@ public sealed record NetworkEvent
     public long? BytesDown { get; init; }
 
     public double? DurationMs { get; init; }
+
+    internal override void WriteJson(Utf8JsonWriter writer) => JsonSerializer.Serialize(writer, this, NetworkEventJsonContext.Default.NetworkEvent);
 }
 
 /// <summary>Source-generated JSON for events (NativeAOT: no reflection).</summary>

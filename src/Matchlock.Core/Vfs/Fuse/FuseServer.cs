@@ -52,6 +52,7 @@ internal sealed class FuseServer(IVfsProvider provider, FuseServerOptions? optio
         var unique = header.Unique;
         var node = header.NodeId;
         var caller = new VfsCaller(header.Uid, header.Gid);
+        using var context = VfsRequestContext.Enter(caller);
         return op switch
         {
             InitOp init => Init(unique, init),

@@ -1,4 +1,6 @@
+using Matchlock.Core.Events;
 using Matchlock.Core.Vfs;
+using Matchlock.Core.Vfs.Hooks;
 using Matchlock.Core.Vfs.Fuse;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
@@ -19,16 +21,27 @@ internal sealed class VfsMounts : IAsyncDisposable
 
     private readonly List<Mounted> _mounts = [];
     private readonly ILogger _log;
+    private readonly VfsHookEngine? _hooks;
 
-    private VfsMounts(ILogger log) => _log = log;
+    private VfsMounts(ILogger log, VfsHookEngine? hooks = null)
+    {
+        _log = log;
+        _hooks = hooks;
+    }
 
     public static VfsMounts None { get; } = new(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
-    /// <summary>The providers for <paramref name="specs"/>, opened before the VM starts (a bad host folder fails the start early).</summary>
+    /// <summary>
+    /// The providers for <paramref name="specs"/>, opened before the VM starts (a bad host folder
+    /// fails the start early). With a non-empty <paramref name="interception"/> every mount is
+    /// served through the hook layer (<see cref="HookedProvider"/>), its file events going to
+    /// <paramref name="events"/>.
+    /// </summary>
     /// <exception cref="SandboxStartException">A host folder could not be opened, or a mount type is not available.</exception>
-    public static VfsMounts Prepare(IReadOnlyList<VfsMountSpec> specs, ILogger log)
+    public static VfsMounts Prepare(IReadOnlyList<VfsMountSpec> specs, VfsInterception? interception, SandboxEventLog? events, TimeProvider time, ILogger log)
     {
-        var mounts = new VfsMounts(log);
+        var hooks = interception is null || interception.IsEmpty ? null : new VfsHookEngine(interception, events, time, log);
+        var mounts = new VfsMounts(log, hooks);
         try
         {
             foreach (var spec in specs)
@@ -115,7 +128,7 @@ internal sealed class VfsMounts : IAsyncDisposable
                 throw new SandboxStartException($"mounting {mount.Spec.HostPath ?? "(memory)"} at {mount.Spec.GuestPath} in the guest failed: {status}");
             }
 
-            var server = new FuseServer(mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared"));
+            var server = new FuseServer(Served(mount));
             mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
         }
     }
@@ -172,6 +185,13 @@ internal sealed class VfsMounts : IAsyncDisposable
                 Interop.HostMounts.Unmount(merged); // the upper layer stays with the VM directory
             }
         }
+    }
+
+    /// <summary>What the FUSE server answers from: the provider, behind the hooks when the sandbox has any.</summary>
+    private IVfsProvider Served(Mounted mount)
+    {
+        var provider = mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared");
+        return _hooks is null ? provider : new HookedProvider(provider, mount.Spec.GuestPath, _hooks);
     }
 
     private static IVfsProvider Open(VfsMountSpec spec)

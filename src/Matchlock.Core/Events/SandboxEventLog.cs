@@ -37,6 +37,10 @@ public sealed class SandboxEventLog : IAsyncDisposable
 
     private readonly Task _writer;
 
+    // Lines are read by people and by jq, not embedded in HTML: quotes and apostrophes stay as they are
+    // (control characters and invalid UTF-16 from guest-chosen names are still escaped).
+    private static readonly JsonWriterOptions LineOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     // Guards _subscribers (copy-on-write array, so Publish reads it without the lock).
     private readonly Lock _gate = new();
     private Action<LoggedEvent>[] _subscribers = [];
@@ -120,7 +124,7 @@ public sealed class SandboxEventLog : IAsyncDisposable
                 // Opened at the first event: a sandbox that never has one leaves no empty file.
                 stream ??= new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, useAsync: true);
                 buffer.Clear();
-                using (var json = new Utf8JsonWriter(buffer))
+                using (var json = new Utf8JsonWriter(buffer, LineOptions))
                 {
                     while (reader.TryRead(out var e))
                     {

@@ -127,7 +127,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
     }
 
     [Fact]
-    public async Task The_rpc_vfs_field_mounts_host_folders_and_memory_trees()
+    public async Task The_rpc_vfs_field_mounts_host_folders_and_memory_trees_with_blocking_rules_and_file_events()
     {
         VmPrerequisites.Ensure();
         File.WriteAllText(Path.Combine(_folder.FullName, "in"), "via rpc\n");
@@ -143,6 +143,11 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
                     ["repo"] = new { type = "host_fs", host_path = _folder.FullName },
                     ["/scratch"] = new { type = "memory" },
                 },
+                ["interception"] = new
+                {
+                    emit_events = true,
+                    rules = new[] { new { name = "no-secrets", phase = "before", ops = new[] { "create", "write" }, path = "/workspace/repo/secret*", action = "block" } },
+                },
             },
         })).GetProperty("id").GetString()!;
         var inspect = await home.RunAsync(["inspect", id]);
@@ -152,8 +157,24 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         var result = await rpc.CallAsync("exec", new { command = "cat /workspace/repo/in && echo out > /workspace/repo/out && echo mem > /scratch/m && cat /scratch/m" });
         Assert.Equal("via rpc\nmem\n", RpcClient.Text(result.GetProperty("stdout")));
         Assert.Equal("out\n", File.ReadAllText(Path.Combine(_folder.FullName, "out")));
+
+        // A blocking rule: the guest gets EPERM, the host folder stays untouched, the refusal is logged.
+        var blocked = await rpc.CallAsync("exec", new { command = "echo leak > /workspace/repo/secret.txt; echo status=$?" });
+        Assert.Contains("Operation not permitted", RpcClient.Text(blocked.GetProperty("stderr")), StringComparison.Ordinal);
+        Assert.Equal("status=1\n", RpcClient.Text(blocked.GetProperty("stdout")));
+        Assert.False(File.Exists(Path.Combine(_folder.FullName, "secret.txt")));
+
+        // emit_events: the write of "out" arrived as a file event with the fields the SDKs read.
+        var files = rpc.Notifications.Where(n => n.GetProperty("method").GetString() == "event" && n.GetProperty("params").GetProperty("type").GetString() == "file")
+            .Select(n => n.GetProperty("params").GetProperty("file")).ToList();
+        var write = Assert.Single(files, f => f.GetProperty("op").GetString() == "write" && f.GetProperty("path").GetString() == "/workspace/repo/out");
+        Assert.Equal(4, write.GetProperty("size").GetInt64());
+        Assert.Contains(files, f => f.GetProperty("op").GetString() == "write" && f.GetProperty("path").GetString() == "/scratch/m");
+        Assert.DoesNotContain(files, f => f.GetProperty("path").GetString()!.Contains("secret", StringComparison.Ordinal)); // refusals are not events to the SDK
         await rpc.CallAsync("close", new { timeout_seconds = 2 });
         await rpc.EndAsync(TimeSpan.FromSeconds(20));
+        var log = await File.ReadAllLinesAsync(Path.Combine(home.VmsDir, id, "events.jsonl"), TestContext.Current.CancellationToken);
+        Assert.Contains(log, l => l.Contains("\"blocked_by\":\"rule 'no-secrets'\"", StringComparison.Ordinal) && l.Contains("/workspace/repo/secret.txt", StringComparison.Ordinal));
         Assert.True((await home.RunAsync(["rm", id])).ExitCode == 0);
         home.AssertNothingLeft();
     }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian test image (bookworm, minbase + python3, curl, ca-certificates) as a
+# Builds the Debian test image (bookworm, minbase + python3, curl, ca-certificates, and git,
+# make, tcc and libc6-dev for the workspace tests: a repository and a C build on a mount) as a
 # `docker save` tarball, from the Debian mirror this machine's apt is configured with.
 # Cached: a second run copies the cached tarball (rebuilt when this script changes).
 # Usage: scripts/make-debian-image.sh OUT.tar   (root; needs debootstrap, umoci, skopeo: ./setup.sh)
@@ -11,7 +12,7 @@ for tool in debootstrap umoci skopeo; do
 done
 
 suite=bookworm
-packages=python3,curl,ca-certificates
+packages=python3,curl,ca-certificates,git,make,tcc,libc6-dev
 cache=${MATCHLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/matchlock}/test-images
 key=$(cat "$0" | sha256sum | cut -c1-16)
 cached="$cache/debian-$suite-$key.tar"

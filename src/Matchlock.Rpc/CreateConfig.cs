@@ -166,8 +166,8 @@ internal sealed record CreateConfig
                 mounts.Add(type switch
                 {
                     "memory" => new VfsMountSpec(guestPath, VfsMountType.Memory),
-                    "host_fs" or "real_fs" => new VfsMountSpec(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, HostFolder(hostPath, where)),
-                    "overlay" => new VfsMountSpec(guestPath, VfsMountType.Overlay, HostFolder(hostPath, where)),
+                    "host_fs" or "real_fs" => VfsMountSpec.OfHostPath(guestPath, readOnly ? VfsMountType.ReadOnly : VfsMountType.HostFs, HostPath(hostPath, where), where),
+                    "overlay" => VfsMountSpec.OfHostPath(guestPath, VfsMountType.Overlay, HostPath(hostPath, where), where),
                     _ => throw RpcException.InvalidParams($"{where}.type \"{type}\": expected host_fs, memory or overlay"),
                 });
             }
@@ -226,11 +226,11 @@ internal sealed record CreateConfig
         return result;
     }
 
-    /// <summary>A mount's <c>host_path</c>: an absolute path of an existing folder.</summary>
-    private static string HostFolder(string? hostPath, string where) =>
-        hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Directory.Exists(hostPath)
+    /// <summary>A mount's <c>host_path</c>: an absolute path of an existing folder or file.</summary>
+    private static string HostPath(string? hostPath, string where) =>
+        hostPath is { Length: > 0 } && Path.IsPathFullyQualified(hostPath) && Path.Exists(hostPath)
             ? Path.GetFullPath(hostPath)
-            : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder is required (got \"{hostPath}\")");
+            : throw RpcException.InvalidParams($"{where}.host_path: an absolute path of an existing host folder or file is required (got \"{hostPath}\")");
 
     private static DiskMount ReadDisk(RpcParams d)
     {

@@ -149,10 +149,7 @@ public sealed partial class Sandbox : IAsyncDisposable
 
             var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, vfs, events, env);
             await sandbox.ConfigureAsync(cancellationToken);
-            await vfs.AttachAsync(
-                async (mount, ct) => await sandbox.OpenAsync(
-                    new VfsMountRequest { MountId = mount.HostPath ?? "memory", Path = mount.GuestPath, ReadOnly = mount.Type == VfsMountType.ReadOnly }, ct),
-                cancellationToken);
+            await vfs.AttachAsync(async (request, ct) => await sandbox.OpenAsync(request, ct), cancellationToken);
             sandbox.Timings = BootTimings.From(hello, hostSetup, vmmStarted, helloAt, clock.Elapsed);
             if (spec.RemoveOnDispose)
             {

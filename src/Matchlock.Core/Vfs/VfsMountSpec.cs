@@ -23,6 +23,12 @@ public enum VfsMountType
 /// </summary>
 public sealed record VfsMountSpec(string GuestPath, VfsMountType Type, string? HostPath = null)
 {
+    /// <summary>
+    /// <see cref="HostPath"/> is one file, not a folder (docs/VFS.md "Single files"): it appears at
+    /// <see cref="GuestPath"/> as a file (an overlay of a file is a private copy made at start).
+    /// </summary>
+    public bool IsFile { get; init; }
+
     /// <summary>Where mounts without a guest path of their own go (<c>--workspace</c>).</summary>
     public const string DefaultWorkspace = "/workspace";
 
@@ -52,14 +58,32 @@ public sealed record VfsMountSpec(string GuestPath, VfsMountType Type, string? H
         }
 
         var host = Path.GetFullPath(parts[0], currentDirectory ?? Environment.CurrentDirectory);
-        if (!Directory.Exists(host))
+        return OfHostPath(GuestPathOf(parts[1], workspace, value), type, host, $"-v \"{value}\"");
+    }
+
+    /// <summary>
+    /// A mount of an existing host folder or regular file (<see cref="IsFile"/>); a memory type is
+    /// refused here (it has no host path).
+    /// </summary>
+    /// <exception cref="ArgumentException">The path is missing, or is neither a folder nor a regular file.</exception>
+    public static VfsMountSpec OfHostPath(string guestPath, VfsMountType type, string hostPath, string shownAs)
+    {
+        if (Directory.Exists(hostPath))
         {
-            throw new ArgumentException(File.Exists(host)
-                ? $"-v \"{value}\": {host} is a file; only folders can be mounted for now (mount its folder, or copy the file in with write_file)"
-                : $"-v \"{value}\": the host folder {host} does not exist");
+            return new VfsMountSpec(guestPath, type, hostPath);
         }
 
-        return new VfsMountSpec(GuestPathOf(parts[1], workspace, value), type, host);
+        if (File.Exists(hostPath))
+        {
+            if ((File.GetAttributes(hostPath) & FileAttributes.Device) != 0 || Path.GetFileName(hostPath).Length == 0)
+            {
+                throw new ArgumentException($"{shownAs}: {hostPath} is not a regular file or folder");
+            }
+
+            return new VfsMountSpec(guestPath, type, hostPath) { IsFile = true };
+        }
+
+        throw new ArgumentException($"{shownAs}: {hostPath} does not exist on the host (a folder or a file to mount)");
     }
 
     /// <summary>An absolute, normalised guest path (a relative one joins the workspace), not under /proc, /sys or /dev.</summary>

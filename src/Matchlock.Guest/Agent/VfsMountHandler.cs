@@ -41,9 +41,15 @@ internal sealed class VfsMountHandler
 
     internal async Task HandleAsync(MuxStream stream, VfsMountRequest request)
     {
-        if (request.Path is not { Length: > 1 } path || !path.StartsWith('/') || path.Split('/').Any(s => s is "." or "..") || path.Contains("//", StringComparison.Ordinal) || path.EndsWith('/'))
+        if (request.Path is not { } path || !IsNormalAbsolute(path))
         {
             await FailAsync(stream, $"vfs_mount {request.MountId}: mount path \"{request.Path}\" must be absolute, normalised and not /", "EINVAL");
+            return;
+        }
+
+        if (request.BindFile is { } file && (file.Length == 0 || file.Contains('/', StringComparison.Ordinal) || file is "." or ".." || !IsNormalAbsolute(request.BindTarget)))
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId}: bind_file \"{file}\" must be one name and bind_target an absolute, normalised path", "EINVAL");
             return;
         }
 
@@ -88,7 +94,13 @@ internal sealed class VfsMountHandler
                 }
 
                 GuestLog.Info($"vfs {request.MountId} mounted at {path}{(request.ReadOnly ? " (ro)" : "")}");
-                var outcome = await RelayAsync(stream, relay);
+                var bound = BindTargetOf(request);
+                var outcome = await RelayAsync(stream, relay, bound is null ? null : () => FileBind.Bind(Path.Join(target, request.BindFile), bound, request.ReadOnly));
+                if (bound is not null)
+                {
+                    FileBind.Unbind(bound); // before the tree it binds from (a no-op when the bind failed)
+                }
+
                 Unmount(target);
                 GuestLog.Info($"vfs {request.MountId} at {path} ended: {outcome.End}{(outcome.Detail is null ? "" : $" ({outcome.Detail})")}");
                 await TryReplyAsync(stream, outcome switch
@@ -109,19 +121,45 @@ internal sealed class VfsMountHandler
         }
     }
 
-    /// <summary>Signals ready, then relays. A failed ready write means the host is gone: the relay then ends at once.</summary>
-    private static async Task<FuseRelayOutcome> RelayAsync(MuxStream stream, FuseRelay relay)
+    /// <summary>An absolute path other than /, without ., .. or empty segments.</summary>
+    private static bool IsNormalAbsolute(string? path) =>
+        path is { Length: > 1 } && path.StartsWith('/') && !path.Split('/').Any(s => s is "." or "..")
+        && !path.Contains("//", StringComparison.Ordinal) && !path.EndsWith('/');
+
+    /// <summary>Where a single-file mount's file is bound in this guest's tree; null for a folder mount.</summary>
+    private string? BindTargetOf(VfsMountRequest request) =>
+        request.BindFile is null ? null : Path.Join(_root.TrimEnd('/'), request.BindTarget);
+
+    /// <summary>
+    /// Relays, and signals ready once the mount is usable: at once for a folder; for a single file
+    /// after <paramref name="bind"/> (which needs the relay running: binding looks the file up
+    /// through the mount). A failed bind is reported on stderr and ends the relay; a failed ready
+    /// write means the host is gone, and the relay then ends at once.
+    /// </summary>
+    private static async Task<FuseRelayOutcome> RelayAsync(MuxStream stream, FuseRelay relay, Func<(string Reason, string Code)?>? bind)
     {
+        var running = relay.RunAsync();
         try
         {
+            if (bind is not null && await Task.Run(bind) is { } failed)
+            {
+                GuestLog.Warn(failed.Reason);
+                await stream.WriteAsync(StreamChannel.Stderr, Encoding.UTF8.GetBytes($"error: {failed.Reason}\n"), CancellationToken.None);
+                relay.Stop();
+                await running;
+                return new FuseRelayOutcome(FuseRelayEnd.ProtocolError, failed.Reason);
+            }
+
             await stream.WriteAsync(StreamChannel.Stderr, Ready, CancellationToken.None);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
+            relay.Stop();
+            await running;
             return new FuseRelayOutcome(FuseRelayEnd.LinkLost, e.Message);
         }
 
-        return await relay.RunAsync();
+        return await running;
     }
 
     /// <summary>Lazily: a process may still hold a file or its cwd there; the connection's abort (the device's close) then fails its accesses.</summary>

@@ -39,6 +39,7 @@ internal static class LibcConstants
     internal const nuint MS_NOEXEC = 8;
     internal const nuint MS_REMOUNT = 32;
     internal const nuint MS_NOATIME = 1024;
+    internal const nuint MS_BIND = 0x1000;
     internal const nuint MS_MOVE = 0x2000;
     internal const int MNT_DETACH = 2;
 

@@ -175,4 +175,15 @@ public sealed record VfsMountRequest : GuestRequest
 
     /// <summary>Mount with <c>ro</c>: the guest's kernel refuses writes before they reach the host.</summary>
     public bool ReadOnly { get; init; }
+
+    /// <summary>
+    /// A single-file mount (docs/VFS.md "Single files"): the name of the one file in the mounted
+    /// tree to bind-mount onto <see cref="BindTarget"/> once mounted (read-only with
+    /// <see cref="ReadOnly"/>). The target is created as an empty file (with its parents) when
+    /// missing; a directory there fails the mount. Unbound before the tree is unmounted.
+    /// </summary>
+    public string? BindFile { get; init; }
+
+    /// <summary>Absolute, normalised guest path the <see cref="BindFile"/> appears at.</summary>
+    public string? BindTarget { get; init; }
 }

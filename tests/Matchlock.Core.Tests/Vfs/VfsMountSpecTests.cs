@@ -34,11 +34,12 @@ public sealed class VfsMountSpecTests : IDisposable
     }
 
     [Fact]
-    public void A_file_is_refused_for_now_and_two_mounts_at_one_path_are_refused()
+    public void A_file_is_a_single_file_mount_and_two_mounts_at_one_path_are_refused()
     {
         var file = Path.Combine(_host.FullName, "f");
         File.WriteAllText(file, "x");
-        Assert.Contains("is a file", Assert.Throws<ArgumentException>(() => VfsMountSpec.Parse($"{file}:/f")).Message, StringComparison.Ordinal);
+        Assert.Equal(new VfsMountSpec("/etc/f", VfsMountType.ReadOnly, file) { IsFile = true }, VfsMountSpec.Parse($"{file}:/etc/f:ro"));
+        Assert.False(VfsMountSpec.Parse($"{_host.FullName}:/d").IsFile);
         var twice = Assert.Throws<ArgumentException>(() => VfsMountSpec.CheckDistinct([VfsMountSpec.Parse($"{_host.FullName}:a"), VfsMountSpec.Parse($"{_host.FullName}:/workspace/a:ro")]));
         Assert.Contains("/workspace/a", twice.Message, StringComparison.Ordinal);
     }

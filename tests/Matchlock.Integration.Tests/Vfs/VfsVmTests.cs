@@ -145,6 +145,41 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
     }
 
     [Fact]
+    public async Task Single_files_mount_read_only_live_or_as_a_private_copy_and_their_folder_stays_out_of_reach()
+    {
+        VmPrerequisites.Ensure();
+        var config = Path.Combine(_folder.FullName, "config.json");
+        var key = Path.Combine(_folder.FullName, "key");
+        var notes = Path.Combine(_folder.FullName, "notes.txt");
+        File.WriteAllText(config, "{\"mode\":\"ro\"}\n");
+        File.WriteAllText(key, "host key\n");
+        File.WriteAllText(notes, "original\n");
+        File.WriteAllText(Path.Combine(_folder.FullName, "sibling"), "must stay unseen\n");
+        var r = await Run($"-v {config}:/etc/app/config.json:ro -v {key}:/root/.ssh/key:host_fs -v {notes}:notes.txt", """
+            cat /etc/app/config.json
+            echo "ro:$(echo x 2>&1 > /etc/app/config.json)"
+            echo changed > /root/.ssh/key && cat /root/.ssh/key
+            echo private > /workspace/notes.txt && cat /workspace/notes.txt
+            ls -a /run/matchlock/vfs/0
+            echo "sibling:$(cat /run/matchlock/vfs/0/sibling 2>&1)"
+            echo "make:$(touch /run/matchlock/vfs/1/new 2>&1)"
+            """);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("{\"mode\":\"ro\"}\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ro:sh: can't create /etc/app/config.json: Read-only file system", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("changed\nprivate\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains(".\n..\nconfig.json\n", r.Stdout, StringComparison.Ordinal); // the view holds the one file
+        Assert.Contains("sibling:cat: can't open '/run/matchlock/vfs/0/sibling': No such file or directory", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("make:touch: /run/matchlock/vfs/1/new: Operation not permitted", r.Stdout, StringComparison.Ordinal);
+
+        Assert.Equal("{\"mode\":\"ro\"}\n", File.ReadAllText(config));
+        Assert.Equal("changed\n", File.ReadAllText(key)); // host_fs: live
+        Assert.Equal("original\n", File.ReadAllText(notes)); // overlay (the default): a private copy
+        Assert.Equal(["config.json", "key", "notes.txt", "sibling"], Directory.GetFiles(_folder.FullName).Select(Path.GetFileName).Order());
+        home.AssertNothingLeft();
+    }
+
+    [Fact]
     public async Task The_rpc_vfs_field_mounts_host_folders_and_memory_trees_with_blocking_rules_and_file_events()
     {
         VmPrerequisites.Ensure();

@@ -4,6 +4,7 @@ using Matchlock.Core.Vfs.Hooks;
 using Matchlock.Core.Vfs.Fuse;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
+using Matchlock.Protocol.Messages;
 using Microsoft.Extensions.Logging;
 
 namespace Matchlock.Core.Vfs.Mounts;
@@ -81,6 +82,12 @@ internal sealed class VfsMounts : IAsyncDisposable
             }
 
             var dir = Path.Combine(vmDir, "vfs", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (mount.Spec.IsFile)
+            {
+                mount.Provider = PrivateCopy(mount.Spec, dir);
+                continue;
+            }
+
             var merged = Path.Combine(dir, "merged");
             try
             {
@@ -106,6 +113,43 @@ internal sealed class VfsMounts : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// An overlay of one file: a copy in the VM directory (its cost is the file's size, unlike a
+    /// folder's overlay), served as the only entry of its folder; the copy goes with the VM.
+    /// </summary>
+    private static SingleFileProvider PrivateCopy(VfsMountSpec spec, string dir)
+    {
+        try
+        {
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var name = Path.GetFileName(spec.HostPath!);
+            File.Copy(spec.HostPath!, Path.Combine(dir, name));
+            return new SingleFileProvider(HostFsProvider.Open(dir, readOnly: false), name);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new SandboxStartException($"cannot copy {spec.HostPath} for {spec.GuestPath}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// What the guest is asked to mount for a spec: a folder at its guest path; a single file as the
+    /// one-entry view of its folder at a hidden path, bound onto its guest path (docs/VFS.md "Single files").
+    /// </summary>
+    internal static VfsMountRequest RequestFor(VfsMountSpec spec, int index) => spec.IsFile
+        ? new VfsMountRequest
+        {
+            MountId = spec.HostPath!,
+            Path = $"{HiddenMounts}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            ReadOnly = spec.Type == VfsMountType.ReadOnly,
+            BindFile = Path.GetFileName(spec.HostPath!),
+            BindTarget = spec.GuestPath,
+        }
+        : new VfsMountRequest { MountId = spec.HostPath ?? "memory", Path = spec.GuestPath, ReadOnly = spec.Type == VfsMountType.ReadOnly };
+
+    /// <summary>Where the guest mounts the one-entry views of single-file mounts.</summary>
+    internal const string HiddenMounts = "/run/matchlock/vfs";
+
     public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
 
     /// <summary>A mount writes to the host (host_fs): what the guest has not sent yet must reach it before the VM stops.</summary>
@@ -116,20 +160,22 @@ internal sealed class VfsMounts : IAsyncDisposable
     /// a mount) and starts serving it; returns once every mount answered "ok".
     /// </summary>
     /// <exception cref="SandboxStartException">The guest could not mount one (its reason).</exception>
-    public async Task AttachAsync(Func<VfsMountSpec, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
+    public async Task AttachAsync(Func<VfsMountRequest, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
     {
-        foreach (var mount in _mounts)
+        for (var i = 0; i < _mounts.Count; i++)
         {
-            var stream = await open(mount.Spec, cancellationToken);
+            var mount = _mounts[i];
+            var stream = await open(RequestFor(mount.Spec, i), cancellationToken);
             mount.Stream = stream;
+
+            // Served from the start: a single file's bind looks the file up through the mount before "ok".
+            var server = new FuseServer(Served(mount));
+            mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
             var status = await ReadStatusAsync(stream.GetReadStream(StreamChannel.Stderr), cancellationToken);
             if (status != "ok")
             {
                 throw new SandboxStartException($"mounting {mount.Spec.HostPath ?? "(memory)"} at {mount.Spec.GuestPath} in the guest failed: {status}");
             }
-
-            var server = new FuseServer(Served(mount));
-            mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
         }
     }
 
@@ -198,6 +244,13 @@ internal sealed class VfsMounts : IAsyncDisposable
     {
         try
         {
+            if (spec.IsFile)
+            {
+                // The file's folder, with only the file in it (the folder stays out of the guest's reach).
+                var folder = HostFsProvider.Open(Path.GetDirectoryName(spec.HostPath!)!, readOnly: spec.Type == VfsMountType.ReadOnly);
+                return new SingleFileProvider(folder, Path.GetFileName(spec.HostPath!));
+            }
+
             return spec.Type switch
             {
                 VfsMountType.HostFs => HostFsProvider.Open(spec.HostPath!, readOnly: false),

@@ -248,8 +248,18 @@ public sealed class VfsHookTests
     [InlineData("/w/\\*", "/w/x", false)]
     [InlineData("*.env", "/workspace/.env", false)]
     [InlineData("**.env", "/workspace/.env", true)]
+    [InlineData("/w/[]a]", "/w/]", true)]
+    [InlineData("/w/[!]]", "/w/]", false)]
     public void Path_globs_match_as_the_server_matches_host_rules(string pattern, string path, bool matches) =>
         Assert.Equal(matches, VfsLocalHooks.Glob(pattern).IsMatch(path));
+
+    [Theory]
+    [InlineData("/w/[")]
+    [InlineData("/w/[!")]
+    [InlineData("/w/[]")]
+    [InlineData("/w/x\\")]
+    public void Malformed_globs_are_argument_errors(string pattern) =>
+        Assert.IsType<ArgumentException>(Record.Exception(() => VfsLocalHooks.Glob(pattern)));
 
     [Fact]
     public async Task Misused_callback_rules_are_refused_before_anything_starts()

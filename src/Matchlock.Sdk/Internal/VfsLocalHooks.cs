@@ -245,7 +245,9 @@ internal sealed class VfsLocalHooks
                     regex.Append(Regex.Escape(pattern[i].ToString()));
                     break;
                 case '[':
-                    var end = pattern.IndexOf(']', i + 2 < pattern.Length && pattern[i + 1] is '!' or '^' ? i + 3 : i + 2);
+                    // A ']' right after '[' (or '[!') is a member, not the end.
+                    var first = i + 1 < pattern.Length && pattern[i + 1] is '!' or '^' ? i + 2 : i + 1;
+                    var end = first + 1 <= pattern.Length ? pattern.IndexOf(']', first + 1) : -1;
                     if (end < 0)
                     {
                         throw new ArgumentException($"vfs rule path '{pattern}' has an unclosed [ class", nameof(pattern));

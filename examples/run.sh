@@ -26,11 +26,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 for lang in "${langs[@]}"; do
   case $lang in
     python)
-      for e in basic exec_modes network_interception port_forward; do
+      for e in basic exec_modes network_interception port_forward vfs_hooks; do
         run "python/$e" python3 "$here/python/$e/main.py"
       done ;;
     typescript)
-      for e in basic exec_modes network_interception port_forward; do
+      for e in basic exec_modes network_interception port_forward vfs_hooks; do
         run "typescript/$e" node "$here/typescript/$e.mjs"
       done ;;
     go)
@@ -38,14 +38,14 @@ for lang in "${langs[@]}"; do
       port=$(free_port)
       "$logs/go/upstream" -addr "127.0.0.1:$port" > "$logs/upstream.log" 2>&1 &
       upstream_pid=$!
-      for e in basic exec_modes network_interception port_forward; do
+      for e in basic exec_modes network_interception port_forward vfs_hooks; do
         MATCHLOCK_EXAMPLE_UPSTREAM="http://upstream.test:$port" MATCHLOCK_EXAMPLE_UPSTREAM_IP=127.0.0.1 \
           MATCHLOCK_EXAMPLE_LOCAL_PORT=$(free_port) run "go/$e" "$logs/go/$e"
       done
       kill "$upstream_pid" 2>/dev/null; wait "$upstream_pid" 2>/dev/null; upstream_pid="" ;;
     csharp)
       [ -d "$here/csharp" ] || continue
-      for e in Basic ExecModes NetworkInterception PortForward; do
+      for e in Basic ExecModes NetworkInterception PortForward VfsHooks; do
         [ -d "$here/csharp/$e" ] || continue
         run "csharp/$e" dotnet run --project "$here/csharp/$e" -c Release --no-build
       done ;;

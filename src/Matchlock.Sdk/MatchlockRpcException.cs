@@ -82,8 +82,11 @@ public sealed class MatchlockExecException : MatchlockRpcException
     }
 }
 
-/// <summary>A file could not be written, read or listed (-32002). The sandbox is still usable.</summary>
-public sealed class MatchlockFileException : MatchlockRpcException
+/// <summary>
+/// A file could not be written, read or listed (-32002), or an SDK action hook refused the call
+/// (<see cref="MatchlockVfsHookBlockedException"/>). The sandbox is still usable.
+/// </summary>
+public class MatchlockFileException : MatchlockRpcException
 {
     /// <summary>Creates the exception.</summary>
     public MatchlockFileException(string message)

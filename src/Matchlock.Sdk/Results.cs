@@ -158,13 +158,24 @@ public sealed record NetworkEvent
     public string? BlockReason { get; init; }
 }
 
-/// <summary>A file operation in the guest's VFS.</summary>
+/// <summary>
+/// A file operation on a VFS mount that succeeded, as the host reports it (with
+/// <see cref="VfsInterception.EmitEvents"/>; refused operations are not reported).
+/// </summary>
+/// <param name="Op">The operation (<see cref="VfsOps"/>).</param>
+/// <param name="Path">The guest path.</param>
 public sealed record FileEvent(string Op, string Path)
 {
-    /// <summary>The size involved.</summary>
+    /// <summary>When it happened.</summary>
+    public DateTimeOffset Timestamp { get; init; }
+
+    /// <summary>The target of a <c>rename</c> (or <c>link</c>).</summary>
+    public string? NewPath { get; init; }
+
+    /// <summary>The size involved: the bytes read or written for <c>read</c>/<c>write</c>, else the file's size.</summary>
     public long? Size { get; init; }
 
-    /// <summary>The mode.</summary>
+    /// <summary>The permission bits.</summary>
     public uint? Mode { get; init; }
 
     /// <summary>The owner's uid.</summary>

@@ -11,13 +11,21 @@ public sealed partial class Sandbox
 
     /// <summary>
     /// Writes <paramref name="content"/> to <paramref name="path"/> in the guest (missing parent
-    /// directories are made 0755), with <paramref name="mode"/> (default 0644).
+    /// directories are made 0755), with <paramref name="mode"/> (default 0644). The VFS action
+    /// hooks (op <c>write</c>) and then the mutate hooks run first (<see cref="VfsHookRule"/>).
     /// </summary>
     /// <exception cref="MatchlockFileException">The file could not be written.</exception>
+    /// <exception cref="MatchlockVfsHookBlockedException">An action hook refused the write.</exception>
     public async Task WriteFileAsync(string path, ReadOnlyMemory<byte> content, UnixFileMode? mode = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var bits = (int)(mode ?? DefaultFileMode);
+        if (_vfsHooks is { } hooks)
+        {
+            hooks.CheckAction(VfsOps.Write, path, content.Length, (uint)bits);
+            content = hooks.MutateWrite(path, content, (uint)bits);
+        }
+
         await _rpc.CallAsync(
             "write_file",
             w =>
@@ -36,11 +44,13 @@ public sealed partial class Sandbox
         return WriteFileAsync(path, Encoding.UTF8.GetBytes(content), mode, cancellationToken);
     }
 
-    /// <summary>Reads a regular file of the guest (at most 16 MiB).</summary>
+    /// <summary>Reads a regular file of the guest (at most 16 MiB). The VFS action hooks (op <c>read</c>) run first.</summary>
     /// <exception cref="MatchlockFileException">It does not exist, is not a regular file, or is too large.</exception>
+    /// <exception cref="MatchlockVfsHookBlockedException">An action hook refused the read.</exception>
     public async Task<byte[]> ReadFileAsync(string path, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        _vfsHooks?.CheckAction(VfsOps.Read, path, 0, 0);
         var result = await _rpc.CallAsync("read_file", w => w.WriteString("path", path), cancellationToken);
         return Wire.Base64(result, "read_file", "content");
     }
@@ -49,11 +59,13 @@ public sealed partial class Sandbox
     public async Task<string> ReadFileTextAsync(string path, CancellationToken cancellationToken = default) =>
         Encoding.UTF8.GetString(await ReadFileAsync(path, cancellationToken));
 
-    /// <summary>Lists a guest directory.</summary>
+    /// <summary>Lists a guest directory. The VFS action hooks (op <c>readdir</c>) run first.</summary>
     /// <exception cref="MatchlockFileException">It does not exist or is not a directory.</exception>
+    /// <exception cref="MatchlockVfsHookBlockedException">An action hook refused the listing.</exception>
     public async Task<IReadOnlyList<FileEntry>> ListFilesAsync(string path, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        _vfsHooks?.CheckAction(VfsOps.ReadDir, path, 0, 0);
         var result = await _rpc.CallAsync("list_files", w => w.WriteString("path", path), cancellationToken);
         var entries = new List<FileEntry>();
         foreach (var file in Wire.Required(result, "list_files", "files").EnumerateArray())

@@ -14,18 +14,20 @@ public sealed partial class Sandbox : IAsyncDisposable
     private readonly RpcConnection _rpc;
     private readonly MatchlockClientOptions _client;
     private readonly NetworkHookServer? _hooks;
+    private readonly VfsLocalHooks? _vfsHooks;
     private readonly Lock _watchersGate = new(); // guards _watchers and _closed
     private readonly List<ChannelWriter<SandboxEvent>> _watchers = [];
     private readonly SemaphoreSlim _closeLock = new(1, 1); // one close at a time; later ones find it done
     private bool _closed;
     private bool _removed;
 
-    private Sandbox(string id, RpcConnection rpc, MatchlockClientOptions client, NetworkHookServer? hooks)
+    private Sandbox(string id, RpcConnection rpc, MatchlockClientOptions client, NetworkHookServer? hooks, VfsLocalHooks? vfsHooks)
     {
         Id = id;
         _rpc = rpc;
         _client = client;
         _hooks = hooks;
+        _vfsHooks = vfsHooks;
         _rpc.OnEvent = OnEvent;
     }
 
@@ -48,7 +50,7 @@ public sealed partial class Sandbox : IAsyncDisposable
             rpc = new RpcConnection(transport.Open(client), onEvent: null);
             var result = await rpc.CallAsync("create", w => Wire.WriteCreate(w, options, launchEntrypoint, hooks?.SocketPath), cancellationToken);
             var id = Wire.Required(result, "create", "id").GetString() ?? "";
-            var sandbox = new Sandbox(id, rpc, client, hooks);
+            var sandbox = new Sandbox(id, rpc, client, hooks, VfsLocalHooks.Compile(options.VfsInterception));
             if (options.PortForwards.Count > 0)
             {
                 try
@@ -220,6 +222,18 @@ public sealed partial class Sandbox : IAsyncDisposable
         }
     }
 
+    /// <summary>The file events of <see cref="WatchEventsAsync"/> (VFS operations, with <see cref="VfsInterception.EmitEvents"/>).</summary>
+    public async IAsyncEnumerable<FileEvent> WatchFileEventsAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var item in WatchEventsAsync(cancellationToken))
+        {
+            if (item.File is { } file)
+            {
+                yield return file;
+            }
+        }
+    }
+
     private void OnEvent(JsonElement parameters)
     {
         var item = Wire.Event(parameters);
@@ -229,6 +243,11 @@ public sealed partial class Sandbox : IAsyncDisposable
             {
                 watcher.TryWrite(item);
             }
+        }
+
+        if (item.File is { } file && _vfsHooks is { HasAfterHooks: true } vfsHooks)
+        {
+            vfsHooks.OnFileEvent(this, file);
         }
     }
 

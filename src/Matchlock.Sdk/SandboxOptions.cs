@@ -61,13 +61,16 @@ public sealed record SandboxOptions
     /// <summary>Raw TCP destinations (<c>HOST:PORT</c>) the guest may reach, as <c>--allow-tcp</c>.</summary>
     public IReadOnlyList<string> AllowTcp { get; init; } = [];
 
-    /// <summary>Guest mount point of the VFS. The server refuses <c>vfs</c> until workspace support lands.</summary>
+    /// <summary>Where relative <see cref="Mounts"/> paths go (server default <c>/workspace</c>).</summary>
     public string? Workspace { get; init; }
 
-    /// <summary>VFS mounts by guest path. The server refuses <c>vfs</c> until workspace support lands.</summary>
+    /// <summary>VFS mounts by guest path (absolute, or relative to <see cref="Workspace"/>), served by the host.</summary>
     public IReadOnlyDictionary<string, VfsMount>? Mounts { get; init; }
 
-    /// <summary>VFS interception rules. The server refuses <c>vfs</c> until workspace support lands.</summary>
+    /// <summary>
+    /// VFS interception: host rules applied to every operation on the <see cref="Mounts"/>, file
+    /// events, and hooks run in this process (<see cref="VfsHookRule"/>).
+    /// </summary>
     public VfsInterception? VfsInterception { get; init; }
 
     /// <summary>ext4 block devices to attach.</summary>
@@ -141,34 +144,88 @@ public sealed record VfsMount
     public static VfsMount Overlay(string hostPath) => new() { Type = "overlay", HostPath = hostPath };
 }
 
-/// <summary>VFS interception: rules the host applies to file operations, and whether it reports them as events.</summary>
+/// <summary>VFS interception: rules the host applies to file operations, whether it reports them as events, and hooks run in this process.</summary>
 public sealed record VfsInterception
 {
-    /// <summary>Report file operations as <c>event</c> notifications (<see cref="Sandbox.WatchEventsAsync"/>).</summary>
+    /// <summary>
+    /// Report every successful file operation on a VFS mount as an <c>event</c> notification
+    /// (<see cref="Sandbox.WatchEventsAsync"/>, <see cref="Sandbox.WatchFileEventsAsync"/>).
+    /// Sent as true whenever a rule has an after-hook (<see cref="VfsHookRule.Hook"/>,
+    /// <see cref="VfsHookRule.DangerousHook"/>): those run on the events.
+    /// </summary>
     public bool EmitEvents { get; init; }
 
     /// <summary>The rules, in order.</summary>
     public IReadOnlyList<VfsHookRule> Rules { get; init; } = [];
 }
 
-/// <summary>A host-side VFS rule.</summary>
+/// <summary>
+/// A VFS rule. Without a callback it is a host rule: the server checks it on every operation on a
+/// VFS mount and a <see cref="VfsHookAction.Block"/> gives the guest <c>EPERM</c>. With one
+/// callback (at most one per rule) it runs in this process instead and is not sent:
+/// <list type="bullet">
+/// <item><see cref="ActionHook"/> (before): allows or blocks this SDK's own
+/// <see cref="Sandbox.WriteFileAsync(string, ReadOnlyMemory{byte}, UnixFileMode?, CancellationToken)"/> (op <c>write</c>),
+/// <see cref="Sandbox.ReadFileAsync"/> (<c>read</c>) and <see cref="Sandbox.ListFilesAsync"/> (<c>readdir</c>);</item>
+/// <item><see cref="MutateHook"/> (before): replaces the content this SDK's <c>WriteFileAsync</c> sends;</item>
+/// <item><see cref="Hook"/> and <see cref="DangerousHook"/> (after): run on the host's file events,
+/// whatever caused them (the guest's programs included).</item>
+/// </list>
+/// Callbacks see what this SDK sends, not what the guest's programs do: only host rules can stop those.
+/// </summary>
 public sealed record VfsHookRule
 {
-    /// <summary>What to do with a matching operation (e.g. <c>allow</c>, <c>block</c>).</summary>
-    public required string Action { get; init; }
-
-    /// <summary>A name for logs.</summary>
+    /// <summary>A name for logs and errors.</summary>
     public string? Name { get; init; }
 
-    /// <summary><c>before</c> or <c>after</c>.</summary>
-    public string? Phase { get; init; }
+    /// <summary>
+    /// When it runs. Host rules: null means before on the server. Callback rules: null takes the
+    /// callback's own phase (before for action and mutate hooks, after for after-hooks); another
+    /// value is refused.
+    /// </summary>
+    public VfsHookPhase? Phase { get; init; }
 
-    /// <summary>The operations it matches (e.g. <c>write</c>, <c>open</c>).</summary>
+    /// <summary>What a host rule does (null: allow). Callback rules leave it null or <see cref="VfsHookAction.Allow"/>.</summary>
+    public VfsHookAction? Action { get; init; }
+
+    /// <summary>The operations it matches (<see cref="VfsOps"/>; none: all).</summary>
     public IReadOnlyList<string> Ops { get; init; } = [];
 
-    /// <summary>A glob over the guest path.</summary>
+    /// <summary>
+    /// A glob over the full guest path (none: all): <c>*</c> and <c>?</c> stay within one path
+    /// segment, <c>**</c> crosses segments (<c>/workspace/**</c> is everything below
+    /// /workspace), <c>[a-z]</c>/<c>[!…]</c> are classes, <c>\x</c> is a literal x. The server matches
+    /// host rules the same way.
+    /// </summary>
     public string? Path { get; init; }
 
-    /// <summary>How long the rule may take.</summary>
-    public int? TimeoutMs { get; init; }
+    /// <summary>How long the rule may take: sent as <c>timeout_ms</c> for host rules; for after-hooks the deadline of their token.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// Before this SDK's own file calls: return <see cref="VfsHookAction.Block"/> to refuse the
+    /// call (it throws <see cref="MatchlockVfsHookBlockedException"/> and nothing is sent). Runs on
+    /// the caller's thread; an exception it throws propagates to the caller.
+    /// </summary>
+    public Func<VfsActionRequest, VfsHookAction>? ActionHook { get; init; }
+
+    /// <summary>
+    /// Before this SDK's own writes: returns the content to send instead, or null to keep it.
+    /// Mutate hooks run in order, each on the previous one's output. Runs on the caller's thread.
+    /// </summary>
+    public Func<VfsMutateRequest, byte[]?>? MutateHook { get; init; }
+
+    /// <summary>
+    /// After a matching file event. Runs on the thread pool, one event at a time: events that
+    /// arrive while this sandbox's after-hooks run (the ones they cause among them) are not given
+    /// to them, so a hook that writes files cannot trigger itself. Exceptions are ignored.
+    /// </summary>
+    public Func<FileEvent, CancellationToken, ValueTask>? Hook { get; init; }
+
+    /// <summary>
+    /// After a matching file event, given the sandbox to act on. Runs for every matching event,
+    /// concurrently and without the re-entry guard of <see cref="Hook"/>: a hook that writes what
+    /// it matches triggers itself again. Exceptions are ignored.
+    /// </summary>
+    public Func<Sandbox, FileEvent, CancellationToken, ValueTask>? DangerousHook { get; init; }
 }

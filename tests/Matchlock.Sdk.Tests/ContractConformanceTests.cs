@@ -84,7 +84,7 @@ public sealed class ContractConformanceTests
                 new NetworkHookRule { Hook = (_, _) => ValueTask.FromResult<NetworkHookResult?>(null), Timeout = TimeSpan.FromSeconds(1) },
             ],
             Workspace = "/workspace", Mounts = new Dictionary<string, VfsMount> { ["/workspace"] = VfsMount.Overlay("/tmp") },
-            VfsInterception = new VfsInterception { EmitEvents = true, Rules = [new VfsHookRule { Action = "allow", Name = "n", Phase = "after", Ops = ["write"], Path = "/w/*", TimeoutMs = 100 }] },
+            VfsInterception = new VfsInterception { EmitEvents = true, Rules = [new VfsHookRule { Action = VfsHookAction.Allow, Name = "n", Phase = VfsHookPhase.After, Ops = ["write"], Path = "/w/*", Timeout = TimeSpan.FromMilliseconds(100) }] },
             ExtraDisks = [new ExtraDisk("/d.ext4", "/d", true)],
             ImageConfig = new ImageConfig { User = "u", WorkingDir = "/w", Entrypoint = ["e"], Cmd = ["c"], Env = new Dictionary<string, string> { ["E"] = "1" } },
         };

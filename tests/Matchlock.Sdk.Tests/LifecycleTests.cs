@@ -111,7 +111,7 @@ public sealed class LifecycleTests
         {
             Workspace = "/workspace",
             Mounts = new Dictionary<string, VfsMount> { ["/workspace/src"] = VfsMount.HostDirectory("/tmp/src", readOnly: true), ["/workspace/tmp"] = VfsMount.Memory() },
-            VfsInterception = new VfsInterception { EmitEvents = true, Rules = [new VfsHookRule { Action = "block", Phase = "before", Ops = ["write"], Path = "/workspace/src/*" }] },
+            VfsInterception = new VfsInterception { EmitEvents = true, Rules = [new VfsHookRule { Action = VfsHookAction.Block, Phase = VfsHookPhase.Before, Ops = ["write"], Path = "/workspace/src/*" }] },
         };
         var (server, sandbox) = await Fake.LaunchAsync(options: options);
         await using (sandbox)

@@ -168,7 +168,7 @@ export interface VFSHookRule {
   path?: string;
   action?: VFSHookAction;
   timeoutMs?: number;
-  /** Runs on the host after a matching file event (phase must be `after`). */
+  /** Runs in this process after a matching file event from the host (phase must be `after`). */
   hook?: VFSHookFunc;
   /** Like `hook`, but receives the client and may call it (runs concurrently). */
   dangerousHook?: VFSDangerousHookFunc;

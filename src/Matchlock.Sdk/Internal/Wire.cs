@@ -61,6 +61,11 @@ internal static class Wire
         {
             ValidateForward(forward);
         }
+
+        if (options.VfsInterception is { } vfs)
+        {
+            VfsLocalHooks.Validate(vfs);
+        }
     }
 
     public static void ValidateForward(PortForward forward)
@@ -286,9 +291,17 @@ internal static class Wire
         w.WriteEndObject();
     }
 
+    /// <summary>
+    /// <c>vfs</c>: the mounts and the host rules. Rules with a callback run in this process and
+    /// are left out; their after-hooks need the file events, so <c>emit_events</c> is sent true.
+    /// </summary>
     private static void WriteVfs(Utf8JsonWriter w, SandboxOptions o)
     {
-        if (o.Workspace is null && o.Mounts is not { Count: > 0 } && o.VfsInterception is null)
+        var interception = o.VfsInterception;
+        var hostRules = interception?.Rules.Where(r => !VfsLocalHooks.IsLocal(r)).ToList() ?? [];
+        var emitEvents = interception is not null && (interception.EmitEvents || interception.Rules.Any(r => r.Hook is not null || r.DangerousHook is not null));
+        var writeInterception = hostRules.Count > 0 || emitEvents;
+        if (o.Workspace is null && o.Mounts is not { Count: > 0 } && !writeInterception)
         {
             return;
         }
@@ -314,28 +327,40 @@ internal static class Wire
             w.WriteEndObject();
         }
 
-        if (o.VfsInterception is { } interception)
+        if (writeInterception)
         {
             w.WriteStartObject("interception");
-            if (interception.EmitEvents)
+            if (emitEvents)
             {
                 w.WriteBoolean("emit_events", true);
             }
 
-            w.WriteStartArray("rules");
-            foreach (var rule in interception.Rules)
+            if (hostRules.Count > 0)
             {
-                w.WriteStartObject();
-                w.WriteString("action", rule.Action);
-                WriteOptional(w, "name", rule.Name);
-                WriteOptional(w, "phase", rule.Phase);
-                WriteNonEmpty(w, "ops", rule.Ops);
-                WriteOptional(w, "path", rule.Path);
-                WriteOptional(w, "timeout_ms", rule.TimeoutMs);
-                w.WriteEndObject();
+                w.WriteStartArray("rules");
+                foreach (var rule in hostRules)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("action", rule.Action == VfsHookAction.Block ? "block" : "allow");
+                    WriteOptional(w, "name", rule.Name);
+                    if (rule.Phase is { } phase)
+                    {
+                        w.WriteString("phase", phase == VfsHookPhase.After ? "after" : "before");
+                    }
+
+                    WriteNonEmpty(w, "ops", rule.Ops);
+                    WriteOptional(w, "path", rule.Path);
+                    if (rule.Timeout is { } timeout)
+                    {
+                        w.WriteNumber("timeout_ms", (long)Math.Ceiling(timeout.TotalMilliseconds));
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
             }
 
-            w.WriteEndArray();
             w.WriteEndObject();
         }
 
@@ -491,6 +516,8 @@ internal static class Wire
         {
             file = new FileEvent(String(f, "op") ?? "", String(f, "path") ?? "")
             {
+                Timestamp = timestamp,
+                NewPath = String(f, "new_path"),
                 Size = Integer(f, "size"),
                 Mode = (uint?)Integer(f, "mode"),
                 Uid = (int?)Integer(f, "uid"),

@@ -37,6 +37,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
             echo "escape:$(cat escape 2>&1)"
             echo "dotdot:$(cat sub/../../etc/hostname)"
             stat -c '%n %h %a %s' g hard
+            chown 1234:5678 g && echo "owner:$(stat -c '%u:%g' g)"
             stat -c %s from-host > /dev/null && : > ready
             i=0; while [ ! -e changed ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
             sleep 1.5
@@ -62,7 +63,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Contains("escape:cat: can't open 'escape': No such file or directory", r.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("outside the mount", r.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"dotdot:vm-[0-9a-f]{8}\n", r.Stdout); // the guest's own /etc/hostname
-        Assert.Contains("g 2 640 5\nhard 2 640 5\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("g 2 640 5\nhard 2 640 5\nowner:1234:5678\n", r.Stdout, StringComparison.Ordinal);
 
         // On the host: the same files, one inode for the hard link, the symlink's text as written.
         var g = Path.Combine(_folder.FullName, "g");
@@ -71,6 +72,15 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Equal("f", new FileInfo(Path.Combine(_folder.FullName, "soft")).LinkTarget);
         Assert.Equal("x\n", File.ReadAllText(Path.Combine(_folder.FullName, "tree", "a", "b")));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(g));
+
+        // chown in the guest is the guest's view only: the host file keeps the folder owner's ids,
+        // the guest's are in the ownership xattr (docs/VFS.md "Ownership").
+        var owner = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("python3",
+            ["-c", $"import os; st, d = os.stat('{g}'), os.stat('{_folder.FullName}'); print(st.st_uid == d.st_uid and st.st_gid == d.st_gid, os.getxattr('{g}', 'user.matchlock.owner').decode())"])
+            { RedirectStandardOutput = true })!;
+        var ownerLine = await owner.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await owner.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.StartsWith("True 1234:5678:", ownerLine, StringComparison.Ordinal);
         Assert.Equal("outside the mount\n", File.ReadAllText(_outside));
         home.AssertNothingLeft();
     }

@@ -142,7 +142,7 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
     {
         var path = _paths.PathOf(node);
         var newPath = _paths.PathOf(newParent, newName);
-        if ((Refuse(VfsOps.Link, path, newPath, Caller) ?? Refuse(VfsOps.Create, newPath, null, Caller)) is { } refused)
+        if ((Refuse(VfsOps.Link, node, Caller) ?? Refuse(VfsOps.Link, newPath, null, Caller) ?? Refuse(VfsOps.Create, newPath, null, Caller)) is { } refused)
         {
             return refused;
         }
@@ -165,7 +165,12 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
     {
         var path = _paths.PathOf(parent, name);
         var newPath = _paths.PathOf(newParent, newName);
-        var refused = Refuse(VfsOps.Rename, path, newPath, Caller);
+
+        // The rename itself; nothing moves out of (or into) what a blocking rule covers; the new name is created.
+        var refused = Refuse(VfsOps.Rename, path, newPath, Caller)
+            ?? Pinned(VfsOps.Rename, path, newPath)
+            ?? Pinned(VfsOps.Rename, newPath, path)
+            ?? Refuse(VfsOps.Create, newPath, null, Caller);
 
         // Onto an existing name: that file's content is replaced or (exchange) moved away.
         if (refused is null && _paths.Knows(newParent, newName))
@@ -250,11 +255,12 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
 
     public VfsResult<int> Write(ulong node, ulong handle, long offset, ReadOnlySpan<byte> data)
     {
-        var path = NeedPath(VfsOps.Write) || engine.Mutates ? _paths.PathOf(node) : null;
-        if (Refuse(VfsOps.Write, path, null, Caller) is { } refused)
+        if (Refuse(VfsOps.Write, node, Caller) is { } refused)
         {
             return refused;
         }
+
+        var path = engine.Observes || engine.Mutates ? _paths.PathOf(node) : null;
 
         VfsResult<int> result;
         if (engine.Mutates && path is not null)
@@ -344,9 +350,33 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
 
     private string? PathIfObserved(ulong node) => engine.Observes ? _paths.PathOf(node) : null;
 
-    /// <summary>Checks an op on a node by id; computes its path only when something checks the op.</summary>
-    private Errno? Refuse(string op, ulong node, VfsCaller caller) =>
-        engine.Checks(op) ? Refuse(op, _paths.PathOf(node), null, caller) : null;
+    /// <summary>
+    /// Checks an op on a node by id, against every path it is known by (a hard-linked file is
+    /// protected under any of its names); computes paths only when something checks the op.
+    /// </summary>
+    private Errno? Refuse(string op, ulong node, VfsCaller caller)
+    {
+        if (!engine.Checks(op))
+        {
+            return null;
+        }
+
+        var paths = _paths.PathsOf(node);
+        if (paths.Count == 0)
+        {
+            return Refuse(op, null, null, caller);
+        }
+
+        foreach (var path in paths)
+        {
+            if (Refuse(op, path, null, caller) is { } refused)
+            {
+                return refused;
+            }
+        }
+
+        return null;
+    }
 
     private Errno? Refuse(string op, string? path, string? newPath, VfsCaller caller)
     {
@@ -356,6 +386,17 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
         }
 
         engine.Refused(op, path, newPath, caller, reason);
+        return Errno.EPERM;
+    }
+
+    private Errno? Pinned(string op, string? path, string? newPath)
+    {
+        if (engine.Pinned(path) is not { } reason)
+        {
+            return null;
+        }
+
+        engine.Refused(op, path, newPath, Caller, reason);
         return Errno.EPERM;
     }
 

@@ -102,6 +102,36 @@ internal sealed class VfsHookEngine
         return null;
     }
 
+    /// <summary>
+    /// Null unless a blocking rule (for any op) covers <paramref name="path"/> or may cover a path
+    /// below it: then moving that name away (rename) would take what the rule protects out of its
+    /// reach — a file renamed out of a protected folder could be written, read or deleted under
+    /// its new name — so the move is refused. Conservative: a rule that only limits, say, stat
+    /// also pins the names it covers.
+    /// </summary>
+    public string? Pinned(string? path)
+    {
+        if (_blocks.Length == 0)
+        {
+            return null;
+        }
+
+        if (path is null)
+        {
+            return "the host does not know this node's path";
+        }
+
+        foreach (var rule in _blocks)
+        {
+            if (rule.Path.Length == 0 || VfsPathGlob.IsMatch(rule.Path, path) || VfsPathGlob.MayMatchBelow(rule.Path, path))
+            {
+                return $"{Describe(rule)} (it covers {rule.Path}; moving {path} would take it out of the rule's reach)";
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The bytes to write instead of <paramref name="data"/> (the same when no hook matches); null when a hook failed.</summary>
     public ReadOnlyMemory<byte>? Mutate(string path, long offset, ReadOnlyMemory<byte> data, VfsCaller caller)
     {

@@ -55,9 +55,18 @@ public static class VfsPathGlob
     /// so any pattern costs at most |pattern| × |path| steps: no star-heavy rule can stall the VFS.
     /// </remarks>
     public static bool IsMatch(string pattern, string path) =>
-        new Matcher(pattern, path).Match(0, 0);
+        new Matcher(pattern, path, prefixOnly: false).Match(0, 0);
 
-    private sealed class Matcher(string pattern, string path)
+    /// <summary>
+    /// Whether some path below <paramref name="directory"/> (<c>directory/…</c>) could match
+    /// <paramref name="pattern"/>: what moving or renaming that directory would take out of the
+    /// pattern's reach. Conservative: true when the pattern can still match after the prefix.
+    /// </summary>
+    public static bool MayMatchBelow(string pattern, string directory) =>
+        new Matcher(pattern, directory.TrimEnd('/') + "/", prefixOnly: true).Match(0, 0);
+
+    /// <param name="prefixOnly">Succeed as soon as all of <paramref name="path"/> is consumed (it is a prefix of a match).</param>
+    private sealed class Matcher(string pattern, string path, bool prefixOnly)
     {
         private readonly System.Collections.BitArray _failed = new((pattern.Length + 1) * (path.Length + 1));
 
@@ -83,6 +92,11 @@ public static class VfsPathGlob
         {
             while (p < pattern.Length)
             {
+                if (prefixOnly && s == path.Length)
+                {
+                    return true; // the rest of the pattern can match some suffix
+                }
+
                 switch (pattern[p])
                 {
                     case '*':

@@ -61,20 +61,24 @@ public sealed class HookedProviderTests : IAsyncDisposable
     [Fact]
     public void Paths_follow_directories_renames_and_links_as_the_host_answered_them()
     {
-        using var p = Hooked(new VfsInterception { Rules = [Block("/workspace/locked/**", VfsOps.Write)] });
+        using var p = Hooked(new VfsInterception { EmitEvents = true, Rules = [Block("/workspace/locked/**", VfsOps.Write)] });
         var dir = p.Mkdir(Root, "src").Value.NodeId;
         var file = p.Create(dir, "a.txt").Value;
         Assert.Equal(3, p.Write(file.Entry.NodeId, file.Handle, 0, B("one")).Value);
 
-        // Moved under the protected folder: the same open handle now writes to a protected path.
-        var locked = p.Mkdir(Root, "locked").Value.NodeId;
-        Assert.Equal(Errno.None, p.Rename(dir, "a.txt", locked, "a.txt"));
-        Assert.Equal(Errno.EPERM, p.Write(file.Entry.NodeId, file.Handle, 3, B("two")).Error);
-
-        // A directory renamed away takes its children's paths with it.
-        Assert.Equal(Errno.None, p.Rename(Root, "locked", Root, "free"));
+        // A folder renamed takes its children's paths with it; the open handle writes under the new path.
+        Assert.Equal(Errno.None, p.Rename(Root, "src", Root, "moved"));
         Assert.Equal(3, p.Write(file.Entry.NodeId, file.Handle, 3, B("two")).Value);
+        var linked = p.Link(file.Entry.NodeId, Root, "b.txt").Value;
+        Assert.Equal(file.Entry.NodeId, linked.NodeId);
         Assert.Equal("onetwo", p.ReadAll(file.Entry.NodeId));
+
+        // Moving it in under the rule is refused; it stays where it is.
+        p.Mkdir(Root, "locked");
+        Assert.Equal(Errno.EPERM, p.Rename(dir, "a.txt", p.Lookup(Root, "locked").Value.NodeId, "a.txt"));
+        var paths = Events().Where(e => e.Op == VfsOps.Write).Select(e => e.Path).ToList();
+        Assert.Equal(["/workspace/src/a.txt", "/workspace/moved/a.txt"], paths);
+        Assert.Contains(Events(), e => e.Op == VfsOps.Link && e.NewPath == "/workspace/b.txt");
     }
 
     [Fact]
@@ -93,6 +97,45 @@ public sealed class HookedProviderTests : IAsyncDisposable
         var handle = p.Open(keep, OpenFlags.ReadOnly).Value; // reading is fine
         Assert.Equal(Errno.EPERM, p.Fallocate(keep, handle, 0, 0, 4096));
         Assert.Equal("junk", p.ReadAll(p.Lookup(Root, "other.txt").Value.NodeId));
+    }
+
+    [Fact]
+    public void A_hard_link_made_elsewhere_does_not_open_a_way_around_a_rule_on_the_files_path()
+    {
+        using var p = Hooked(new VfsInterception { Rules = [Block("/workspace/secret/**", VfsOps.Write)] });
+        var secret = p.Mkdir(Root, "secret").Value.NodeId;
+        var pub = p.Mkdir(Root, "public").Value.NodeId;
+        var file = p.Create(secret, "key").Value;
+        p.Release(file.Entry.NodeId, file.Handle);
+
+        // The link is allowed (no rule on link), but the file keeps its protected name.
+        var linked = p.Link(file.Entry.NodeId, pub, "innocent").Value.NodeId;
+        Assert.Equal(file.Entry.NodeId, linked);
+        Assert.Equal(file.Entry.NodeId, p.Lookup(pub, "innocent").Value.NodeId);
+        var handle = p.Open(linked, OpenFlags.WriteOnly).Value;
+        Assert.Equal(Errno.EPERM, p.Write(linked, handle, 0, B("pwned")).Error);
+        Assert.Equal(Errno.EPERM, p.SetAttr(linked, new VfsSetAttr { Size = 0 }).Error);
+
+        // Once the protected name is gone, the file is an ordinary file under its other name.
+        Assert.Equal(Errno.None, p.Unlink(secret, "key"));
+        Assert.Equal(5, p.Write(linked, handle, 0, B("fine!")).Value);
+    }
+
+    [Fact]
+    public void Nothing_a_rule_covers_can_be_renamed_out_of_its_reach_or_in_under_it()
+    {
+        using var p = Hooked(new VfsInterception { Rules = [Block("/workspace/secret/*.key", VfsOps.Read, VfsOps.Write)] });
+        var secret = p.Mkdir(Root, "secret").Value.NodeId;
+        p.WriteFile(secret, "notes.txt", "free"); // not covered by the rule
+        var key = p.Create(secret, "id.key").Value;
+        p.Release(key.Entry.NodeId, key.Handle);
+
+        Assert.Equal(Errno.EPERM, p.Rename(secret, "id.key", Root, "id.txt")); // the file itself
+        Assert.Equal(Errno.EPERM, p.Rename(Root, "secret", Root, "open")); // its folder (a *.key may be below)
+        Assert.Equal(Errno.EPERM, p.Rename(secret, "notes.txt", secret, "n.key")); // in under the rule
+        Assert.True(p.Mkdir(Root, "other").IsOk);
+        Assert.Equal(Errno.None, p.Rename(Root, "other", Root, "elsewhere")); // nothing covered there
+        Assert.Contains(Events(), e => e.Op == VfsOps.Rename && e.BlockedBy!.Contains("/workspace/secret/*.key", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -28,6 +28,17 @@ public sealed class VfsPathGlobTests
     }
 
     [Theory]
+    [InlineData("/workspace/secret/**", "/workspace/secret", true)]
+    [InlineData("/workspace/secret/*.key", "/workspace/secret", true)]
+    [InlineData("/workspace/secret/*.key", "/workspace", true)]
+    [InlineData("/workspace/secret/*.key", "/workspace/other", false)]
+    [InlineData("/workspace/*.key", "/workspace/dir", false)] // * stays in one component
+    [InlineData("/workspace/**/*.key", "/workspace/dir", true)]
+    [InlineData("/workspace/a", "/workspace/a", false)] // the name itself is IsMatch's job
+    public void May_match_below_says_whether_a_folder_holds_paths_a_rule_could_cover(string pattern, string directory, bool expected) =>
+        Assert.Equal(expected, VfsPathGlob.MayMatchBelow(pattern, directory));
+
+    [Theory]
     [InlineData("workspace/*", "absolute")]
     [InlineData("/w/[abc", "unclosed")]
     [InlineData("/w/x\\", "backslash")]

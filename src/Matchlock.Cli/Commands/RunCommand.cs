@@ -110,7 +110,7 @@ internal static class RunCommand
                 Rows = size?.Rows ?? TerminalDefaults.Rows,
                 Cols = size?.Cols ?? TerminalDefaults.Cols,
             }.OverImage(image.Config, Environment.GetEnvironmentVariable);
-            config = Core.State.VmConfig.From(
+            config = RunConfig.From(
                 spec,
                 exec,
                 EnvironmentBuilder.Build([], overrides, Environment.GetEnvironmentVariable),

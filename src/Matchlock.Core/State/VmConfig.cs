@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Matchlock.Core.Sandboxes;
 
 namespace Matchlock.Core.State;
 
@@ -8,7 +7,8 @@ namespace Matchlock.Core.State;
 /// What a sandbox was asked to be, as <c>matchlock get</c> shows it under <c>config</c>
 /// (docs/COMPATIBILITY.md "CLI"): the image, resources, the command's environment, working directory
 /// and user, the network policy. Secrets appear by name only: no value is ever written here.
-/// Kept as <see cref="FileName"/> in the VM directory by the CLI that started the sandbox.
+/// Kept as <see cref="FileName"/> in the VM directory by the CLI that started the sandbox (built by its
+/// <c>RunConfig</c>).
 /// </summary>
 public sealed record VmConfig
 {
@@ -44,41 +44,6 @@ public sealed record VmConfig
     /// <summary><c>--add-host</c> entries as <c>HOST:IP</c>.</summary>
     [JsonPropertyName("add_hosts")] public IReadOnlyList<string> AddHosts { get; init; } = [];
 
-    /// <summary>
-    /// The config of a sandbox <paramref name="spec"/> describes, running <paramref name="exec"/> (null:
-    /// none) with <paramref name="userEnv"/> the caller's own <c>KEY=VALUE</c> settings.
-    /// </summary>
-    public static VmConfig From(SandboxSpec spec, ExecSpec? exec, IEnumerable<string> userEnv, string? workingDir, string? user)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var entry in userEnv)
-        {
-            var eq = entry.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                env[entry[..eq]] = entry[(eq + 1)..];
-            }
-        }
-
-        return new VmConfig
-        {
-            Image = spec.Image,
-            Cpus = spec.Cpus,
-            MemoryMb = spec.MemoryMb,
-            DiskSizeMb = spec.DiskSizeMb,
-            Hostname = spec.Hostname,
-            Env = env,
-            WorkingDir = workingDir,
-            User = user,
-            Command = exec?.Argv,
-            NoNetwork = spec.NoNetwork,
-            AllowedHosts = spec.Network.AllowHosts,
-            Secrets = [.. spec.Network.Secrets.Select(SecretName)],
-            AddHosts = [.. spec.Network.AddHosts.Select(h => $"{h.Key}:{h.Value}")],
-        };
-    }
-
     /// <summary>Writes it into <paramref name="vmDir"/> (0600: the environment may matter to its owner).</summary>
     public void Write(string vmDir)
     {
@@ -111,13 +76,6 @@ public sealed record VmConfig
     {
         ArgumentNullException.ThrowIfNull(vm);
         return new VmConfig { Image = vm.Image, Cpus = vm.Cpus, MemoryMb = vm.MemoryMb, Hostname = vm.Hostname };
-    }
-
-    /// <summary>The name of a <c>NAME[=VALUE]@hosts</c> secret, without looking its value up.</summary>
-    private static string SecretName(string secret)
-    {
-        var end = secret.IndexOfAny(['=', '@']);
-        return end < 0 ? secret : secret[..end];
     }
 
     /// <summary>Writes it as one JSON object (for <c>get</c>).</summary>

@@ -32,19 +32,27 @@ internal static class Program
             root.Subcommands.Add(command);
         }
 
+        root.Subcommands.Add(HelpCommand.Create(root));
         root.Options.Add(CliLogging.LevelOption);
+        VersionCommand.ReplaceRootVersionOption(root);
 
         // We handle SIGINT/SIGTERM ourselves: the first Ctrl-C goes to the command in the guest.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = null };
         // No response files: `@NAME` is a volume (`run --disk @data:/mnt`), as in the original,
         // not "read more arguments from the file NAME".
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
-        if (parse.Errors.Count > 0)
+        var unknownFlag = parse.Errors.Count == 0 && !IsHelp(parse) ? UsageChecks.FindUnknownFlag(parse) : null;
+        if (parse.Errors.Count > 0 || unknownFlag is not null)
         {
             // Flag errors are matchlock's own failures: exit 125 like `docker run`, one line each.
             foreach (var error in parse.Errors)
             {
                 Console.Error.WriteLine($"matchlock: {error.Message}");
+            }
+
+            if (unknownFlag is not null)
+            {
+                Console.Error.WriteLine($"matchlock: unknown flag: {unknownFlag} (put the command's own flags after --)");
             }
 
             // The whole path ("allow-list add"), not just the innermost name.
@@ -70,4 +78,8 @@ internal static class Program
 
         return await parse.InvokeAsync(config);
     }
+
+    /// <summary><c>--help</c> or <c>--version</c> was given: they print and exit, whatever else is there.</summary>
+    private static bool IsHelp(ParseResult parse) =>
+        parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Option && t.Value is "--help" or "-h" or "-?" or "--version");
 }

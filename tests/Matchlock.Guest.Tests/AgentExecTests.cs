@@ -173,7 +173,7 @@ public sealed class AgentExecTests
             CpuMax = "50000 100000",
         });
         Assert.True(reply.Ok, reply.Error);
-        Assert.Contains("10.1.2.3\tdb", File.ReadAllText(Path.Combine(harness.Root, "etc/hosts")), StringComparison.Ordinal);
+        Assert.Contains("10.1.2.3 db", File.ReadAllText(Path.Combine(harness.Root, "etc/hosts")), StringComparison.Ordinal);
         Assert.Equal("nameserver 10.0.0.53\n", File.ReadAllText(Path.Combine(harness.Root, "etc/resolv.conf")));
         Assert.Equal("50000 100000", File.ReadAllText(Path.Combine(harness.Root, "cgroup/sandbox/cpu.max")));
         var (_, stdout, _) = await harness.ExecAsync(new ExecRequest { Argv = ["sh", "-c", "echo $HOSTNAME"] });

@@ -89,10 +89,10 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
 
             var add = await home.RunAsync(["allow-list", "add", id, "example.com,api.example.org"]);
             Assert.True(add.ExitCode == 0, add.ToString());
-            Assert.Equal("added: example.com, api.example.org\nallowed hosts: secret.example.net, example.com, api.example.org\n", add.Stdout); // a secret's host is on the list from the start
+            Assert.Equal($"Added to {id}: example.com,api.example.org\nCurrent allow-list: secret.example.net,example.com,api.example.org\n", add.Stdout); // a secret's host is on the list from the start
             var delete = await home.RunAsync(["allow-list", "delete", id, "example.com"]);
             Assert.True(delete.ExitCode == 0, delete.ToString());
-            Assert.Equal("deleted: example.com\nallowed hosts: secret.example.net, api.example.org\n", delete.Stdout);
+            Assert.Equal($"Removed from {id}: example.com\nCurrent allow-list: secret.example.net,api.example.org\n", delete.Stdout);
 
             // Another user: the 0700 VM directory stops it; and were the socket reachable, the
             // owner's SO_PEERCRED check closes the connection unanswered.
@@ -117,12 +117,12 @@ public sealed class OwnerTests(MatchlockHome home) : IClassFixture<MatchlockHome
 
             var unknown = await Exec("vm-00000000", "true");
             Assert.True(unknown.ExitCode == 125, unknown.ToString());
-            Assert.Contains("no sandbox vm-00000000", unknown.Stderr, StringComparison.Ordinal);
+            Assert.Contains("sandbox vm-00000000 not found", unknown.Stderr, StringComparison.Ordinal);
 
             var kill = await home.RunAsync(["kill", id]);
             killed = true;
             Assert.True(kill.ExitCode == 0, kill.ToString());
-            Assert.Equal(id + "\n", kill.Stdout);
+            Assert.Equal($"Killed {id}\n", kill.Stdout);
         }
         finally
         {

@@ -56,7 +56,8 @@ public sealed partial class PortForwardVmTests(MatchlockHome home) : IClassFixtu
             forward = home.Start(["port-forward", id, "0:8080", "0:9999"]);
             forward.StandardInput.Close();
             var lines = new List<string>();
-            while (lines.Count < 4 && await forward.StandardOutput.ReadLineAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), Ct) is { } line)
+            // The original's lines, on stderr: stdout stays clean.
+            while (lines.Count < 4 && await forward.StandardError.ReadLineAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), Ct) is { } line)
             {
                 lines.Add(line);
             }
@@ -122,7 +123,7 @@ public sealed partial class PortForwardVmTests(MatchlockHome home) : IClassFixtu
             Assert.Equal(
                 ["creating", "running", "stopping", "stopped"],
                 json.RootElement.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("status").GetString()));
-            var listeners = json.RootElement.GetProperty("resources").EnumerateArray()
+            var listeners = json.RootElement.GetProperty("lifecycle").GetProperty("resources").EnumerateArray()
                 .Where(r => r.GetProperty("kind").GetString() == "listener").Select(r => r.GetProperty("value").GetString()).Order().ToArray();
             Assert.Equal(published.Select(e => $"{e} -> 8080").Order(), listeners);
         }
@@ -134,10 +135,10 @@ public sealed partial class PortForwardVmTests(MatchlockHome home) : IClassFixtu
         Assert.False(File.Exists("/var/run/netns/matchlock-" + id), "the sandbox's network namespace was left behind");
     }
 
-    [GeneratedRegex(@"forwarding (?<endpoint>\S+) -> 8080 in vm-")]
+    [GeneratedRegex(@"(?m)^Forwarding (?<endpoint>\S+) -> sandbox:8080$")]
     private static partial Regex ForwardingLine();
 
-    [GeneratedRegex(@"^Forwarding from (?<endpoint>\S+) -> (?<remote>\d+)$")]
+    [GeneratedRegex(@"^Forwarding (?<endpoint>\S+) -> sandbox:(?<remote>\d+)$")]
     private static partial Regex PortForwardLine();
 
     private static async Task<string> Sha256OfGetAsync(string endpoint, string path) =>

@@ -29,7 +29,7 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
 
         var prune = await home.RunAsync(["prune"]);
         Assert.True(prune.ExitCode == 0, prune.ToString());
-        Assert.Contains(vmId, prune.Stdout, StringComparison.Ordinal);
+        Assert.Equal($"Pruned {vmId}\nPruned 1 VMs\n", prune.Stdout);
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
         home.AssertNothingLeft();
         Assert.False(File.Exists("/var/run/netns/matchlock-" + vmId), "prune left the network namespace");
@@ -65,7 +65,7 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         using (var json = JsonDocument.Parse(inspect.Stdout))
         {
-            Assert.Equal("running", json.RootElement.GetProperty("status").GetString());
+            Assert.Equal("running", json.RootElement.GetProperty("vm").GetProperty("status").GetString());
             Assert.Equal(
                 ["creating", "running"],
                 json.RootElement.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("status").GetString()));
@@ -77,12 +77,12 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
 
         var unknown = await home.RunAsync(["get", "vm-00000000"]);
         Assert.True(unknown.ExitCode == 125, unknown.ToString());
-        Assert.Contains("no such VM: vm-00000000", unknown.Stderr, StringComparison.Ordinal);
+        Assert.Contains("VM vm-00000000 not found", unknown.Stderr, StringComparison.Ordinal);
 
         Assert.Equal(125, (await home.RunAsync(["kill"])).ExitCode); // ids or --all
         var kill = await home.RunAsync(["kill", "--all"], timeout: TimeSpan.FromMinutes(2));
         Assert.True(kill.ExitCode == 0, kill.ToString());
-        Assert.Equal(vmId, kill.Stdout.Trim());
+        Assert.Equal($"Killed {vmId}", kill.Stdout.Trim());
 
         // Stopped and kept (logs, history) until rm, as docker keeps a stopped container.
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls", "--running"])).Stdout, StringComparison.Ordinal);
@@ -90,7 +90,7 @@ public sealed class StateCommandTests(MatchlockHome home) : IClassFixture<Matchl
         Assert.Empty(home.QemuProcesses());
         var rm = await home.RunAsync(["rm", "--stopped"]);
         Assert.True(rm.ExitCode == 0, rm.ToString());
-        Assert.Contains(vmId, rm.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"Removed {vmId}\n", rm.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(vmId, (await home.RunAsync(["ls"])).Stdout, StringComparison.Ordinal);
         home.AssertNothingLeft();
     }

@@ -26,6 +26,15 @@ internal static class OwnerCommands
         var cmd = new Command("exec", "Run a command in a running long-lived sandbox") { interactive, tty, workdir, user, env, id, command };
         cmd.SetAction((parse, ct) =>
         {
+            try
+            {
+                EnvFlags.RequireBareNamesSet(parse.GetValue(env) ?? []);
+            }
+            catch (ArgumentException ex)
+            {
+                return Task.FromResult(CliErrors.Report(ex));
+            }
+
             var stdin = parse.GetValue(interactive);
             var size = stdin && parse.GetValue(tty) ? RawTerminal.GetSize() : null;
             var spec = new ExecSpec
@@ -68,9 +77,15 @@ internal static class OwnerCommands
         cmd.SetAction(async (parse, ct) =>
         {
             var given = parse.GetValue(ids) ?? [];
-            if (given.Length > 0 == parse.GetValue(all))
+            if (given.Length == 0 && !parse.GetValue(all))
             {
-                Console.Error.WriteLine("matchlock: give VM ids or --all (not both); see `matchlock ls --running`");
+                Console.Error.WriteLine("matchlock: VM ID required (or use --all); `matchlock ls --running` lists them");
+                return ExitCodes.MatchlockError;
+            }
+
+            if (given.Length > 0 && parse.GetValue(all))
+            {
+                Console.Error.WriteLine("matchlock: give VM ids or --all, not both");
                 return ExitCodes.MatchlockError;
             }
 
@@ -82,7 +97,7 @@ internal static class OwnerCommands
                 {
                     await using var client = await OwnerClient.ConnectAsync(id, cancellationToken: ct);
                     await client.KillAsync(TimeSpan.FromMinutes(2), ct);
-                    Console.Out.WriteLine(id);
+                    Console.Out.WriteLine($"Killed {id}");
                 }
                 catch (Exception ex)
                 {
@@ -110,9 +125,10 @@ internal static class OwnerCommands
         {
             await using var client = await OwnerClient.ConnectAsync(id, cancellationToken: ct);
             var list = add ? await client.AllowAsync(hosts, ct) : await client.DisallowAsync(hosts, ct);
+            // The original's two lines (docs/COMPATIBILITY.md "CLI", allow-list): what changed, then the whole list.
             var changed = hosts.SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            Console.Out.WriteLine($"{(add ? "added" : "deleted")}: {string.Join(", ", changed)}");
-            Console.Out.WriteLine($"allowed hosts: {(list.Count == 0 ? "(none)" : string.Join(", ", list))}");
+            Console.Out.WriteLine($"{(add ? "Added to" : "Removed from")} {id}: {string.Join(",", changed)}");
+            Console.Out.WriteLine($"Current allow-list: {string.Join(",", list)}");
             return 0;
         }
         catch (Exception ex)

@@ -27,6 +27,7 @@ namespace Matchlock.Cli.Commands;
 /// </remarks>
 internal sealed class OwnerSession(
     SandboxSpec spec,
+    Core.State.VmConfig config,
     ExecSpec? exec,
     TimeSpan grace,
     IReadOnlyList<PortMapping> publish,
@@ -111,7 +112,7 @@ internal sealed class OwnerSession(
         // A detached owner's stderr is /dev/null once it is ready, so its log goes only there.
         using var logFile = new LogFile();
         using var logging = MatchlockLogging.Create(detached ? null : CliLogging.ConsoleLevel, logFile, CliLogging.ConsoleLevel ?? LogLevel.Information);
-        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, logging, stop.Token);
+        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, config, publish, addresses, logging, stop.Token);
         if (sandbox is null)
         {
             return failed;
@@ -178,26 +179,28 @@ internal sealed class OwnerSession(
     /// The command given to a long-lived <c>run</c> starts in the background of the owner. In the
     /// foreground it is attached to this terminal (with <c>-i</c>/<c>-it</c> it gets stdin and a
     /// PTY that follows the window's size; signals to this process stop the sandbox, not the
-    /// command); detached, it has no stdin and its output goes to <c>command.log</c> in the VM
-    /// directory. Either way the sandbox keeps running when it ends.
+    /// command) and its output is also copied to <see cref="CommandLog"/>; detached, it has no
+    /// stdin and its output goes only there. Either way the sandbox keeps running when it ends.
     /// </summary>
     private static Task StartCommand(Sandbox sandbox, ExecSpec exec, bool detached)
     {
         return Task.Run(async () =>
         {
-            FileStream? log = null;
+            await using var log = CommandLog.Open(sandbox.Directory);
             if (detached)
             {
-                log = new FileStream(Path.Combine(sandbox.Directory, "command.log"), FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
                 exec = exec with { Tty = false, Stdin = false };
             }
 
-            await using (log)
             {
                 try
                 {
                     var attached = new AttachedExec(exec.Tty, exec.Stdin, _ => Task.CompletedTask);
-                    var outcome = await attached.RunAsync(async ct => await sandbox.StartExecAsync(exec, ct), CancellationToken.None, stdout: log, stderr: log);
+                    var outcome = await attached.RunAsync(
+                        async ct => await sandbox.StartExecAsync(exec, ct),
+                        CancellationToken.None,
+                        stdout: detached ? log : CommandLog.Tee(Console.OpenStandardOutput(), log),
+                        stderr: detached ? log : CommandLog.Tee(Console.OpenStandardError(), log));
                     if (!detached)
                     {
                         Console.Error.WriteLine($"matchlock: the command exited with status {outcome.Result.ExitCode}; sandbox {sandbox.Id} keeps running (stop: matchlock kill {sandbox.Id})");

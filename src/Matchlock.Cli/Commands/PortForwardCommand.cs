@@ -108,10 +108,10 @@ internal static class PortForwardCommand
             {
                 foreach (var binding in forwarder.Bindings)
                 {
-                    Console.Out.WriteLine($"Forwarding from {binding.Endpoint} -> {binding.RemotePort}");
+                    Console.Error.WriteLine(PublishedPorts.ForwardingLine(binding));
                 }
 
-                Console.Out.Flush();
+                Console.Error.Flush();
                 var stopped = Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
                 if (await Task.WhenAny(stopped, client.Closed) == stopped)
                 {

@@ -27,17 +27,24 @@ internal sealed class PublishedPorts : IAsyncDisposable
 
     public IReadOnlyList<PortBinding> Bindings => _forwarder.Bindings;
 
-    /// <summary>The guest is up: waiting and future connections go to it. Says where it listens on <paramref name="report"/>.</summary>
+    /// <summary>The guest is up: waiting and future connections go to it. Says where it listens on <paramref name="report"/> (<see cref="ForwardingLine"/>).</summary>
     public void Attach(Sandbox sandbox, TextWriter report)
     {
         _sandbox.TrySetResult(sandbox);
         foreach (var binding in Bindings)
         {
-            report.WriteLine($"matchlock: forwarding {binding.Endpoint} -> {binding.RemotePort} in {sandbox.Id}");
+            report.WriteLine(ForwardingLine(binding));
         }
 
         report.Flush();
     }
+
+    /// <summary>
+    /// The original's line for one listener, <c>Forwarding 127.0.0.1:L -> sandbox:R</c> (docs/COMPATIBILITY.md
+    /// "CLI"), which <c>run -p</c> and <c>port-forward</c> print on stderr (stdout stays the command's).
+    /// An IPv6 address is bracketed (ours: the original prints it bare).
+    /// </summary>
+    public static string ForwardingLine(PortBinding binding) => $"Forwarding {binding.Endpoint} -> sandbox:{binding.RemotePort}";
 
     private async Task<Protocol.MuxStream> ConnectAsync(int port, CancellationToken cancellationToken)
     {

@@ -36,6 +36,7 @@ internal static class RunCommand
     {
         SandboxSpec spec;
         ExecSpec? exec;
+        Core.State.VmConfig config;
         bool tty, interactive;
         int? timeout;
         IReadOnlyList<Core.PortForwarding.PortMapping> publish;
@@ -44,6 +45,13 @@ internal static class RunCommand
         var longLived = detach || !parse.GetValue(o.Remove);
         try
         {
+            // The original's refusals, before anything is looked up or created (docs/COMPATIBILITY.md "CLI").
+            if (detach && (parse.GetValue(o.Interactive) || parse.GetValue(o.Tty)))
+            {
+                throw new ArgumentException("--detach cannot be combined with -i/-t (attach later with `matchlock exec -it ID -- sh`)");
+            }
+
+            EnvFlags.RequireBareNamesSet(parse.GetValue(o.Env) ?? []);
             tty = parse.GetValue(o.Tty) && parse.GetValue(o.Interactive); // -t alone does nothing (docs/COMPATIBILITY.md "CLI")
             interactive = parse.GetValue(o.Interactive);
             timeout = parse.GetValue(o.Timeout);
@@ -67,7 +75,8 @@ internal static class RunCommand
                 {
                     AllowHosts = SandboxNetworkSpec.SplitList(parse.GetValue(o.AllowHost)),
                     AllowTcp = SandboxNetworkSpec.SplitList(parse.GetValue(o.AllowTcp)),
-                    Secrets = parse.GetValue(o.Secret) ?? [],
+                    Secrets = [.. parse.GetValue(o.Secret) ?? [], .. SecretFlags.ReadFiles(parse.GetValue(o.SecretFile) ?? [])],
+                    SecretPlaceholders = SecretFlags.Placeholders(parse.GetValue(o.SecretPlaceholder) ?? []),
                     AddHosts = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.AddHost)).Select(SandboxNetworkSpec.ParseAddHost)],
                     DnsServers = [.. SandboxNetworkSpec.SplitList(parse.GetValue(o.DnsServers)).Select(ParseDnsServer)],
                     Mtu = parse.GetValue(o.Mtu),
@@ -86,7 +95,7 @@ internal static class RunCommand
 
             var image = await PullCommand.EnsureAsync(spec.Image, parse.GetValue(o.Pull), ct);
             var overrides = (parse.GetValue(o.EnvFile) ?? []).SelectMany(EnvironmentBuilder.ReadEnvFile)
-                .Concat(parse.GetValue(o.Env) ?? []);
+                .Concat(parse.GetValue(o.Env) ?? []).ToList();
             var size = tty ? RawTerminal.GetSize() : null;
             var args = parse.GetValue(o.Command) ?? [];
             exec = longLived && args.Length == 0 ? null : new ExecSpec
@@ -101,6 +110,12 @@ internal static class RunCommand
                 Rows = size?.Rows ?? TerminalDefaults.Rows,
                 Cols = size?.Cols ?? TerminalDefaults.Cols,
             }.OverImage(image.Config, Environment.GetEnvironmentVariable);
+            config = RunConfig.From(
+                spec,
+                exec,
+                EnvironmentBuilder.Build([], overrides, Environment.GetEnvironmentVariable),
+                exec?.WorkingDir ?? parse.GetValue(o.Workdir) ?? image.Config.WorkingDir ?? "/",
+                exec is null ? parse.GetValue(o.User) ?? image.Config.User : exec.User);
         }
         catch (OperationCanceledException)
         {
@@ -117,10 +132,10 @@ internal static class RunCommand
             var grace = parse.GetValue(o.GracefulShutdown) is { } g && Duration.TryParse(g, out var d) ? d : TimeSpan.FromSeconds(2);
             return detach && !OwnerSession.IsDetachedChild
                 ? await OwnerSession.DetachAsync(ct)
-                : await new OwnerSession(spec, exec, grace, publish, addresses).RunAsync();
+                : await new OwnerSession(spec, config, exec, grace, publish, addresses).RunAsync();
         }
 
-        return await new RunSession(spec, exec!, timeout, publish, addresses).RunAsync();
+        return await new RunSession(spec, config, exec!, timeout, publish, addresses).RunAsync();
     }
 
     private static System.Net.IPAddress ParseDnsServer(string value) =>

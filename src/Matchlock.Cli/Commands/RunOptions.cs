@@ -28,6 +28,8 @@ internal sealed class RunOptions
     public Option<string[]> AllowHost { get; } = new("--allow-host") { Description = "Host the guest may reach (repeatable, comma lists, globs like *.example.com); turns interception on" };
     public Option<string[]> AllowTcp { get; } = new("--allow-tcp") { Description = "HOST:PORT that raw TCP (not HTTP/TLS, e.g. ssh) may reach, by the name the sandbox DNS gave out (repeatable, comma lists); turns interception on" };
     public Option<string[]> Secret { get; } = new("--secret") { Description = "NAME[=VALUE]@host1,host2: the guest sees a placeholder, the proxy sends VALUE (default: $NAME) to those hosts only, over TLS only (http://HOST allows cleartext)" };
+    public Option<string[]> SecretFile { get; } = new("--secret-file") { Description = "NAME=PATH@host1,host2: as --secret, the value read from the file PATH (one trailing newline dropped)" };
+    public Option<string[]> SecretPlaceholder { get; } = new("--secret-placeholder") { Description = "NAME=TEXT: the placeholder the guest sees for secret NAME (default: SANDBOX_SECRET_ and 32 random hex digits)" };
     public Option<string[]> AddHost { get; } = new("--add-host") { Description = "HOST:IP answered by the sandbox DNS (and allowed even if private)" };
     public Option<string[]> DnsServers { get; } = new("--dns-servers") { Description = "Upstream resolvers for the sandbox DNS (comma list; default: the host's resolver)" };
     public Option<int> Mtu { get; } = new("--mtu") { Description = "MTU of the guest's network interface", DefaultValueFactory = _ => 1500 };
@@ -70,7 +72,7 @@ internal sealed class RunOptions
     [
         Image, Pull, Remove, Detach, GracefulShutdown, Interactive, Tty, Env, EnvFile, Workdir, User, Entrypoint, Cpus, PidsLimit, Memory, DiskSize,
         Disk, Volume, Workspace,
-        Timeout, Hostname, NoNetwork, AllowHost, AllowTcp, Secret, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Publish, Address, Accel, Command,
+        Timeout, Hostname, NoNetwork, AllowHost, AllowTcp, Secret, SecretFile, SecretPlaceholder, AddHost, DnsServers, Mtu, NetworkIntercept, UpstreamCa, Publish, Address, Accel, Command,
     ];
 
     public static string Seconds(int s) => s.ToString(CultureInfo.InvariantCulture) + " s";

@@ -13,6 +13,7 @@ namespace Matchlock.Cli.Commands;
 /// </summary>
 internal sealed class RunSession(
     SandboxSpec spec,
+    Core.State.VmConfig config,
     ExecSpec exec,
     int? timeoutSeconds,
     IReadOnlyList<PortMapping> publish,
@@ -31,7 +32,7 @@ internal sealed class RunSession(
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnSignal(1); });
 
         using var logging = CliLogging.ForConsole();
-        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, publish, addresses, logging, _abort.Token);
+        var (sandbox, ports, failed) = await SandboxLaunch.StartAsync(spec, config, publish, addresses, logging, _abort.Token);
         if (sandbox is null)
         {
             return failed;

@@ -11,9 +11,11 @@ namespace Matchlock.Cli.Commands;
 /// </summary>
 internal static class SandboxLaunch
 {
+    /// <param name="config">What <c>get</c> shows (docs/COMPATIBILITY.md "CLI"): kept in the VM directory once it exists.</param>
     /// <returns>The running sandbox and its ports (the caller disposes both); or no sandbox and the exit status.</returns>
     public static async Task<(Sandbox? Sandbox, PublishedPorts? Ports, int ExitCode)> StartAsync(
         SandboxSpec spec,
+        Core.State.VmConfig? config,
         IReadOnlyList<PortMapping> publish,
         IReadOnlyList<IPAddress>? addresses,
         Microsoft.Extensions.Logging.ILoggerFactory logging,
@@ -34,7 +36,17 @@ internal static class SandboxLaunch
         {
             var listeners = ports?.Bindings.Select(b => b.ToString()).ToArray() ?? [];
             var bootTimeout = BootTimeout() ?? spec.BootTimeout;
-            return (await Sandbox.CreateAsync(spec with { Listeners = listeners, BootTimeout = bootTimeout }, CreateEnvironment(logging), cancellationToken), ports, 0);
+            var sandbox = await Sandbox.CreateAsync(spec with { Listeners = listeners, BootTimeout = bootTimeout }, CreateEnvironment(logging), cancellationToken);
+            try
+            {
+                config?.Write(sandbox.Directory);
+            }
+            catch (IOException ex)
+            {
+                CliErrors.Warn($"could not keep the sandbox's config for `matchlock get`: {ex.Message}");
+            }
+
+            return (sandbox, ports, 0);
         }
         catch (OperationCanceledException)
         {

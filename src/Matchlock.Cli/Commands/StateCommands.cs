@@ -8,7 +8,7 @@ namespace Matchlock.Cli.Commands;
 
 /// <summary>
 /// The VM state commands (docs/COMPATIBILITY.md "CLI"): <c>list|ls</c>, <c>get</c>, <c>inspect</c>, <c>rm</c>,
-/// <c>prune</c>, <c>gc</c>, <c>log</c>. They read and reconcile <c>state.db</c> (docs/ARCHITECTURE.md D9); none of them
+/// <c>prune</c>, <c>gc</c>, <c>log</c> (the command's output, <see cref="CommandLog"/>; <c>--console</c>: vm.log). They read and reconcile <c>state.db</c> (docs/ARCHITECTURE.md D9); none of them
 /// needs the VM's owner.
 /// </summary>
 internal static class StateCommands
@@ -45,7 +45,7 @@ internal static class StateCommands
         command.SetAction(parse => Guard(() =>
         {
             using var store = VmStateStore.Open();
-            WriteJson(store, store.GetRequired(parse.GetValue(id)!), details: false);
+            VmStateJson.WriteGet(store.GetRequired(parse.GetValue(id)!));
             return 0;
         }));
         return command;
@@ -54,11 +54,12 @@ internal static class StateCommands
     private static Command Inspect()
     {
         var id = new Argument<string>("id") { Description = "VM id (vm-xxxxxxxx)" };
-        var command = new Command("inspect", "Print a VM's state, resources and lifecycle history as JSON") { id };
+        var command = new Command("inspect", "Print a VM's state, lifecycle (with what it holds) and history as JSON: {vm, lifecycle, history}") { id };
+        command.Aliases.Add("stat");
         command.SetAction(parse => Guard(() =>
         {
             using var store = VmStateStore.Open();
-            WriteJson(store, store.GetRequired(parse.GetValue(id)!), details: true);
+            VmStateJson.WriteInspect(store, store.GetRequired(parse.GetValue(id)!));
             return 0;
         }));
         return command;
@@ -72,9 +73,15 @@ internal static class StateCommands
         command.SetAction(async (parse, ct) =>
         {
             var given = parse.GetValue(ids) ?? [];
-            if ((given.Length > 0) == parse.GetValue(stopped))
+            if (given.Length == 0 && !parse.GetValue(stopped))
             {
-                Console.Error.WriteLine("matchlock: rm needs VM ids or --stopped (not both); `matchlock ls` lists them");
+                Console.Error.WriteLine("matchlock: VM ID required (or use --stopped); `matchlock ls` lists them");
+                return ExitCodes.MatchlockError;
+            }
+
+            if (given.Length > 0 && parse.GetValue(stopped))
+            {
+                Console.Error.WriteLine("matchlock: give VM ids or --stopped, not both");
                 return ExitCodes.MatchlockError;
             }
 
@@ -82,7 +89,7 @@ internal static class StateCommands
             {
                 using var store = VmStateStore.Open();
                 var targets = given.Length > 0 ? given : [.. store.List().Where(vm => !vm.Status.NeedsOwner()).Select(vm => vm.Id)];
-                return await RemoveAllAsync(store, targets, ct);
+                return await RemoveAllAsync(store, targets, "Removed", ct);
             });
         });
         return command;
@@ -95,8 +102,14 @@ internal static class StateCommands
         {
             using var store = VmStateStore.Open();
             var targets = store.List().Where(vm => !vm.Status.NeedsOwner()).Select(vm => vm.Id).ToList();
-            var status = await RemoveAllAsync(store, targets, ct);
-            Console.Error.WriteLine($"Pruned {targets.Count} VM{(targets.Count == 1 ? "" : "s")}" + (status == 0 ? "" : " (some could not be released; see above)"));
+            var pruned = 0;
+            var status = await ReconcileAllAsync(targets, id => VmReconciler.RemoveAsync(store, id, ct), id => $"kept the record of {id}", id =>
+            {
+                pruned++;
+                Console.WriteLine($"Pruned {id}");
+            });
+            // The original's count line, on stdout as it prints it.
+            Console.WriteLine($"Pruned {pruned} VMs");
             return status;
         }));
         return command;
@@ -118,7 +131,7 @@ internal static class StateCommands
             var targets = given.Length > 0
                 ? given
                 : [.. store.List().Where(vm => vm.RecordedStatus != VmStatus.Cleaned && (forceRunning || !vm.Status.NeedsOwner())).Select(vm => vm.Id)];
-            var status = await ReconcileAllAsync(targets, id => VmReconciler.CollectAsync(store, id, forceRunning, ct), id => id);
+            var status = await ReconcileAllAsync(targets, id => VmReconciler.CollectAsync(store, id, forceRunning, ct), id => id, Console.WriteLine);
             if (given.Length == 0)
             {
                 // Leftovers of --rm runs killed hard have no record: swept by what they left.
@@ -136,41 +149,78 @@ internal static class StateCommands
     private static Command Log()
     {
         var id = new Argument<string>("id") { Description = "VM id (vm-xxxxxxxx)" };
-        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing as the console log grows, until the VM stops" };
-        var command = new Command("log", "Print a VM's console log (vm.log)") { id, follow };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing as the log grows, until the VM stops" };
+        var console = new Option<bool>("--console") { Description = "The guest's console (kernel and init messages) instead of the command's output" };
+        var command = new Command("log", "Print the output of a long-lived sandbox's command (stdout and stderr as they came); --console: the guest console") { id, follow, console };
         command.SetAction(async (parse, ct) => await GuardAsync(async () =>
         {
             using var store = VmStateStore.Open();
             var vm = store.GetRequired(parse.GetValue(id)!);
-            var path = Path.Combine(vm.VmDir, "vm.log");
-            if (!File.Exists(path))
+            var path = Path.Combine(vm.VmDir, parse.GetValue(console) ? "vm.log" : CommandLog.FileName);
+            if (!Directory.Exists(vm.VmDir))
             {
-                throw new VmStateException($"{vm.Id} has no console log ({path} is gone: the VM was removed with its directory)");
+                throw new VmStateException($"{vm.Id} has no logs ({vm.VmDir} is gone: the VM was removed with its directory)");
             }
 
-            await using var log = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             await using var stdout = Console.OpenStandardOutput();
-            await log.CopyToAsync(stdout, ct);
-            while (parse.GetValue(follow) && store.Get(vm.Id) is { } now && now.Status.NeedsOwner())
+            var log = OpenShared(path);
+            try
             {
-                await Task.Delay(200, ct);
-                await log.CopyToAsync(stdout, ct);
+                if (log is not null)
+                {
+                    await log.CopyToAsync(stdout, ct);
+                }
+
+                while (parse.GetValue(follow) && store.Get(vm.Id) is { } now && now.Status.NeedsOwner())
+                {
+                    await Task.Delay(200, ct);
+                    log ??= OpenShared(path); // a command's log appears when it starts
+                    if (log is not null)
+                    {
+                        await log.CopyToAsync(stdout, ct);
+                    }
+                }
+
+                if (log is not null)
+                {
+                    await log.CopyToAsync(stdout, ct); // what was written while it stopped
+                }
+            }
+            finally
+            {
+                if (log is not null)
+                {
+                    await log.DisposeAsync();
+                }
             }
 
-            await log.CopyToAsync(stdout, ct); // what was written while it stopped
             return 0;
         }));
         return command;
     }
 
-    private static Task<int> RemoveAllAsync(VmStateStore store, IReadOnlyList<string> ids, CancellationToken ct) =>
-        ReconcileAllAsync(ids, id => VmReconciler.RemoveAsync(store, id, ct), id => $"kept the record of {id}");
+    /// <summary>A log another process still writes; null while it does not exist (no command: nothing to print).</summary>
+    private static FileStream? OpenShared(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    private static Task<int> RemoveAllAsync(VmStateStore store, IReadOnlyList<string> ids, string verb, CancellationToken ct) =>
+        ReconcileAllAsync(ids, id => VmReconciler.RemoveAsync(store, id, ct), id => $"kept the record of {id}", id => Console.WriteLine($"{verb} {id}"));
 
     /// <summary>
-    /// Runs one reconciliation per VM (rm, prune, gc): prints each id that was released, and for
-    /// the others what is still held, or why it was refused; a non-zero status when any was not.
+    /// Runs one reconciliation per VM (rm, prune, gc): reports each id that was released through
+    /// <paramref name="released"/> (the original's <c>Removed ID</c>, <c>Pruned ID</c>), and for the
+    /// others what is still held, or why it was refused; a non-zero status when any was not.
     /// </summary>
-    private static async Task<int> ReconcileAllAsync(IReadOnlyList<string> ids, Func<string, Task<VmRemoval>> reconcile, Func<string, string> whenLeft)
+    private static async Task<int> ReconcileAllAsync(IReadOnlyList<string> ids, Func<string, Task<VmRemoval>> reconcile, Func<string, string> whenLeft, Action<string> released)
     {
         var status = 0;
         foreach (var id in ids)
@@ -180,7 +230,7 @@ internal static class StateCommands
                 var removal = await reconcile(id);
                 if (removal.Removed)
                 {
-                    Console.WriteLine(id);
+                    released(id);
                 }
                 else
                 {
@@ -196,63 +246,6 @@ internal static class StateCommands
         }
 
         return status;
-    }
-
-    private static void WriteJson(VmStateStore store, VmRecord vm, bool details)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        using (var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            json.WriteStartObject();
-            json.WriteString("id", vm.Id);
-            json.WriteString("status", vm.Status.Name());
-            if (vm.Reason is { } reason)
-            {
-                json.WriteString("reason", reason);
-            }
-
-            json.WriteString("image", vm.Image);
-            json.WriteString("created", vm.Created);
-            json.WriteNumber("pid", vm.OwnerPid);
-            json.WriteString("hostname", vm.Hostname);
-            json.WriteNumber("cpus", vm.Cpus);
-            json.WriteNumber("memory_mb", vm.MemoryMb);
-            json.WriteString("vm_dir", vm.VmDir);
-            if (details)
-            {
-                json.WriteString("recorded_status", vm.RecordedStatus.Name());
-                json.WriteString("owner_start_time", vm.OwnerStartTime);
-                json.WriteStartArray("resources");
-                foreach (var r in store.Resources(vm.Id))
-                {
-                    json.WriteStartObject();
-                    json.WriteString("kind", VmStateStore.ResourceKindName(r.Kind));
-                    json.WriteString("value", r.Value);
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndArray();
-                json.WriteStartArray("history");
-                foreach (var e in store.History(vm.Id))
-                {
-                    json.WriteStartObject();
-                    json.WriteString("status", e.Status.Name());
-                    json.WriteString("time", e.Time);
-                    if (e.Reason is { } why)
-                    {
-                        json.WriteString("reason", why);
-                    }
-
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndArray();
-            }
-
-            json.WriteEndObject();
-        }
-
-        stdout.Write("\n"u8);
     }
 
     private static int Guard(Func<int> action)

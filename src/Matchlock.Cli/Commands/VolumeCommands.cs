@@ -8,7 +8,8 @@ namespace Matchlock.Cli.Commands;
 
 /// <summary>
 /// <c>matchlock volume create|ls|rm|cp</c>: named ext4 volumes for <c>run --disk @NAME:/path</c>
-/// (docs/COMPATIBILITY.md "CLI"; output as the original's: <c>Created volume NAME (N MB)</c>, columns NAME SIZE PATH).
+/// (docs/COMPATIBILITY.md "CLI"; output as the original's: <c>Created volume NAME (N MB)</c>, columns NAME SIZE
+/// (PATH with <c>-o wide</c> or <c>--json</c>), <c>Removed volume NAME</c>, <c>Copied volume A to B</c>).
 /// </summary>
 internal static class VolumeCommands
 {
@@ -61,7 +62,9 @@ internal static class VolumeCommands
     private static Command List()
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table" };
-        var command = new Command("ls", "List volumes") { json };
+        var output = new Option<string?>("--output", "-o") { Description = "wide: add the PATH column" };
+        output.AcceptOnlyFromAmong("wide");
+        var command = new Command("ls", "List volumes: NAME SIZE (-o wide: and PATH)") { json, output };
         command.Aliases.Add("list");
         command.SetAction(parse =>
         {
@@ -75,7 +78,14 @@ internal static class VolumeCommands
                     return 0;
                 }
 
-                Table.Write(Console.Out, ["NAME", "SIZE", "PATH"], [.. volumes.Select(v => new[] { v.Name, ImageSizes.Format(v.SizeBytes), v.Path })]);
+                if (parse.GetValue(output) == "wide")
+                {
+                    Table.Write(Console.Out, ["NAME", "SIZE", "PATH"], [.. volumes.Select(v => new[] { v.Name, ImageSizes.Format(v.SizeBytes), v.Path })]);
+                }
+                else
+                {
+                    Table.Write(Console.Out, ["NAME", "SIZE"], [.. volumes.Select(v => new[] { v.Name, ImageSizes.Format(v.SizeBytes) })]);
+                }
                 return 0;
             }
             catch (Exception ex)
@@ -129,9 +139,10 @@ internal static class VolumeCommands
             try
             {
                 var (path, volume) = await new VolumeStore().CopyAsync(parse.GetValue(source)!, parse.GetValue(destination)!, interrupt.Token);
+                // The original's line first; where it went (and its size) on a second line (ours).
                 Console.WriteLine(volume is null
-                    ? $"Copied {parse.GetValue(source)} to {path}"
-                    : $"Copied {parse.GetValue(source)} to volume {volume.Name} ({(volume.SizeBytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MB)\nPath: {path}");
+                    ? $"Copied volume {parse.GetValue(source)} to {path}"
+                    : $"Copied volume {parse.GetValue(source)} to {volume.Name}\nPath: {path} ({(volume.SizeBytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MB)");
                 return 0;
             }
             catch (OperationCanceledException) when (interrupt.Token.IsCancellationRequested)

@@ -73,7 +73,7 @@ public sealed record SandboxNetworkSpec
         var colon = value.IndexOf(':', StringComparison.Ordinal);
         if (colon <= 0 || !IPAddress.TryParse(value[(colon + 1)..].Trim('[', ']'), out var address))
         {
-            throw new ArgumentException($"--add-host \"{value}\" must be HOST:IP, e.g. api.internal:10.0.0.5");
+            throw new ArgumentException($"invalid add-host mapping \"{value}\": --add-host must be HOST:IP, e.g. api.internal:10.0.0.5");
         }
 
         return new(value[..colon], address);
@@ -122,7 +122,7 @@ public sealed record SandboxNetworkSpec
         {
             if (!Network.Policy.HostName.TryParse(name, out _, out var why))
             {
-                throw new ArgumentException($"--add-host {name}: {why}");
+                throw new ArgumentException($"invalid add-host mapping: --add-host {name}: {why}");
             }
         }
 

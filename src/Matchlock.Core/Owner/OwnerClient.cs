@@ -40,7 +40,7 @@ public sealed class OwnerClient : IAsyncDisposable
         var path = Path.Combine(vmDir, ControlServer.FileName);
         if (!Directory.Exists(vmDir))
         {
-            throw new OwnerUnavailableException($"no sandbox {id} (no {vmDir}); start one with `matchlock run -d --image …`");
+            throw new OwnerUnavailableException($"sandbox {id} not found (no {vmDir}); start one with `matchlock run -d --image …`");
         }
 
         if (!File.Exists(path))

@@ -107,7 +107,7 @@ internal sealed class AttachedDisks : IDisposable
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             throw mount.VolumeName is { } missing
-                ? new InvalidInputException($"--disk {mount}: no such volume \"{missing}\"; create it with `matchlock volume create {missing}` (`matchlock volume ls` lists them)", ex)
+                ? new InvalidInputException($"--disk {mount}: named volume not found: \"{missing}\"; create it with `matchlock volume create {missing}` (`matchlock volume ls` lists them)", ex)
                 : new InvalidInputException($"--disk {mount}: {path} does not exist", ex);
         }
         catch (UnauthorizedAccessException ex)

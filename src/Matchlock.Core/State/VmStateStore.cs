@@ -255,8 +255,8 @@ public sealed class VmStateStore : IDisposable
         }
 
         return new VmStateException(known.Count == 0
-            ? $"no such VM: {id} (there are none; `matchlock ls` lists them)"
-            : $"no such VM: {id} (known: {string.Join(", ", known.Take(10))}{(known.Count > 10 ? ", …" : "")})");
+            ? $"VM {id} not found (there are none; `matchlock ls` lists them)"
+            : $"VM {id} not found (known: {string.Join(", ", known.Take(10))}{(known.Count > 10 ? ", …" : "")})");
     }
 
     private static string KindName(VmResourceKind kind) => kind switch

@@ -317,7 +317,7 @@ public sealed partial class VolumeStore
     {
         if (Path.Exists(path))
         {
-            throw new VolumeException($"volume \"{name}\" already exists ({path}); remove it first with `matchlock volume rm {name}`, or pick another name");
+            throw new VolumeException($"named volume already exists: \"{name}\" ({path}); remove it first with `matchlock volume rm {name}`, or pick another name");
         }
     }
 
@@ -325,7 +325,7 @@ public sealed partial class VolumeStore
     {
         var known = List().Select(v => v.Name).ToList();
         return new VolumeException(
-            $"no such volume: \"{name}\"; create it with `matchlock volume create {name}` "
+            $"named volume not found: \"{name}\"; create it with `matchlock volume create {name}` "
             + (known.Count == 0 ? "(there are no volumes yet)" : $"(volumes: {string.Join(", ", known.Take(10))}{(known.Count > 10 ? ", …" : "")})"));
     }
 

@@ -42,7 +42,7 @@ internal sealed class ConfigureHandler(AgentOptions options, CgroupLayout? cgrou
                 GuestIdentity.SetHostname(request.Hostname);
             }
 
-            GuestIdentity.WriteHostFiles(options.Root, request.Hostname, null, request.Hosts.Select(h => (h.Name, h.Address)).ToArray());
+            GuestIdentity.WriteHostFiles(options.Root, request.Hostname, request.Hosts.Select(h => (h.Name, h.Address)).ToArray());
             Hostname = request.Hostname;
         });
 

@@ -5,7 +5,7 @@ namespace Matchlock.Guest.Configuration;
 
 /// <summary>
 /// Hostname and the name-resolution files, written the way Docker writes them: /etc/hostname,
-/// /etc/hosts (localhost lines, the hostname, extra entries) and /etc/resolv.conf. The files are
+/// /etc/hosts (the localhost lines with the hostname, then extra entries) and /etc/resolv.conf. The files are
 /// replaced (write + rename), never written through: images often ship /etc/resolv.conf as a
 /// symlink into /run, which does not exist here.
 /// </summary>
@@ -24,24 +24,23 @@ internal static class GuestIdentity
         }
     }
 
+    /// <summary>
+    /// /etc/hosts as the original writes it (docs/COMPATIBILITY.md "CLI", <c>--add-host</c>): the
+    /// hostname on the IPv4 loopback line, the IPv6 loopback line, then one line per extra host,
+    /// fields separated by one space.
+    /// </summary>
     /// <param name="root">"/" in the guest; a temp directory in tests.</param>
     /// <param name="hostname">The VM's hostname.</param>
-    /// <param name="hostAddress">The guest's address for the hostname line; null → 127.0.1.1 (Debian's convention).</param>
     /// <param name="extraHosts">(host, address) pairs, like `--add-host`.</param>
-    internal static void WriteHostFiles(string root, string hostname, string? hostAddress, IReadOnlyList<(string Host, string Address)> extraHosts)
+    internal static void WriteHostFiles(string root, string hostname, IReadOnlyList<(string Host, string Address)> extraHosts)
     {
         ValidateHostname(hostname);
         var hosts = new StringBuilder()
-            .Append("127.0.0.1\tlocalhost\n")
-            .Append("::1\tlocalhost ip6-localhost ip6-loopback\n")
-            .Append("fe00::0\tip6-localnet\n")
-            .Append("ff00::0\tip6-mcastprefix\n")
-            .Append("ff02::1\tip6-allnodes\n")
-            .Append("ff02::2\tip6-allrouters\n");
-        hosts.Append(ValidateWord(hostAddress ?? "127.0.1.1", "address")).Append('\t').Append(hostname).Append('\n');
+            .Append("127.0.0.1 localhost localhost.localdomain ").Append(hostname).Append('\n')
+            .Append("::1 localhost ip6-localhost ip6-loopback\n");
         foreach (var (host, address) in extraHosts)
         {
-            hosts.Append(ValidateWord(address, "address")).Append('\t').Append(ValidateWord(host, "host name")).Append('\n');
+            hosts.Append(ValidateWord(address, "address")).Append(' ').Append(ValidateWord(host, "host name")).Append('\n');
         }
 
         Replace(Path.Combine(root, "etc/hostname"), hostname + "\n");

@@ -62,7 +62,7 @@ public sealed class AttachedDisksTests : IDisposable
     {
         await _store.CreateAsync("data", 16, Ct);
         var missing = Assert.Throws<InvalidInputException>(() => Attach("@data:/a", "@nope:/b"));
-        Assert.Contains("no such volume \"nope\"", missing.Message, StringComparison.Ordinal);
+        Assert.Contains("named volume not found: \"nope\"", missing.Message, StringComparison.Ordinal);
         Assert.Contains("matchlock volume create nope", missing.Message, StringComparison.Ordinal);
 
         // The first disk's lock was released with the failure.

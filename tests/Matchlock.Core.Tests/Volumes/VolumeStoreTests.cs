@@ -119,7 +119,7 @@ public sealed class VolumeStoreTests : IDisposable
         Assert.False(File.Exists(_store.PathOf("data")));
 
         var unknown = Assert.Throws<VolumeException>(() => _store.Remove("data"));
-        Assert.Contains("no such volume: \"data\"", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("named volume not found: \"data\"", unknown.Message, StringComparison.Ordinal);
         Assert.Contains("matchlock volume create data", unknown.Message, StringComparison.Ordinal);
         Assert.Contains("volumes: other", unknown.Message, StringComparison.Ordinal);
     }

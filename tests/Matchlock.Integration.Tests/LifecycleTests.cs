@@ -31,7 +31,7 @@ public sealed class LifecycleTests(MatchlockHome home) : IClassFixture<Matchlock
         Assert.False(File.Exists(Netns(crashed)), "gc left the network namespace");
         Assert.False(File.Exists(Path.Combine(home.VmsDir, crashed, "upper.ext4")), "gc left the writable disk");
         Assert.Matches($@"(?m)^{crashed}\s+cleaned\s", (await home.RunAsync(["ls"])).Stdout);
-        var log = await home.RunAsync(["log", crashed]);
+        var log = await home.RunAsync(["log", "--console", crashed]);
         Assert.True(log.ExitCode == 0 && log.Stdout.Length > 0, log.ToString()); // kept for a post-mortem
 
         var live = await StartAsync();

@@ -118,12 +118,13 @@ public sealed partial class Sandbox : IAsyncDisposable
         {
             state = CreateDirectoryAndRecord(env, spec, id, held.VmDir, disks);
             vfs.PrepareOverlays(held.VmDir);
+            await vfs.ListenAsync(held.VmDir, cancellationToken);
             held.Nic = await CreateNetworkAsync(env, spec, id, held.VmDir, cancellationToken);
             var upper = Path.Combine(held.VmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
 
-            held.Vm = await env.Backend.StartAsync(DescribeVm(env, spec, id, held.VmDir, boot, accel, image, upper, disks, held.Nic), cancellationToken);
+            held.Vm = await env.Backend.StartAsync(DescribeVm(env, spec, id, held.VmDir, boot, accel, image, upper, disks, held.Nic) with { VirtiofsDevices = vfs.Devices }, cancellationToken);
             state?.AddResource(VmResourceKind.QemuPid, held.Vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var vmmStarted = clock.Elapsed;
 
@@ -135,8 +136,8 @@ public sealed partial class Sandbox : IAsyncDisposable
             var sandbox = new Sandbox(id, held.VmDir, spec, image, held.Vm, held.Connection, hello, accel.Notice, held.Nic, disks, vfs, env);
             await sandbox.ConfigureAsync(cancellationToken);
             await vfs.AttachAsync(
-                async (mount, ct) => await sandbox.OpenAsync(
-                    new VfsMountRequest { MountId = mount.HostPath ?? "memory", Path = mount.GuestPath, ReadOnly = mount.Type == VfsMountType.ReadOnly }, ct),
+                async (mount, tag, ct) => await sandbox.OpenAsync(
+                    new VfsMountRequest { MountId = mount.HostPath ?? "memory", Path = mount.GuestPath, ReadOnly = mount.Type == VfsMountType.ReadOnly, VirtiofsTag = tag }, ct),
                 cancellationToken);
             sandbox.Timings = BootTimings.From(hello, hostSetup, vmmStarted, helloAt, clock.Elapsed);
             if (spec.RemoveOnDispose)

@@ -175,4 +175,11 @@ public sealed record VfsMountRequest : GuestRequest
 
     /// <summary>Mount with <c>ro</c>: the guest's kernel refuses writes before they reach the host.</summary>
     public bool ReadOnly { get; init; }
+
+    /// <summary>
+    /// Set: mount the virtiofs device with this tag (the host serves it over vhost-user, docs/VFS.md
+    /// "vhost-user transport"); the stream then carries no FUSE traffic and only says when to
+    /// unmount (end of stdin). Null: the relay over this stream (the channel transport).
+    /// </summary>
+    public string? VirtiofsTag { get; init; }
 }

@@ -1,5 +1,7 @@
 using Matchlock.Core.Vfs;
 using Matchlock.Core.Vfs.Fuse;
+using Matchlock.Core.Vfs.VhostUser;
+using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 using Microsoft.Extensions.Logging;
@@ -7,20 +9,39 @@ using Microsoft.Extensions.Logging;
 namespace Matchlock.Core.Vfs.Mounts;
 
 /// <summary>
-/// A sandbox's VFS mounts on the host (docs/VFS.md): one provider and one relay stream each. The
-/// guest mounts and answers "ok" on the stream's stderr before any command runs; the host's
-/// <see cref="FuseRelayHost"/> then serves the stream until the guest unmounts or the sandbox
-/// stops. Disposing ends every relay (end of stdin: the guest unmounts) and releases the providers.
+/// A sandbox's VFS mounts on the host (docs/VFS.md): one provider and one mount stream each. By
+/// default each mount is a virtio-fs device served by our own vhost-user back-end
+/// (<see cref="VhostUserFsBackend"/>, sockets bound before QEMU starts, docs/VFS.md "vhost-user
+/// transport"); with <c>MATCHLOCK_VFS_TRANSPORT=channel</c> the guest relays FUSE over the stream
+/// and <see cref="FuseRelayHost"/> serves it. Either way the guest mounts and answers "ok" on
+/// the stream's stderr before any command runs, and unmounts at the end of the stream's stdin.
+/// Disposing ends every mount (the guest unmounts) and releases the back-ends and providers.
 /// </summary>
 internal sealed class VfsMounts : IAsyncDisposable
 {
     /// <summary>How long the guest may take to mount one (loading the fuse module the first time).</summary>
     private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>Selects the transport: <c>channel</c> for the relay over the guest channel; anything else (or unset) for vhost-user.</summary>
+    public const string TransportVariable = "MATCHLOCK_VFS_TRANSPORT";
+
+    /// <summary>
+    /// For benchmarks only: <c>virtiofsd</c> serves host folders with Debian's virtiofsd instead of
+    /// our back-end — no hooks, no ownership mapping, none of our confinement (docs/VFS.md).
+    /// </summary>
+    public const string BackendVariable = "MATCHLOCK_VFS_BACKEND";
+
     private readonly List<Mounted> _mounts = [];
     private readonly ILogger _log;
+    private readonly bool _vhostUser;
+    private readonly bool _virtiofsd;
 
-    private VfsMounts(ILogger log) => _log = log;
+    private VfsMounts(ILogger log)
+    {
+        _log = log;
+        _vhostUser = !string.Equals(Environment.GetEnvironmentVariable(TransportVariable), "channel", StringComparison.Ordinal);
+        _virtiofsd = _vhostUser && string.Equals(Environment.GetEnvironmentVariable(BackendVariable), "virtiofsd", StringComparison.Ordinal);
+    }
 
     public static VfsMounts None { get; } = new(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
@@ -95,19 +116,61 @@ internal sealed class VfsMounts : IAsyncDisposable
 
     public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
 
+    /// <summary>The virtio-fs devices QEMU must have (empty with the channel transport); valid after <see cref="ListenAsync"/>.</summary>
+    public IReadOnlyList<VmVirtiofsDevice> Devices => [.. _mounts.Where(m => m.Device is not null).Select(m => m.Device!)];
+
+    /// <summary>
+    /// With the vhost-user transport, binds one back-end socket per mount in the VM directory
+    /// (<c>vfsN.sock</c>, tag <c>mlN</c>) before QEMU starts; QEMU connects to each as it starts.
+    /// </summary>
+    /// <exception cref="SandboxStartException">A socket could not be bound (or virtiofsd started).</exception>
+    public async Task ListenAsync(string vmDir, CancellationToken cancellationToken)
+    {
+        if (!_vhostUser)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _mounts.Count; i++)
+        {
+            var mount = _mounts[i];
+            var index = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var device = new VmVirtiofsDevice(Path.Combine(vmDir, $"vfs{index}.sock"), "ml" + index);
+            try
+            {
+                if (_virtiofsd && mount.HostFolder is { } folder)
+                {
+                    mount.Virtiofsd = await VirtiofsdProcess.StartAsync(device.SocketPath, folder, cancellationToken);
+                }
+                else
+                {
+                    var server = new FuseServer(mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared"));
+                    mount.Backend = VhostUserFsBackend.Listen(device.SocketPath, server, _log);
+                }
+            }
+            catch (IOException ex)
+            {
+                throw new SandboxStartException($"cannot serve {mount.Spec.HostPath ?? "(memory)"} for {mount.Spec.GuestPath}: {ex.Message}", ex);
+            }
+
+            mount.Device = device;
+        }
+    }
+
     /// <summary>A mount writes to the host (host_fs): what the guest has not sent yet must reach it before the VM stops.</summary>
     public bool AnyWritable => _mounts.Any(m => m.Spec.Type == VfsMountType.HostFs);
 
     /// <summary>
-    /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's relay stream for
-    /// a mount) and starts serving it; returns once every mount answered "ok".
+    /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's mount stream for
+    /// a mount, given its virtiofs tag or null for the relay) and, for the relay, starts serving
+    /// it; returns once every mount answered "ok".
     /// </summary>
     /// <exception cref="SandboxStartException">The guest could not mount one (its reason).</exception>
-    public async Task AttachAsync(Func<VfsMountSpec, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
+    public async Task AttachAsync(Func<VfsMountSpec, string?, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
     {
         foreach (var mount in _mounts)
         {
-            var stream = await open(mount.Spec, cancellationToken);
+            var stream = await open(mount.Spec, mount.Device?.Tag, cancellationToken);
             mount.Stream = stream;
             var status = await ReadStatusAsync(stream.GetReadStream(StreamChannel.Stderr), cancellationToken);
             if (status != "ok")
@@ -115,8 +178,11 @@ internal sealed class VfsMounts : IAsyncDisposable
                 throw new SandboxStartException($"mounting {mount.Spec.HostPath ?? "(memory)"} at {mount.Spec.GuestPath} in the guest failed: {status}");
             }
 
-            var server = new FuseServer(mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared"));
-            mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
+            if (mount.Device is null)
+            {
+                var server = new FuseServer(mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared"));
+                mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
+            }
         }
     }
 
@@ -164,6 +230,17 @@ internal sealed class VfsMounts : IAsyncDisposable
             if (mount.Stream is { } stream)
             {
                 await stream.DisposeAsync();
+            }
+
+            // The guest has unmounted (CloseAsync): the back-end stops before its provider goes.
+            if (mount.Backend is { } backend)
+            {
+                await backend.DisposeAsync();
+            }
+
+            if (mount.Virtiofsd is { } virtiofsd)
+            {
+                await virtiofsd.DisposeAsync();
             }
 
             mount.Provider?.Dispose();
@@ -240,6 +317,22 @@ internal sealed class VfsMounts : IAsyncDisposable
         public MuxStream? Stream { get; set; }
 
         public Task? Relay { get; set; }
+
+        /// <summary>The vhost-user device for this mount; null with the channel transport.</summary>
+        public VmVirtiofsDevice? Device { get; set; }
+
+        public VhostUserFsBackend? Backend { get; set; }
+
+        /// <summary>Benchmarks only: Debian's virtiofsd serving the folder instead of <see cref="Backend"/>.</summary>
+        public VirtiofsdProcess? Virtiofsd { get; set; }
+
+        /// <summary>The host folder a virtiofsd would serve (host_fs only, the overlay's view; null for memory and ro).</summary>
+        public string? HostFolder => Spec.Type switch
+        {
+            VfsMountType.HostFs => Spec.HostPath,
+            VfsMountType.Overlay => Merged,
+            _ => null,
+        };
 
         public bool Closing { get; set; }
     }

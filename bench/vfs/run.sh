@@ -11,7 +11,7 @@
 # copied to the guest's disk first, untimed) with sync, and a `ls -lR` walk of it (busybox has
 # no git: the walk stands in for `git status`).
 #
-# Usage: bench/vfs/run.sh [--rounds N=1] [--files N=5000] [--mb N=100] [--no-channel]
+# Usage: bench/vfs/run.sh [--rounds N=1] [--files N=5000] [--mb N=100] [--no-channel] [--variants "ours virtiofsd"]
 # Runs $MATCHLOCK_BIN (default: the installed matchlock); needs root (virtiofsd) and the busybox
 # image. Don't run it beside tests or other VMs.
 set -euo pipefail
@@ -23,6 +23,7 @@ while [[ $# -gt 0 ]]; do
     --files) files=$2; shift 2 ;;
     --mb) mb=$2; shift 2 ;;
     --no-channel) variants="disk ours virtiofsd"; shift ;;
+    --variants) variants=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -164,4 +164,4 @@ internal sealed unsafe class GuestMemory : IDisposable
 }
 
 /// <summary>The frontend broke the vhost-user protocol: the connection ends (fail closed).</summary>
-internal sealed class VhostUserException(string message) : Exception(message);
+internal sealed class VhostUserException(string message) : OperationFailedException(message);

@@ -112,6 +112,12 @@ internal sealed class VhostUserSession
                     continue;
                 }
 
+                if (errno == VhostNative.EAGAIN)
+                {
+                    WaitReadable(); // the socket came non-blocking: wait for the next message (or the shutdown)
+                    continue;
+                }
+
                 return $"recvmsg failed: errno {errno}";
             }
 
@@ -145,8 +151,9 @@ internal sealed class VhostUserSession
         while (read < size)
         {
             var n = VhostNative.ReceiveWithFds(_fd, payload.AsSpan(read), fds, out var truncated);
-            if (n < 0 && Marshal.GetLastPInvokeError() == VhostNative.EINTR)
+            if (n < 0 && Marshal.GetLastPInvokeError() is VhostNative.EINTR or VhostNative.EAGAIN)
             {
+                WaitReadable();
                 continue;
             }
 
@@ -159,6 +166,12 @@ internal sealed class VhostUserSession
         }
 
         return null;
+    }
+
+    private void WaitReadable()
+    {
+        Span<VhostNative.PollFd> fds = [new VhostNative.PollFd { Fd = _fd, Events = VhostNative.PollIn }];
+        _ = VhostNative.Poll(fds, -1);
     }
 
     /// <summary>Acts on one message; true when it sent its own reply.</summary>
@@ -356,8 +369,9 @@ internal sealed class VhostUserSession
             return;
         }
 
-        q.Worker = new VirtqueueWorker((int)index, ring, _memory, q.Kick, q.Call, _serve, _log);
-        q.Worker.Start();
+        var worker = new VirtqueueWorker((int)index, ring, _memory, q.Kick, q.Call, _serve, _log);
+        worker.Start();
+        q.Worker = worker;
         VhostUserLog.QueueStarted(_log, (int)index, q.Num, q.Base);
     }
 

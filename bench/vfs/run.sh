@@ -99,4 +99,5 @@ awk -v mb="$mb" -v variants="$variants" '
       printf "\n"
     }
   }' "$results"
+echo "raw (variant step seconds, in run order):"; awk '{ printf "%s %s %s; ", $1, $2, $3 } END { print "" }' "$results"
 echo "(time ratios: below 1 is faster than virtiofsd; targets: metadata <= 1.5x, sequential throughput >= 0.7x i.e. time <= 1.43x)"

@@ -136,6 +136,12 @@ internal sealed class VfsMounts : IAsyncDisposable
             var mount = _mounts[i];
             var index = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var device = new VmVirtiofsDevice(Path.Combine(vmDir, $"vfs{index}.sock"), "ml" + index);
+            if (System.Text.Encoding.UTF8.GetByteCount(device.SocketPath) > 107)
+            {
+                // sockaddr_un.sun_path is 108 bytes including the NUL (as for the channel's chan.sock).
+                throw new SandboxStartException($"the VFS socket path '{device.SocketPath}' is longer than a UNIX socket path may be (107 bytes); use a shorter MATCHLOCK_HOME");
+            }
+
             try
             {
                 if (_virtiofsd && mount.HostFolder is { } folder)

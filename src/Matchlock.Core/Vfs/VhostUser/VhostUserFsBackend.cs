@@ -103,7 +103,15 @@ internal sealed class VhostUserFsBackend : IAsyncDisposable
                 reason = $"failed: {ex}";
             }
 
-            VhostUserLog.SessionEnded(_log, SocketPath, reason);
+            if (reason == VhostUserSession.Disconnected)
+            {
+                VhostUserLog.SessionEnded(_log, SocketPath, reason);
+            }
+            else
+            {
+                VhostUserLog.SessionFailed(_log, SocketPath, reason); // fail closed: the front-end broke the protocol
+            }
+
             done.TrySetResult(reason);
         })
         {

@@ -31,4 +31,7 @@ internal static partial class VhostUserLog
 
     [LoggerMessage(EventId = 1218, Level = LogLevel.Information, Message = "vhost-user: the connection on {Socket} ended: {Reason}")]
     public static partial void SessionEnded(ILogger log, string socket, string reason);
+
+    [LoggerMessage(EventId = 1219, Level = LogLevel.Warning, Message = "vhost-user: the connection on {Socket} was closed: {Reason}")]
+    public static partial void SessionFailed(ILogger log, string socket, string reason);
 }

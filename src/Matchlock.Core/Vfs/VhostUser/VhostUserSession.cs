@@ -94,6 +94,9 @@ internal sealed class VhostUserSession
         }
     }
 
+    /// <summary>What <see cref="Run"/> returns when the front-end closed the connection between messages.</summary>
+    public const string Disconnected = "the front-end disconnected";
+
     private const int MaxFds = VhostNative.MaxFds;
 
     /// <summary>Null when a whole message was read; else why the connection ends.</summary>
@@ -128,7 +131,7 @@ internal sealed class VhostUserSession
 
             if (n == 0)
             {
-                return read == 0 ? "the front-end disconnected" : "the front-end disconnected inside a message header";
+                return read == 0 ? Disconnected : "the front-end disconnected inside a message header";
             }
 
             read += n;

@@ -37,8 +37,9 @@ internal sealed class VhostUserFsBackend : IAsyncDisposable
     public Task<string> Completion { get; private set; } = Task.FromResult("not started");
 
     /// <summary>Binds <paramref name="socketPath"/> (0600; a stale file there is replaced) and waits for QEMU in the background.</summary>
+    /// <param name="slowRequests">Requests may take long (hooks with timeouts): none is served on a queue's own thread.</param>
     /// <exception cref="IOException">The socket could not be bound.</exception>
-    public static VhostUserFsBackend Listen(string socketPath, FuseServer server, ILogger log)
+    public static VhostUserFsBackend Listen(string socketPath, FuseServer server, ILogger log, bool slowRequests = false)
     {
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -55,11 +56,11 @@ internal sealed class VhostUserFsBackend : IAsyncDisposable
         }
 
         var backend = new VhostUserFsBackend(socketPath, listener, log);
-        backend.Completion = backend.ServeAsync(chain => VirtioFsRequests.Serve(chain, server, log));
+        backend.Completion = backend.ServeAsync(chain => VirtioFsRequests.Serve(chain, server, log), !slowRequests);
         return backend;
     }
 
-    private async Task<string> ServeAsync(Func<DescriptorChain, uint> serve)
+    private async Task<string> ServeAsync(Func<DescriptorChain, uint> serve, bool serveLastInline)
     {
         Socket connection;
         try
@@ -87,7 +88,7 @@ internal sealed class VhostUserFsBackend : IAsyncDisposable
         }
 
         connection.Blocking = true;
-        var session = new VhostUserSession(connection, 1 + RequestQueues, serve, _log);
+        var session = new VhostUserSession(connection, 1 + RequestQueues, serve, _log, serveLastInline);
         var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {

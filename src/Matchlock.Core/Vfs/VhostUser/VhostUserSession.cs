@@ -22,13 +22,16 @@ internal sealed class VhostUserSession
     private readonly QueueState[] _queues;
     private readonly Func<DescriptorChain, uint> _serve;
     private readonly ILogger _log;
+    private readonly bool _serveLastInline;
     private GuestMemory _memory = GuestMemory.Empty;
     private ulong _features;
     private ulong _protocolFeatures;
 
     /// <param name="queueCount">Queues we serve (virtio-fs: hiprio plus the request queues).</param>
-    public VhostUserSession(Socket socket, int queueCount, Func<DescriptorChain, uint> serve, ILogger log)
+    /// <param name="serveLastInline">See <see cref="VirtqueueWorker"/>.</param>
+    public VhostUserSession(Socket socket, int queueCount, Func<DescriptorChain, uint> serve, ILogger log, bool serveLastInline = true)
     {
+        _serveLastInline = serveLastInline;
         _socket = socket;
         _fd = (int)socket.Handle;
         _queues = [.. Enumerable.Range(0, queueCount).Select(_ => new QueueState())];
@@ -372,7 +375,7 @@ internal sealed class VhostUserSession
             return;
         }
 
-        var worker = new VirtqueueWorker((int)index, ring, _memory, q.Kick, q.Call, _serve, _log);
+        var worker = new VirtqueueWorker((int)index, ring, _memory, q.Kick, q.Call, _serve, _log, _serveLastInline);
         worker.Start();
         q.Worker = worker;
         VhostUserLog.QueueStarted(_log, (int)index, q.Num, q.Base);

@@ -27,11 +27,18 @@ internal sealed class VirtqueueWorker
     private readonly int _stopFd;
     private readonly CountdownEvent _inFlight = new(1);
     private readonly Thread _thread;
+    private readonly bool _serveLastInline;
 
     /// <param name="kickFd">Not owned: the session closes it after <see cref="Stop"/>.</param>
     /// <param name="serve">Answers one chain; returns the bytes written into its writable part. Must not throw.</param>
-    public VirtqueueWorker(int index, SplitVirtqueue ring, GuestMemory memory, int kickFd, VringNotifier call, Func<DescriptorChain, uint> serve, ILogger log)
+    /// <param name="serveLastInline">
+    /// Serve the last chain of a drain on this thread (no hand-off). False when a request may take
+    /// long (per-operation hooks with timeouts): then every chain goes to the pool, so one slow
+    /// request does not hold up the ones behind it.
+    /// </param>
+    public VirtqueueWorker(int index, SplitVirtqueue ring, GuestMemory memory, int kickFd, VringNotifier call, Func<DescriptorChain, uint> serve, ILogger log, bool serveLastInline = true)
     {
+        _serveLastInline = serveLastInline;
         _index = index;
         _ring = ring;
         _memory = memory;
@@ -155,7 +162,15 @@ internal sealed class VirtqueueWorker
 
             if (last is not null)
             {
-                Serve(last);
+                if (_serveLastInline)
+                {
+                    Serve(last);
+                }
+                else
+                {
+                    Dispatch(last);
+                }
+
                 continue;
             }
 

@@ -9,7 +9,8 @@
 # Workload: 100 MB sequential write (dd, conv=fsync) and read (after drop_caches), create + stat
 # + delete of FILES small files, untar of a ~30 MB tree (perl + python stdlib from the host,
 # copied to the guest's disk first, untimed) with sync, and a `ls -lR` walk of it (busybox has
-# no git: the walk stands in for `git status`).
+# no git: the walk stands in for `git status`), and, when the debian-test image is imported, `git
+# status` (after drop_caches, then warm) on a 5,000-file repository in a debian-test sandbox.
 #
 # Usage: bench/vfs/run.sh [--rounds N=1] [--files N=5000] [--mb N=100] [--no-channel] [--variants "ours virtiofsd"]
 # Runs $MATCHLOCK_BIN (default: the installed matchlock); needs root (virtiofsd) and the busybox
@@ -59,6 +60,30 @@ s=$(now); ls -lR tree > /dev/null; step walk "$s"
 rm -r tree
 GUEST
 
+# git status on a 5,000-file repository: needs the debian-test image (busybox has no git) and
+# git on the host, which makes the repository once; each variant gets it untarred (untimed).
+git_image=""
+if "${MATCHLOCK_BIN:-matchlock}" image ls 2>/dev/null | grep -q '^debian-test' && command -v git >/dev/null; then
+  git_image=debian-test:latest
+  repo="$work/repo-src/repo"
+  mkdir -p "$repo"
+  for d in $(seq 0 49); do mkdir -p "$repo/d$d"; for f in $(seq 0 99); do echo "file $d/$f" > "$repo/d$d/f$f.txt"; done; done
+  git -C "$repo" init -q && git -C "$repo" add -A && git -C "$repo" -c user.name=b -c user.email=b@b commit -qm init
+  tar -C "$work/repo-src" -cf "$work/input/repo.tar" repo
+  echo "git: a repository of $(git -C "$repo" ls-files | wc -l) files" >&2
+else
+  echo "note: git status is skipped (import the debian-test image: matchlock image import debian-test:latest < artifacts/debian-test.tar; and have git on the host)" >&2
+fi
+cat > "$work/input/git.sh" <<'GUEST'
+D=$1
+now() { cut -d' ' -f1 /proc/uptime; }
+step() { echo "$1 $(awk -v s="$2" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }')"; }
+mkdir -p "$D" && tar -xf /input/repo.tar -C "$D" && cd "$D/repo" && git status --porcelain > /dev/null
+echo 3 > /proc/sys/vm/drop_caches
+s=$(now); git status --porcelain > /dev/null; step git_status "$s"
+s=$(now); git status --porcelain > /dev/null; step git_status_warm "$s"
+GUEST
+
 results="$work/results"
 : > "$results"
 for ((r = 1; r <= rounds; r++)); do
@@ -74,6 +99,12 @@ for ((r = 1; r <= rounds; r++)); do
     env "${env[@]}" "${MATCHLOCK_BIN:-matchlock}" run --image busybox --no-network --memory 1024 \
       -v "$work/input:/input:ro" -v "$work/host:/w:host_fs" -- sh /input/workload.sh "$dir" "$files" "$mb" 2>/dev/null \
       | awk -v v="$v" '{ print v, $1, $2 }' >> "$results"
+    if [ -n "$git_image" ]; then
+      rm -rf "${work:?}/host" && mkdir "$work/host"
+      env "${env[@]}" "${MATCHLOCK_BIN:-matchlock}" run --image "$git_image" --no-network --memory 1024 \
+        -v "$work/input:/input:ro" -v "$work/host:/w:host_fs" -- sh /input/git.sh "$dir" 2>/dev/null \
+        | awk -v v="$v" '{ print v, $1, $2 }' >> "$results"
+    fi
   done
 done
 
@@ -87,10 +118,11 @@ awk -v mb="$mb" -v variants="$variants" '
   }
   END {
     nv = split(variants, vs, " ")
-    split("seq_write seq_read create stat delete untar walk", order, " ")
-    printf "%-10s", "step"; for (i = 1; i <= nv; i++) printf " %12s", vs[i]; printf " %14s\n", "ours/virtiofsd"
-    for (k = 1; k <= 7; k++) {
-      s = order[k]; printf "%-10s", s
+    split("seq_write seq_read create stat delete untar walk git_status git_status_warm", order, " ")
+    printf "%-15s", "step"; for (i = 1; i <= nv; i++) printf " %12s", vs[i]; printf " %14s\n", "ours/virtiofsd"
+    for (k = 1; k <= 9; k++) {
+      s = order[k]; if (!(s in steps)) continue
+      printf "%-15s", s
       for (i = 1; i <= nv; i++) {
         m[vs[i]] = median(t[vs[i] "," s])
         if (s ~ /^seq_/) printf " %7.2fs %3dMB/s", m[vs[i]], (m[vs[i]] > 0 ? mb / m[vs[i]] : 0); else printf " %11.2fs", m[vs[i]]

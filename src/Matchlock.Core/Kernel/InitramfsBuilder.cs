@@ -20,7 +20,7 @@ namespace Matchlock.Core.Kernel;
 public sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
-    internal const string BuilderVersion = "matchlock-initramfs-4"; // 2: module signatures stripped; 3: modules.net; 4: modules.vfs
+    internal const string BuilderVersion = "matchlock-initramfs-5"; // 2: module signatures stripped; 3: modules.net; 4: modules.vfs; 5: virtiofs in modules.vfs
 
     private readonly GuestKernel _kernel;
     private readonly string _cacheDir;

@@ -37,7 +37,7 @@ internal sealed class ModuleResolver
     /// <c>/etc/matchlock/modules.vfs</c>; the guest keeps them open across the root switch and
     /// loads them at its first <c>vfs_mount</c>, so VMs without one pay no boot time for them.
     /// </summary>
-    public static IReadOnlyList<string> VfsModules { get; } = ["fuse"];
+    public static IReadOnlyList<string> VfsModules { get; } = ["fuse", "virtiofs"];
 
     // Normalized module name → relative path, and relative path → its listed dependencies.
     private readonly Dictionary<string, string> _pathByName = new(StringComparer.Ordinal);

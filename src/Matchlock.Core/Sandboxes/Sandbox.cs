@@ -133,12 +133,13 @@ public sealed partial class Sandbox : IAsyncDisposable
         {
             state = CreateDirectoryAndRecord(env, spec, id, held.VmDir, disks);
             vfs.PrepareOverlays(held.VmDir);
+            await vfs.ListenAsync(held.VmDir, cancellationToken);
             held.Nic = await CreateNetworkAsync(env, spec, id, events, cancellationToken);
             var upper = Path.Combine(held.VmDir, "upper.ext4");
             await UpperDisk.CreateAsync(upper, spec.DiskSizeMb, cancellationToken);
             var hostSetup = clock.Elapsed;
 
-            held.Vm = await env.Backend.StartAsync(DescribeVm(env, spec, id, held.VmDir, boot, accel, image, upper, disks, held.Nic), cancellationToken);
+            held.Vm = await env.Backend.StartAsync(DescribeVm(env, spec, id, held.VmDir, boot, accel, image, upper, disks, held.Nic) with { VirtiofsDevices = vfs.Devices }, cancellationToken);
             state?.AddResource(VmResourceKind.QemuPid, held.Vm.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var vmmStarted = clock.Elapsed;
 

@@ -100,31 +100,48 @@ internal sealed partial class HostFsProvider
             return Errno.EBADF;
         }
 
-        var buffer = new byte[32768];
         lock (dir.Lock)
         {
-            if (LSeek(dir.Fd, (long)offset) < 0)
+            // Listing on from where the last call stopped (the kernel asks again at the last
+            // entry's d_off) continues in the buffered getdents64 batch instead of seeking back
+            // and re-reading it: a READDIRPLUS reply holds ~25 entries of the ~800 a batch reads.
+            if (offset != dir.NextOffset || dir.Start >= dir.End)
             {
-                return (Errno)LastError;
+                if (LSeek(dir.Fd, (long)offset) < 0)
+                {
+                    dir.Reset();
+                    return (Errno)LastError;
+                }
+
+                dir.Start = dir.End = 0;
+                dir.NextOffset = offset;
             }
 
             while (true)
             {
-                var n = GetDents64(dir.Fd, buffer);
-                if (n < 0)
+                if (dir.Start >= dir.End)
                 {
-                    return (Errno)LastError;
-                }
+                    var n = GetDents64(dir.Fd, dir.Buffer);
+                    if (n < 0)
+                    {
+                        var error = (Errno)LastError;
+                        dir.Reset();
+                        return error;
+                    }
 
-                if (n == 0)
-                {
-                    return Errno.None;
+                    if (n == 0)
+                    {
+                        return Errno.None;
+                    }
+
+                    dir.Start = 0;
+                    dir.End = (int)n;
                 }
 
                 // struct linux_dirent64 (getdents64(2)): ino u64, off s64, reclen u16, type u8, name.
-                for (var at = 0; at < n;)
+                while (dir.Start < dir.End)
                 {
-                    var record = buffer.AsSpan(at);
+                    var record = dir.Buffer.AsSpan(dir.Start, dir.End - dir.Start);
                     var reclen = BinaryPrimitives.ReadUInt16LittleEndian(record[16..]);
                     var nameField = record[19..reclen];
                     var name = nameField[..nameField.IndexOf((byte)0)].ToArray();
@@ -134,27 +151,29 @@ internal sealed partial class HostFsProvider
                         record[18],
                         BinaryPrimitives.ReadUInt64LittleEndian(record),
                         null);
-                    at += reclen;
 
                     if (plus && VfsName.Check(name) == Errno.None)
                     {
                         var looked = Lookup(node, name);
-                        if (!looked.IsOk)
+                        if (looked.IsOk)
                         {
-                            continue; // Gone since getdents64 listed it.
+                            entry = entry with { Entry = looked.Value, Ino = looked.Value.Attr.Ino };
+                            if (!fill(entry))
+                            {
+                                _nodes.Forget(looked.Value.NodeId, 1);
+                                return Errno.None; // not taken: the next call starts with it
+                            }
                         }
 
-                        entry = entry with { Entry = looked.Value, Ino = looked.Value.Attr.Ino };
-                        if (!fill(entry))
-                        {
-                            _nodes.Forget(looked.Value.NodeId, 1);
-                            return Errno.None;
-                        }
+                        // else: gone since getdents64 listed it.
                     }
                     else if (!fill(entry))
                     {
                         return Errno.None;
                     }
+
+                    dir.Start += reclen;
+                    dir.NextOffset = entry.Offset;
                 }
             }
         }

@@ -207,7 +207,7 @@ internal sealed partial class HostFsProvider : IVfsProvider
         }
 
         var (id, node) = _nodes.Acquire(KeyOf(st), new HostNode(fd, st.Mode & VfsMode.TypeMask));
-        var attr = AttrOf(node);
+        var attr = AttrOf(node, st); // the statx just made: one syscall per lookup, not two
         if (!attr.IsOk)
         {
             _nodes.Forget(id, 1);
@@ -221,11 +221,12 @@ internal sealed partial class HostFsProvider : IVfsProvider
     private static VfsResult<VfsAttr> AttrOf(HostNode node)
     {
         var e = StatxNode(node.Fd, out var st);
-        if (e != 0)
-        {
-            return (Errno)e;
-        }
+        return e != 0 ? (Errno)e : AttrOf(node, st);
+    }
 
+    /// <summary>As <see cref="AttrOf(HostNode)"/> from a statx of the node's inode already made.</summary>
+    private static VfsResult<VfsAttr> AttrOf(HostNode node, in Statx st)
+    {
         var attr = new VfsAttr(
             st.Ino,
             st.Size,

@@ -45,8 +45,25 @@ internal sealed class HostDirHandle(ulong node, SafeFileHandle fd) : IDisposable
 
     public SafeFileHandle Fd { get; } = fd;
 
-    /// <summary>Guards the descriptor's position between lseek and getdents64.</summary>
+    /// <summary>Guards the descriptor's position between lseek and getdents64, and the batch below.</summary>
     public Lock Lock { get; } = new();
+
+    /// <summary>The last getdents64 batch; entries from <see cref="Start"/> to <see cref="End"/> are not listed yet.</summary>
+    public byte[] Buffer { get; } = new byte[32768];
+
+    public int Start { get; set; }
+
+    public int End { get; set; }
+
+    /// <summary>The offset (d_off) a listing continuing the batch asks for; anything else seeks.</summary>
+    public ulong NextOffset { get; set; } = ulong.MaxValue;
+
+    /// <summary>Forgets the batch: the next listing seeks.</summary>
+    public void Reset()
+    {
+        Start = End = 0;
+        NextOffset = ulong.MaxValue;
+    }
 
     public void Dispose() => Fd.Dispose();
 }

@@ -48,13 +48,15 @@ internal static partial class QemuCommandLine
 
     public static IReadOnlyList<string> Build(VmSpec spec, long hostTscKhz)
     {
+        var virtiofs = spec.VirtiofsDevices.Count > 0;
         var args = new List<string>(64)
         {
             "-name", Escape($"matchlock-{spec.Id}"),
             // docs/PLATFORM.md "Boot" and "Guest kernel": microvm must keep its PIT under TCG; its
             // virtio-mmio devices are described to the guest through ACPI (no VIRTIO_MMIO_CMDLINE_DEVICES in the
             // cloud kernel), so acpi=on is required. Under KVM the machine defaults apply.
-            "-M", spec.Accel == VmAccel.Tcg ? "microvm,pit=on,acpi=on" : "microvm,acpi=on",
+            // A vhost-user back-end reads guest RAM itself: it must be a shared memfd (docs/VFS.md "vhost-user transport").
+            "-M", (spec.Accel == VmAccel.Tcg ? "microvm,pit=on,acpi=on" : "microvm,acpi=on") + (virtiofs ? ",memory-backend=mem" : ""),
             "-accel", spec.Accel == VmAccel.Tcg ? "tcg" : "kvm",
             // docs/PLATFORM.md "Acceleration": -cpu host fails on PVM; real KVM hosts want host, TCG wants max.
             "-cpu", spec.Accel == VmAccel.Tcg ? "max" : "host",
@@ -67,6 +69,24 @@ internal static partial class QemuCommandLine
             "-initrd", spec.InitrdPath,
             "-append", KernelCmdline(spec, hostTscKhz),
         };
+
+        if (virtiofs)
+        {
+            // docs/PLATFORM.md "Sharing host folders": virtio-fs needs a modern (virtio 1.x)
+            // virtio-mmio transport; microvm's default is legacy, on which the guest's mount hangs.
+            args.AddRange([
+                "-object", $"memory-backend-memfd,id=mem,size={spec.MemoryMb.ToString(CultureInfo.InvariantCulture)}M,share=on",
+                "-global", "virtio-mmio.force-legacy=false",
+            ]);
+            for (var i = 0; i < spec.VirtiofsDevices.Count; i++)
+            {
+                var fs = spec.VirtiofsDevices[i];
+                args.AddRange([
+                    "-chardev", $"socket,id=vfs{i},path={Escape(fs.SocketPath)}",
+                    "-device", $"vhost-user-fs-device,chardev=vfs{i},tag={fs.Tag},queue-size={VirtiofsQueueSize}",
+                ]);
+            }
+        }
 
         for (var i = 0; i < spec.Disks.Count; i++)
         {
@@ -130,6 +150,12 @@ internal static partial class QemuCommandLine
         ];
     }
 
+    /// <summary>
+    /// Descriptors per virtio-fs queue: the guest keeps this many requests in flight at most, and
+    /// a 1 MiB READ or WRITE takes 256 page descriptors plus headers (QEMU's default is 128).
+    /// </summary>
+    public const int VirtiofsQueueSize = 1024;
+
     /// <summary>QEMU option values use ',' as separator; a literal comma is written ",,".</summary>
     internal static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
 
@@ -147,7 +173,8 @@ internal static partial class QemuCommandLine
             throw new ArgumentException($"MemoryMb must be at least 64 (was {spec.MemoryMb})", nameof(spec));
         }
 
-        foreach (var (path, what) in new[] { (spec.ChannelSocketPath, "ChannelSocketPath"), (spec.QmpSocketPath, "QmpSocketPath") })
+        foreach (var (path, what) in new[] { (spec.ChannelSocketPath, "ChannelSocketPath"), (spec.QmpSocketPath, "QmpSocketPath") }
+            .Concat(spec.VirtiofsDevices.Select(d => (d.SocketPath, "a virtiofs SocketPath"))))
         {
             // sockaddr_un.sun_path is 108 bytes including the NUL.
             if (string.IsNullOrEmpty(path) || Encoding.UTF8.GetByteCount(path) > 107)
@@ -185,6 +212,16 @@ internal static partial class QemuCommandLine
             if (!MacPattern().IsMatch(net.MacAddress))
             {
                 throw new ArgumentException($"MAC address '{net.MacAddress}' must look like 02:00:00:00:00:01", nameof(spec));
+            }
+        }
+
+        var tags = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var fs in spec.VirtiofsDevices)
+        {
+            // virtio-fs config space holds 36 bytes of tag; ours are short and need no escaping.
+            if (fs.Tag.Length is 0 or > 36 || !fs.Tag.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') || !tags.Add(fs.Tag))
+            {
+                throw new ArgumentException($"virtiofs tag '{fs.Tag}' must be 1-36 characters of [A-Za-z0-9_-] and unique", nameof(spec));
             }
         }
 

@@ -32,4 +32,14 @@ public sealed record VmSpec(
 {
     /// <summary>The VM's NIC (docs/ARCHITECTURE.md D7): QEMU runs in its namespace and attaches to its tap. Null: no NIC.</summary>
     public VmNetworkAttachment? Network { get; init; }
+
+    /// <summary>
+    /// virtio-fs devices served over vhost-user (docs/VFS.md "vhost-user transport"). Any of them
+    /// makes guest RAM a shared memfd and the virtio-mmio transport modern (docs/PLATFORM.md
+    /// "Sharing host folders"); VMs without them are started as before.
+    /// </summary>
+    public IReadOnlyList<VmVirtiofsDevice> VirtiofsDevices { get; init; } = [];
 }
+
+/// <summary>One <c>vhost-user-fs-device</c>: the back-end's UNIX socket (bound before QEMU starts) and the tag the guest mounts.</summary>
+public sealed record VmVirtiofsDevice(string SocketPath, string Tag);

@@ -4,7 +4,7 @@ using Matchlock.Guest.Interop;
 namespace Matchlock.Guest.Agent;
 
 /// <summary>
-/// Makes sure the kernel has the <c>fuse</c> filesystem, at the first <c>vfs_mount</c> rather
+/// Makes sure the kernel has the <c>fuse</c> (or <c>virtiofs</c>) filesystem, at the first <c>vfs_mount</c> rather
 /// than at boot (module loading is boot time every VM would pay; most have no VFS). The module
 /// files come from the initramfs, which is freed before the agent serves, so the boot keeps them
 /// open (<see cref="RetainedModule"/>) and this loads them through those descriptors. A kernel
@@ -28,15 +28,19 @@ internal sealed class FuseModule
     /// <summary>None kept: only a kernel that has fuse already can mount (tests, and a guest whose initramfs lacks it).</summary>
     internal static FuseModule None { get; } = new([]);
 
-    /// <summary>Null when the fuse filesystem is available, else why not.</summary>
-    internal string? EnsureAvailable()
+    /// <summary>Null when the <paramref name="filesystem"/> filesystem (fuse, or virtiofs) is available, else why not.</summary>
+    internal string? EnsureAvailable(string filesystem = "fuse")
     {
         lock (_gate)
         {
-            if (_loaded || HasFuse())
+            if (HasFilesystem(filesystem))
             {
-                _loaded = true;
                 return null;
+            }
+
+            if (_loaded)
+            {
+                return $"the guest kernel has no {filesystem} filesystem (the VFS modules are loaded)";
             }
 
             var failures = new List<string>();
@@ -54,25 +58,25 @@ internal sealed class FuseModule
 
             var tried = _modules.Count;
             _modules = []; // each file is loaded once; a failure will not get better on a retry
-            if (HasFuse())
+            _loaded = true;
+            if (HasFilesystem(filesystem))
             {
-                _loaded = true;
-                GuestLog.Info("loaded the fuse module");
+                GuestLog.Info($"loaded the VFS modules for {filesystem}");
                 return null;
             }
 
             return tried == 0
-                ? "the guest kernel has no fuse filesystem (not built in, and the initramfs brought no fuse module)"
-                : $"loading fuse failed: {(failures.Count == 0 ? "the module loaded but registered no fuse filesystem" : string.Join("; ", failures))}";
+                ? $"the guest kernel has no {filesystem} filesystem (not built in, and the initramfs brought no module for it)"
+                : $"loading {filesystem} failed: {(failures.Count == 0 ? $"the modules loaded but registered no {filesystem} filesystem" : string.Join("; ", failures))}";
         }
     }
 
-    /// <summary>True when /proc/filesystems lists <c>fuse</c> (lines are "nodev\tfuse").</summary>
-    private bool HasFuse()
+    /// <summary>True when /proc/filesystems lists <paramref name="name"/> (lines are "nodev\tfuse").</summary>
+    private bool HasFilesystem(string name)
     {
         try
         {
-            return File.ReadLines(_filesystems).Any(line => line.Split('\t', StringSplitOptions.TrimEntries).LastOrDefault() == "fuse");
+            return File.ReadLines(_filesystems).Any(line => line.Split('\t', StringSplitOptions.TrimEntries).LastOrDefault() == name);
         }
         catch (IOException)
         {

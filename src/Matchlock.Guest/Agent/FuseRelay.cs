@@ -46,7 +46,7 @@ internal readonly record struct FuseRelayOutcome(FuseRelayEnd End, string? Detai
 /// The relay does not own the device: the caller unmounts and disposes it after
 /// <see cref="RunAsync"/> returns, when no thread uses it any more.
 /// </remarks>
-internal sealed class FuseRelay
+internal sealed class FuseRelay : IVfsMountSession
 {
     /// <summary>
     /// The largest message either way: the 1 MiB <c>max_write</c>/<c>max_read</c> we mount with,
@@ -70,7 +70,7 @@ internal sealed class FuseRelay
     }
 
     /// <summary>Ends the relay from outside (power-off): both loops stop, <see cref="RunAsync"/> returns <see cref="FuseRelayEnd.Stopped"/>.</summary>
-    internal void Stop()
+    public void Stop()
     {
         Volatile.Write(ref _stopRequested, 1);
         _device.Interrupt();

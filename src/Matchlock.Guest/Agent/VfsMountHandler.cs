@@ -53,13 +53,18 @@ internal sealed class VfsMountHandler
             return;
         }
 
-        if (_module.EnsureAvailable() is { } missing)
+        if (_module.EnsureAvailable(request.VirtiofsTag is null ? "fuse" : "virtiofs") is { } missing)
         {
             await FailAsync(stream, $"vfs_mount {request.MountId}: {missing}", "ENODEV");
             return;
         }
 
         var target = Path.Join(_root.TrimEnd('/'), path);
+        if (request.VirtiofsTag is { } tag)
+        {
+            await MountVirtiofsAsync(stream, request, path, target, tag, BindTargetOf(request));
+            return;
+        }
         FuseDevice device;
         try
         {
@@ -118,6 +123,87 @@ internal sealed class VfsMountHandler
                 // mounted would leave a dead mount that answers ENOTCONN.
                 ended.TrySetResult();
             }
+        }
+    }
+
+    /// <summary>
+    /// The vhost-user transport (docs/VFS.md): the kernel's virtiofs driver talks to the host's
+    /// back-end over the device with tag <paramref name="tag"/>; this stream only says when to
+    /// unmount. virtiofs mounts with <c>default_permissions</c> and <c>allow_other</c> itself.
+    /// </summary>
+    private static async Task MountVirtiofsAsync(MuxStream stream, VfsMountRequest request, string path, string target, string tag, string? bound)
+    {
+        if (tag.Length is 0 or > 36 || !tag.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId}: virtiofs tag \"{tag}\" is not a tag we give", "EINVAL");
+            return;
+        }
+
+        try
+        {
+            Mounter.EnsureDirectory(target);
+        }
+        catch (IOException e)
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId} at {path}: {ErrorCodes.Describe(e)}", ErrorCodes.FromException(e));
+            return;
+        }
+
+        var session = new VirtiofsSession(stream);
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!VfsMounts.TryAdd(target, session, ended.Task))
+        {
+            await FailAsync(stream, $"vfs_mount {request.MountId}: {path} is already a VFS mount", "EBUSY");
+            return;
+        }
+
+        try
+        {
+            var flags = MS_NOSUID | MS_NODEV | (request.ReadOnly ? MS_RDONLY : 0);
+            if (Libc.mount(tag, target, "virtiofs", flags, null) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                await FailAsync(stream, $"vfs_mount {request.MountId}: mount virtiofs {tag} on {path}: {NativeCallException.Describe(errno)}", ErrorCodes.FromErrno(errno));
+                return;
+            }
+
+            GuestLog.Info($"vfs {request.MountId} mounted at {path} (virtiofs {tag}){(request.ReadOnly ? " (ro)" : "")}");
+            if (bound is not null && FileBind.Bind(Path.Join(target, request.BindFile), bound, request.ReadOnly) is { } failed)
+            {
+                Unmount(target);
+                await FailAsync(stream, $"vfs_mount {request.MountId}: {failed.Reason}", failed.Code);
+                return;
+            }
+
+            FuseRelayOutcome outcome;
+            try
+            {
+                await stream.WriteAsync(StreamChannel.Stderr, Ready, CancellationToken.None);
+                outcome = await session.RunAsync();
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                outcome = new FuseRelayOutcome(FuseRelayEnd.LinkLost, e.Message);
+            }
+
+            if (bound is not null)
+            {
+                FileBind.Unbind(bound); // before the tree it binds from
+            }
+
+            Unmount(target);
+            GuestLog.Info($"vfs {request.MountId} at {path} ended: {outcome.End}{(outcome.Detail is null ? "" : $" ({outcome.Detail})")}");
+            await TryReplyAsync(stream, outcome.End switch
+            {
+                FuseRelayEnd.HostClosed => new GuestReply(),
+                FuseRelayEnd.Stopped => GuestReply.Failure($"vfs {request.MountId}: the guest is powering off", "ESHUTDOWN"),
+                _ => GuestReply.Failure($"vfs {request.MountId}: {outcome.Detail ?? outcome.End.ToString()}", "EIO"),
+            });
+        }
+        finally
+        {
+            VfsMounts.Remove(target);
+            ended.TrySetResult();
         }
     }
 

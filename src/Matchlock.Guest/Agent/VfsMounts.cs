@@ -16,7 +16,7 @@ internal static class VfsMounts
     private static readonly Dictionary<string, Active> Mounted = new(StringComparer.Ordinal); // guarded by Gate: mount point → relay
 
     /// <summary>Registers a mount point; false when one is relayed there already.</summary>
-    internal static bool TryAdd(string target, FuseRelay relay, Task ended)
+    internal static bool TryAdd(string target, IVfsMountSession relay, Task ended)
     {
         lock (Gate)
         {
@@ -58,5 +58,5 @@ internal static class VfsMounts
         }
     }
 
-    private sealed record Active(FuseRelay Relay, Task Ended);
+    private sealed record Active(IVfsMountSession Relay, Task Ended);
 }

@@ -186,4 +186,11 @@ public sealed record VfsMountRequest : GuestRequest
 
     /// <summary>Absolute, normalised guest path the <see cref="BindFile"/> appears at.</summary>
     public string? BindTarget { get; init; }
+
+    /// <summary>
+    /// Set: mount the virtiofs device with this tag (the host serves it over vhost-user, docs/VFS.md
+    /// "vhost-user transport"); the stream then carries no FUSE traffic and only says when to
+    /// unmount (end of stdin). Null: the relay over this stream (the channel transport).
+    /// </summary>
+    public string? VirtiofsTag { get; init; }
 }

@@ -32,6 +32,60 @@ public sealed class HostFsProviderTests : ProviderContractTests
     }
 
     [Fact]
+    public void Readdirplus_in_small_chunks_continues_its_batch_and_a_seek_back_lists_again()
+    {
+        var names = Enumerable.Range(0, 500).Select(i => $"n{i:D3}").ToHashSet();
+        foreach (var name in names)
+        {
+            File.WriteAllText(_dir.Combine(name), "");
+        }
+
+        var handle = P.OpenDir(Root).Value;
+        List<string> Chunks(ulong from, int max, List<ulong> offsets)
+        {
+            List<string> seen = [];
+            var offset = from;
+            while (seen.Count < max)
+            {
+                var taken = 0;
+                Assert.Equal(Errno.None, P.ReadDir(Root, handle, offset, true, (in VfsDirEntry e) =>
+                {
+                    if (taken == 7)
+                    {
+                        return false; // a full reply: this entry comes first next time
+                    }
+
+                    taken++;
+                    seen.Add(NameOf(e));
+                    offsets.Add(e.Offset);
+                    offset = e.Offset;
+                    if (e.Entry is { } entry)
+                    {
+                        P.Forget(entry.NodeId, 1);
+                    }
+
+                    return true;
+                }));
+                if (taken == 0)
+                {
+                    break;
+                }
+            }
+
+            return seen;
+        }
+
+        List<ulong> offsets = [];
+        var first = Chunks(0, 100, offsets); // part of the way, then seek back to an earlier entry
+        var again = Chunks(offsets[49], int.MaxValue, []);
+        Assert.Equal(first[50..], again[..(first.Count - 50)]);
+        var all = Chunks(0, int.MaxValue, []);
+        Assert.Equal(502, all.Count);
+        Assert.Equal(names, all.Where(n => n is not "." and not "..").ToHashSet());
+        Assert.Equal(Errno.None, P.ReleaseDir(Root, handle));
+    }
+
+    [Fact]
     public void Inode_numbers_are_the_hosts_so_getcwd_in_the_guest_matches_stat()
     {
         Directory.CreateDirectory(_dir.Combine("src", "lib"));

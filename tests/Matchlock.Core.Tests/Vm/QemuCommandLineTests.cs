@@ -93,6 +93,35 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void Virtiofs_devices_make_ram_a_shared_memfd_and_virtio_mmio_modern_and_only_then()
+    {
+        var spec = Spec(VmAccel.Tcg) with { VirtiofsDevices = [new VmVirtiofsDevice("/v/vfs0.sock", "ml0"), new VmVirtiofsDevice("/v/vfs,1.sock", "ml1")] };
+        var args = QemuCommandLine.Build(spec, 1);
+        Assert.Equal("microvm,pit=on,acpi=on,memory-backend=mem", args[args.ToList().IndexOf("-M") + 1]);
+        var at = args.ToList().IndexOf("-object");
+        Assert.Equal(
+            ["-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-global", "virtio-mmio.force-legacy=false",
+             "-chardev", "socket,id=vfs0,path=/v/vfs0.sock", "-device", "vhost-user-fs-device,chardev=vfs0,tag=ml0,queue-size=1024",
+             "-chardev", "socket,id=vfs1,path=/v/vfs,,1.sock", "-device", "vhost-user-fs-device,chardev=vfs1,tag=ml1,queue-size=1024"],
+            args.Skip(at).Take(12));
+        QemuCommandLine.Validate(spec);
+
+        var plain = QemuCommandLine.Build(Spec(VmAccel.Tcg), 1);
+        Assert.DoesNotContain(plain, a => a.Contains("memory-backend", StringComparison.Ordinal) || a.Contains("force-legacy", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("a,b")]
+    [InlineData("0123456789012345678901234567890123456")]
+    public void Bad_or_duplicate_virtiofs_tags_and_long_sockets_are_refused(string tag)
+    {
+        Assert.Throws<ArgumentException>(() => QemuCommandLine.Validate(Spec(VmAccel.Tcg) with { VirtiofsDevices = [new VmVirtiofsDevice("/v/vfs0.sock", tag)] }));
+        Assert.Throws<ArgumentException>(() => QemuCommandLine.Validate(Spec(VmAccel.Tcg) with { VirtiofsDevices = [new VmVirtiofsDevice("/v/a.sock", "ml0"), new VmVirtiofsDevice("/v/b.sock", "ml0")] }));
+        Assert.Throws<ArgumentException>(() => QemuCommandLine.Validate(Spec(VmAccel.Tcg) with { VirtiofsDevices = [new VmVirtiofsDevice("/" + new string('v', 110), "ml0")] }));
+    }
+
+    [Fact]
     public void Without_a_network_attachment_there_is_no_nic()
     {
         Assert.DoesNotContain("-netdev", QemuCommandLine.Build(Spec(VmAccel.Tcg), 2596146));

@@ -37,6 +37,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
             echo "escape:$(cat escape 2>&1)"
             echo "dotdot:$(cat sub/../../etc/hostname)"
             stat -c '%n %h %a %s' g hard
+            echo "fstype:$(grep ' /work ' /proc/mounts | cut -d' ' -f3)"
             chown 1234:5678 g && echo "owner:$(stat -c '%u:%g' g)"
             stat -c %s from-host > /dev/null && : > ready
             i=0; while [ ! -e changed ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
@@ -58,6 +59,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         var r = await running;
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("after:rewritten on the host, longer|new|ls: sub: No such file or directory\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("fstype:virtiofs\n", r.Stdout, StringComparison.Ordinal); // the vhost-user transport is the default
         Assert.Contains("written on the host\n", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("x\n", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("escape:cat: can't open 'escape': No such file or directory", r.Stdout, StringComparison.Ordinal);
@@ -82,6 +84,28 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         await owner.WaitForExitAsync(TestContext.Current.CancellationToken);
         Assert.StartsWith("True 1234:5678:", ownerLine, StringComparison.Ordinal);
         Assert.Equal("outside the mount\n", File.ReadAllText(_outside));
+        home.AssertNothingLeft();
+    }
+
+    [Fact]
+    public async Task The_channel_transport_still_serves_a_host_folder_when_chosen()
+    {
+        VmPrerequisites.Ensure();
+        File.WriteAllText(Path.Combine(_folder.FullName, "from-host"), "written on the host\n");
+        var r = await home.RunAsync(
+            ["run", "--image", "busybox", "--no-network", "-v", $"{_folder.FullName}:/work:host_fs", "--", "sh", "-c", """
+                cd /work
+                cat from-host
+                echo made > f && mv f g && mkdir d && echo x > d/y && rm from-host
+                echo "fstype:$(grep ' /work ' /proc/mounts | cut -d' ' -f3)"
+                """],
+            timeout: TimeSpan.FromMinutes(3),
+            env: new Dictionary<string, string> { ["MATCHLOCK_VFS_TRANSPORT"] = "channel" });
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("written on the host\nfstype:fuse\n", r.Stdout);
+        Assert.Equal("made\n", File.ReadAllText(Path.Combine(_folder.FullName, "g")));
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(_folder.FullName, "d", "y")));
+        Assert.False(File.Exists(Path.Combine(_folder.FullName, "from-host")));
         home.AssertNothingLeft();
     }
 

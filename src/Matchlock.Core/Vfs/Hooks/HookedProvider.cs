@@ -10,9 +10,9 @@ namespace Matchlock.Core.Vfs.Hooks;
 /// rule that protects a file's content. Only mounts with interception are wrapped: without it the
 /// provider is served directly.
 /// </summary>
-internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsHookEngine engine) : IVfsProvider
+internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsHookEngine engine, (string HostName, string GuestPath)? singleFile = null) : IVfsProvider
 {
-    private readonly PathTracker _paths = new(mountPoint);
+    private readonly PathTracker _paths = new(mountPoint, singleFile);
 
     public bool ReadOnly => inner.ReadOnly;
 

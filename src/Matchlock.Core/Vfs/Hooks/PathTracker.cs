@@ -11,7 +11,12 @@ namespace Matchlock.Core.Vfs.Hooks;
 /// (<see cref="PathsOf"/>); events name the most recent one (<see cref="PathOf(ulong)"/>). The
 /// guest never sends a path: this is the host's own bookkeeping of names it answered.
 /// </summary>
-internal sealed class PathTracker(string mountPoint)
+/// <param name="mountPoint">The guest path of the mount's root.</param>
+/// <param name="rootAlias">
+/// A single-file mount (docs/VFS.md "Single files"): the host name of the one file in the root and
+/// the guest path it is bound at, so rules and events name the file where the guest sees it.
+/// </param>
+internal sealed class PathTracker(string mountPoint, (string HostName, string GuestPath)? rootAlias = null)
 {
     // Guards both maps.
     private readonly Lock _lock = new();
@@ -193,6 +198,11 @@ internal sealed class PathTracker(string mountPoint)
     /// <summary>The path of one name: its directory's chain of (single) names up to the root. Caller holds the lock.</summary>
     private string? Join((ulong Parent, string Name) key)
     {
+        if (rootAlias is { } alias && key.Parent == IVfsProvider.RootId && key.Name == alias.HostName)
+        {
+            return alias.GuestPath;
+        }
+
         var parts = new List<string> { key.Name };
         var node = key.Parent;
 

@@ -51,6 +51,9 @@ internal sealed class VfsHookEngine
     /// <summary>Whether operations are reported after they happen (events or observers).</summary>
     public bool Observes => _emit || _observers.Length > 0;
 
+    /// <summary>Whether requests may wait on in-process code (decide or mutate hooks): then they must not hold up each other.</summary>
+    public bool RunsUserCode => _deciders.Length > 0 || _mutators.Length > 0;
+
     /// <summary>Whether writes pass through mutate hooks.</summary>
     public bool Mutates => _mutators.Length > 0;
 

@@ -2,6 +2,8 @@ using Matchlock.Core.Events;
 using Matchlock.Core.Vfs;
 using Matchlock.Core.Vfs.Hooks;
 using Matchlock.Core.Vfs.Fuse;
+using Matchlock.Core.Vfs.VhostUser;
+using Matchlock.Core.Vm;
 using Matchlock.Protocol;
 using Matchlock.Protocol.Framing;
 using Matchlock.Protocol.Messages;
@@ -10,24 +12,42 @@ using Microsoft.Extensions.Logging;
 namespace Matchlock.Core.Vfs.Mounts;
 
 /// <summary>
-/// A sandbox's VFS mounts on the host (docs/VFS.md): one provider and one relay stream each. The
-/// guest mounts and answers "ok" on the stream's stderr before any command runs; the host's
-/// <see cref="FuseRelayHost"/> then serves the stream until the guest unmounts or the sandbox
-/// stops. Disposing ends every relay (end of stdin: the guest unmounts) and releases the providers.
+/// A sandbox's VFS mounts on the host (docs/VFS.md): one provider and one mount stream each. By
+/// default each mount is a virtio-fs device served by our own vhost-user back-end
+/// (<see cref="VhostUserFsBackend"/>, sockets bound before QEMU starts, docs/VFS.md "vhost-user
+/// transport"); with <c>MATCHLOCK_VFS_TRANSPORT=channel</c> the guest relays FUSE over the stream
+/// and <see cref="FuseRelayHost"/> serves it. Either way the guest mounts and answers "ok" on
+/// the stream's stderr before any command runs, and unmounts at the end of the stream's stdin.
+/// Disposing ends every mount (the guest unmounts) and releases the back-ends and providers.
 /// </summary>
 internal sealed class VfsMounts : IAsyncDisposable
 {
     /// <summary>How long the guest may take to mount one (loading the fuse module the first time).</summary>
     private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>Selects the transport: <c>channel</c> for the relay over the guest channel; anything else (or unset) for vhost-user.</summary>
+    public const string TransportVariable = "MATCHLOCK_VFS_TRANSPORT";
+
+    /// <summary>
+    /// For benchmarks only: <c>virtiofsd</c> serves host folders with Debian's virtiofsd instead of
+    /// our back-end — no hooks, no ownership mapping, none of our confinement (docs/VFS.md).
+    /// </summary>
+    public const string BackendVariable = "MATCHLOCK_VFS_BACKEND";
+
     private readonly List<Mounted> _mounts = [];
     private readonly ILogger _log;
     private readonly VfsHookEngine? _hooks;
+    private readonly bool _vhostUser;
+    private readonly bool _virtiofsd;
 
     private VfsMounts(ILogger log, VfsHookEngine? hooks = null)
     {
         _log = log;
         _hooks = hooks;
+        _vhostUser = !string.Equals(Environment.GetEnvironmentVariable(TransportVariable), "channel", StringComparison.Ordinal);
+
+        // The benchmark's stand-in has none of the hook layer: never used for a sandbox that asked for hooks.
+        _virtiofsd = _vhostUser && hooks is null && string.Equals(Environment.GetEnvironmentVariable(BackendVariable), "virtiofsd", StringComparison.Ordinal);
     }
 
     public static VfsMounts None { get; } = new(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
@@ -152,12 +172,60 @@ internal sealed class VfsMounts : IAsyncDisposable
 
     public IReadOnlyList<VfsMountSpec> Specs => [.. _mounts.Select(m => m.Spec)];
 
+    /// <summary>The virtio-fs devices QEMU must have (empty with the channel transport); valid after <see cref="ListenAsync"/>.</summary>
+    public IReadOnlyList<VmVirtiofsDevice> Devices => [.. _mounts.Where(m => m.Device is not null).Select(m => m.Device!)];
+
+    /// <summary>
+    /// With the vhost-user transport, binds one back-end socket per mount in the VM directory
+    /// (<c>vfsN.sock</c>, tag <c>mlN</c>) before QEMU starts; QEMU connects to each as it starts.
+    /// </summary>
+    /// <exception cref="SandboxStartException">A socket could not be bound (or virtiofsd started).</exception>
+    public async Task ListenAsync(string vmDir, CancellationToken cancellationToken)
+    {
+        if (!_vhostUser)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _mounts.Count; i++)
+        {
+            var mount = _mounts[i];
+            var index = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var device = new VmVirtiofsDevice(Path.Combine(vmDir, $"vfs{index}.sock"), "ml" + index);
+            if (System.Text.Encoding.UTF8.GetByteCount(device.SocketPath) > 107)
+            {
+                // sockaddr_un.sun_path is 108 bytes including the NUL (as for the channel's chan.sock).
+                throw new SandboxStartException($"the VFS socket path '{device.SocketPath}' is longer than a UNIX socket path may be (107 bytes); use a shorter MATCHLOCK_HOME");
+            }
+
+            try
+            {
+                if (_virtiofsd && !mount.Spec.IsFile && mount.HostFolder is { } folder)
+                {
+                    mount.Virtiofsd = await VirtiofsdProcess.StartAsync(device.SocketPath, folder, cancellationToken);
+                }
+                else
+                {
+                    // Requests that may wait on in-process hooks go to the pool, so one slow hook does not hold up the queue.
+                    mount.Backend = VhostUserFsBackend.Listen(device.SocketPath, new FuseServer(Served(mount)), _log, slowRequests: _hooks?.RunsUserCode ?? false);
+                }
+            }
+            catch (IOException ex)
+            {
+                throw new SandboxStartException($"cannot serve {mount.Spec.HostPath ?? "(memory)"} for {mount.Spec.GuestPath}: {ex.Message}", ex);
+            }
+
+            mount.Device = device;
+        }
+    }
+
     /// <summary>A mount writes to the host (host_fs): what the guest has not sent yet must reach it before the VM stops.</summary>
     public bool AnyWritable => _mounts.Any(m => m.Spec.Type == VfsMountType.HostFs);
 
     /// <summary>
-    /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's relay stream for
-    /// a mount) and starts serving it; returns once every mount answered "ok".
+    /// Asks the guest to mount each one (<paramref name="open"/> opens the guest's mount stream for
+    /// a mount, given its virtiofs tag or null for the relay) and, for the relay, starts serving
+    /// it; returns once every mount answered "ok".
     /// </summary>
     /// <exception cref="SandboxStartException">The guest could not mount one (its reason).</exception>
     public async Task AttachAsync(Func<VfsMountRequest, CancellationToken, Task<MuxStream>> open, CancellationToken cancellationToken)
@@ -165,12 +233,16 @@ internal sealed class VfsMounts : IAsyncDisposable
         for (var i = 0; i < _mounts.Count; i++)
         {
             var mount = _mounts[i];
-            var stream = await open(RequestFor(mount.Spec, i), cancellationToken);
+            var stream = await open(RequestFor(mount.Spec, i) with { VirtiofsTag = mount.Device?.Tag }, cancellationToken);
             mount.Stream = stream;
 
-            // Served from the start: a single file's bind looks the file up through the mount before "ok".
-            var server = new FuseServer(Served(mount));
-            mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
+            // The relay is served from the start: a single file's bind looks the file up through the mount before "ok".
+            if (mount.Device is null)
+            {
+                var server = new FuseServer(Served(mount));
+                mount.Relay = Task.Run(() => ServeAsync(mount, stream, server), CancellationToken.None);
+            }
+
             var status = await ReadStatusAsync(stream.GetReadStream(StreamChannel.Stderr), cancellationToken);
             if (status != "ok")
             {
@@ -225,6 +297,17 @@ internal sealed class VfsMounts : IAsyncDisposable
                 await stream.DisposeAsync();
             }
 
+            // The guest has unmounted (CloseAsync): the back-end stops before its provider goes.
+            if (mount.Backend is { } backend)
+            {
+                await backend.DisposeAsync();
+            }
+
+            if (mount.Virtiofsd is { } virtiofsd)
+            {
+                await virtiofsd.DisposeAsync();
+            }
+
             mount.Provider?.Dispose();
             if (mount.Merged is { } merged)
             {
@@ -237,7 +320,15 @@ internal sealed class VfsMounts : IAsyncDisposable
     private IVfsProvider Served(Mounted mount)
     {
         var provider = mount.Provider ?? throw new InvalidOperationException($"the overlay for {mount.Spec.GuestPath} was not prepared");
-        return _hooks is null ? provider : new HookedProvider(provider, mount.Spec.GuestPath, _hooks);
+        if (_hooks is null)
+        {
+            return provider;
+        }
+
+        // A single file is served from a hidden one-entry folder: rules and events name it where the guest sees it.
+        return mount.Spec.IsFile
+            ? new HookedProvider(provider, VfsMounts.HiddenMounts, _hooks, (Path.GetFileName(mount.Spec.HostPath!), mount.Spec.GuestPath))
+            : new HookedProvider(provider, mount.Spec.GuestPath, _hooks);
     }
 
     private static IVfsProvider Open(VfsMountSpec spec)
@@ -313,6 +404,22 @@ internal sealed class VfsMounts : IAsyncDisposable
         public MuxStream? Stream { get; set; }
 
         public Task? Relay { get; set; }
+
+        /// <summary>The vhost-user device for this mount; null with the channel transport.</summary>
+        public VmVirtiofsDevice? Device { get; set; }
+
+        public VhostUserFsBackend? Backend { get; set; }
+
+        /// <summary>Benchmarks only: Debian's virtiofsd serving the folder instead of <see cref="Backend"/>.</summary>
+        public VirtiofsdProcess? Virtiofsd { get; set; }
+
+        /// <summary>The host folder a virtiofsd would serve (host_fs only, the overlay's view; null for memory and ro).</summary>
+        public string? HostFolder => Spec.Type switch
+        {
+            VfsMountType.HostFs => Spec.HostPath,
+            VfsMountType.Overlay => Merged,
+            _ => null,
+        };
 
         public bool Closing { get; set; }
     }

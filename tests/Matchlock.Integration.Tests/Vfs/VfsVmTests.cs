@@ -65,7 +65,7 @@ public sealed class VfsVmTests(MatchlockHome home) : IClassFixture<MatchlockHome
         Assert.Contains("escape:cat: can't open 'escape': No such file or directory", r.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("outside the mount", r.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"dotdot:vm-[0-9a-f]{8}\n", r.Stdout); // the guest's own /etc/hostname
-        Assert.Contains("g 2 640 5\nhard 2 640 5\nowner:1234:5678\n", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("g 2 640 5\nhard 2 640 5\nfstype:virtiofs\nowner:1234:5678\n", r.Stdout, StringComparison.Ordinal);
 
         // On the host: the same files, one inode for the hard link, the symlink's text as written.
         var g = Path.Combine(_folder.FullName, "g");

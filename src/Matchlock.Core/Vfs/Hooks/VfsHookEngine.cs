@@ -216,10 +216,15 @@ internal sealed class VfsHookEngine
     private static TimeSpan TimeoutOf(VfsLocalHook hook) =>
         hook.Rule.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(hook.Rule.TimeoutMs) : DefaultHookTimeout;
 
-    /// <summary>Runs user code off the request's thread, bounded by the hook's timeout; not answered when it throws or overruns.</summary>
+    /// <summary>
+    /// Runs user code off the request's thread, bounded by the hook's timeout; not answered when it
+    /// throws or overruns. On a thread of its own, not the pool's: requests wait here on pool
+    /// threads, and a hook queued behind them on a starved pool would time out and block
+    /// operations that were never refused.
+    /// </summary>
     private (bool Answered, T? Value) Run<T>(VfsLocalHook hook, Func<T> code)
     {
-        var task = Task.Run(code);
+        var task = Task.Factory.StartNew(code, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             if (task.Wait(TimeoutOf(hook)))

@@ -48,23 +48,10 @@ internal static class FileBind
         if (Libc.mount(null, target, null, flags, null) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            Unbind(target);
+            VfsMountHandler.Unmount(target);
             return ($"remount {target}{(readOnly ? " read-only" : "")}: {NativeCallException.Describe(errno)}", ErrorCodes.FromErrno(errno));
         }
 
         return null;
-    }
-
-    /// <summary>Lazily, as the tree below it is unmounted: a process may still hold the file open.</summary>
-    internal static void Unbind(string target)
-    {
-        if (Libc.umount2(target, MNT_DETACH) != 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            if (errno != Errno.EINVAL)
-            {
-                Diagnostics.GuestLog.Warn($"umount {target}: {NativeCallException.Describe(errno)}");
-            }
-        }
     }
 }

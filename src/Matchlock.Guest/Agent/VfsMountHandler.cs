@@ -103,7 +103,7 @@ internal sealed class VfsMountHandler
                 var outcome = await RelayAsync(stream, relay, bound is null ? null : () => FileBind.Bind(Path.Join(target, request.BindFile), bound, request.ReadOnly));
                 if (bound is not null)
                 {
-                    FileBind.Unbind(bound); // before the tree it binds from (a no-op when the bind failed)
+                    Unmount(bound); // before the tree it binds from (a no-op when the bind failed)
                 }
 
                 Unmount(target);
@@ -188,7 +188,7 @@ internal sealed class VfsMountHandler
 
             if (bound is not null)
             {
-                FileBind.Unbind(bound); // before the tree it binds from
+                Unmount(bound); // before the tree it binds from
             }
 
             Unmount(target);
@@ -248,8 +248,11 @@ internal sealed class VfsMountHandler
         return await running;
     }
 
-    /// <summary>Lazily: a process may still hold a file or its cwd there; the connection's abort (the device's close) then fails its accesses.</summary>
-    private static void Unmount(string target)
+    /// <summary>
+    /// Lazily (a VFS tree, or a single file's bind before its tree): a process may still hold a
+    /// file or its cwd there; the connection's abort (the device's close) then fails its accesses.
+    /// </summary>
+    internal static void Unmount(string target)
     {
         if (Libc.umount2(target, MNT_DETACH) != 0)
         {

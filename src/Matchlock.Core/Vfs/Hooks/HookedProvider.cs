@@ -31,7 +31,7 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
         if (result.IsOk)
         {
             _paths.Added(parent, name, result.Value.NodeId);
-            Report(VfsOps.Stat, path ?? _paths.PathOf(parent, name), result.Value.Attr, Caller);
+            Report(VfsOps.Stat, path, result.Value.Attr, Caller); // path is known whenever something observes
         }
 
         return result;
@@ -283,7 +283,7 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
 
         if (result.IsOk)
         {
-            Report(VfsOps.Write, path ?? PathIfObserved(node), null, Caller, size: result.Value, node: node);
+            Report(VfsOps.Write, path, null, Caller, size: result.Value, node: node);
         }
 
         return result;
@@ -347,8 +347,6 @@ internal sealed class HookedProvider(IVfsProvider inner, string mountPoint, VfsH
     private static VfsCaller Caller => VfsRequestContext.Caller;
 
     private bool NeedPath(string op) => engine.Checks(op) || engine.Observes;
-
-    private string? PathIfObserved(ulong node) => engine.Observes ? _paths.PathOf(node) : null;
 
     /// <summary>
     /// Checks an op on a node by id, against every path it is known by (a hard-linked file is
